@@ -1,0 +1,161 @@
+"""The oracle: NOTATION.md's matrix form in plain NumPy.
+
+Same function names and signatures as the compiled backends, so that one
+test checks each of them against this module.  Nothing here is tuned: every
+function is the matrix formula it names, with rows = samples::
+
+    Z^l = A^{l-1} (W^l)^T + b^l          A^l = sigma(Z^l)
+    Delta^L = dC/dA^L (.) sigma'(Z^L)
+    Delta^l = (Delta^{l+1} W^{l+1}) (.) sigma'(Z^l)
+    dC/dW^l = (1/N) (Delta^l)^T A^{l-1} + (lambda/N) W^l
+    dC/db^l = (1/N) column sums of Delta^l
+
+The activations and costs are written again here as NumPy expressions,
+independently of :mod:`fastbp.formulas`, so that the oracle does not share
+their mistakes.
+"""
+
+import numpy as np
+
+from fastbp.formulas import (
+    BINARY_CROSS_ENTROPY,
+    MSE,
+    RELU,
+    SIGMOID,
+    SOFTMAX,
+    TANH,
+    is_canonical_pair,
+)
+from fastbp.layout import biases, layer, weights
+from fastbp.shuffling import shuffle
+
+
+def sigma(code: int, Z: np.ndarray) -> np.ndarray:
+    """A = sigma(Z), row-wise for softmax."""
+    if code == SIGMOID:
+        return 0.5 * (1.0 + np.tanh(0.5 * Z))
+    if code == TANH:
+        return np.tanh(Z)
+    if code == RELU:
+        return np.maximum(Z, 0)
+    if code == SOFTMAX:
+        E = np.exp(Z - Z.max(axis=1, keepdims=True))
+        return E / E.sum(axis=1, keepdims=True)
+    return Z.copy()
+
+
+def sigma_prime(code: int, A: np.ndarray) -> np.ndarray:
+    """sigma'(Z) from A = sigma(Z), for the element-wise activations."""
+    if code == SIGMOID:
+        return A * (1 - A)
+    if code == TANH:
+        return 1 - A**2
+    if code == RELU:
+        return (A > 0).astype(A.dtype)
+    return np.ones_like(A)
+
+
+def probabilities(A: np.ndarray) -> np.ndarray:
+    """A clipped to [eps, 1 - eps], as scikit-learn does before taking logs."""
+    eps = np.finfo(A.dtype).eps
+    return np.clip(A, eps, 1 - eps)
+
+
+def dC_dA(cost: int, A: np.ndarray, Y: np.ndarray) -> np.ndarray:
+    """dC_n/dA^L, sample by sample (rows)."""
+    if cost == MSE:
+        return A - Y
+    P = probabilities(A)
+    if cost == BINARY_CROSS_ENTROPY:
+        return -Y / P + (1 - Y) / (1 - P)
+    return -Y / P
+
+
+def forward(theta, sizes, codes, A, n_samples):
+    """Z^l = A^{l-1} (W^l)^T + b^l, A^l = sigma(Z^l), for l = 1 .. L."""
+    for l in range(1, len(sizes)):
+        Z = layer(A, sizes, l - 1, n_samples, 0) @ weights(theta, sizes, l).T + biases(theta, sizes, l)
+        layer(A, sizes, l, n_samples, 0)[:] = sigma(codes[l], Z)
+
+
+def output_delta(cost, output_code, a, y, delta):
+    """Delta^L = dC/dA^L (.) sigma'(Z^L) (softmax: times its Jacobian, row by row)."""
+    if is_canonical_pair(output_code, cost):
+        delta[:] = a - y
+    elif output_code == SOFTMAX:
+        G = dC_dA(cost, a, y)
+        delta[:] = a * (G - np.sum(G * a, axis=1, keepdims=True))
+    else:
+        delta[:] = dC_dA(cost, a, y) * sigma_prime(output_code, a)
+
+
+def backprop_deltas(theta, sizes, codes, A, D, n_samples):
+    """Delta^l = (Delta^{l+1} W^{l+1}) (.) sigma'(Z^l), for l = L-1 .. 1."""
+    for l in range(len(sizes) - 2, 0, -1):
+        propagated = layer(D, sizes, l + 1, n_samples, 1) @ weights(theta, sizes, l + 1)
+        layer(D, sizes, l, n_samples, 1)[:] = propagated * sigma_prime(codes[l], layer(A, sizes, l, n_samples, 0))
+
+
+def accumulate_gradients(theta, sizes, A, D, n_samples, l2, grad):
+    """dC/dW^l = (1/N) Delta^T A^{l-1} + (lambda/N) W^l;  dC/db^l = (1/N) sum_n Delta^l."""
+    for l in range(1, len(sizes)):
+        Delta = layer(D, sizes, l, n_samples, 1)
+        A_prev = layer(A, sizes, l - 1, n_samples, 0)
+        weights(grad, sizes, l)[:] = Delta.T @ A_prev / n_samples + l2 / n_samples * weights(theta, sizes, l)
+        biases(grad, sizes, l)[:] = Delta.sum(axis=0) / n_samples
+
+
+def apply_update(theta, grad, learning_rate):
+    """theta <- theta - alpha dC/dtheta."""
+    theta -= theta.dtype.type(learning_rate) * grad
+
+
+def data_cost(cost, a, y):
+    """sum_n C_n over the batch."""
+    if cost == MSE:
+        return float(0.5 * np.sum((a - y) ** 2))
+    P = probabilities(a)
+    if cost == BINARY_CROSS_ENTROPY:
+        return float(-np.sum(y * np.log(P) + (1 - y) * np.log(1 - P)))
+    return float(-np.sum(y * np.log(P)))
+
+
+def squared_weights(theta, sizes):
+    """sum_l ||W^l||_F^2."""
+    return float(sum(np.sum(weights(theta, sizes, l) ** 2) for l in range(1, len(sizes))))
+
+
+def load_batch(X, Y, order, start, A0, y):
+    """A^0 = the batch's rows of X, in the shuffled order."""
+    rows = order[start : start + A0.shape[0]]
+    A0[:] = X[rows]
+    y[:] = Y[rows]
+
+
+def train_epochs(X, Y, theta, sizes, codes, cost, l2, learning_rate, batch_size, do_shuffle,
+                 order, rng_state, A, D, Y_batch, grad, last_finite, losses):
+    """Mini-batch gradient descent, the same contract as the compiled backends."""
+    n_total = X.shape[0]
+    L = len(sizes) - 1
+    for epoch in range(losses.shape[0]):
+        order[:] = np.arange(n_total)
+        if do_shuffle:
+            shuffle(order, rng_state)
+        epoch_cost = 0.0
+        for start in range(0, n_total, batch_size):
+            n_samples = min(batch_size, n_total - start)
+            y = Y_batch[: n_samples * sizes[L]].reshape((n_samples, sizes[L]))
+            load_batch(X, Y, order, start, layer(A, sizes, 0, n_samples, 0), y)
+            forward(theta, sizes, codes, A, n_samples)
+            a_out = layer(A, sizes, L, n_samples, 0)
+            epoch_cost += data_cost(cost, a_out, y) + 0.5 * l2 * squared_weights(theta, sizes)
+            output_delta(cost, codes[L], a_out, y, layer(D, sizes, L, n_samples, 1))
+            backprop_deltas(theta, sizes, codes, A, D, n_samples)
+            accumulate_gradients(theta, sizes, A, D, n_samples, l2, grad)
+            apply_update(theta, grad, learning_rate)
+        losses[epoch] = epoch_cost / n_total
+        if not np.isfinite(losses[epoch]):
+            theta[:] = last_finite
+            return epoch
+        last_finite[:] = theta
+    return losses.shape[0]

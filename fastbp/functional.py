@@ -1,0 +1,115 @@
+"""Each step of backpropagation as a function, for readers and for tests.
+
+These functions run one step of the derivation on a :class:`~fastbp.Network`
+and return plain arrays indexed as in NOTATION.md (``activations[l]`` is
+``a^l``, ``deltas[l]`` is ``delta^l``, ``dW[l]`` is ``dC/dW^l``; index 0 of
+``deltas``, ``dW`` and ``db`` is None).  Chained, they compute exactly what
+one training step computes::
+
+    a = forward(net, X)                  # a^0 .. a^L
+    d = deltas(net, a, Y)                # delta^1 .. delta^L
+    dW, db = gradients(net, a, d)        # dC/dW^l, dC/db^l
+    update(net, dW, db, learning_rate)   # W <- W - alpha dC/dW
+
+Each accepts ``backend=`` to run the same step on another backend.
+"""
+
+import numpy as np
+
+from fastbp import layout
+from fastbp.backends import get_backend
+from fastbp.network import Network
+from fastbp.validation import check_array, check_inputs, check_non_negative_float, check_targets
+
+
+def pack(arrays, sizes, n_samples: int, first_layer: int, name: str, dtype) -> np.ndarray:
+    """Lay per-layer ``(N, n_l)`` arrays out in one flat buffer, as the kernels read them."""
+    if len(arrays) != len(sizes):
+        raise ValueError(f"{name} must hold one array per layer 0 .. {len(sizes) - 1}, got {len(arrays)}")
+    parts = []
+    for l in range(first_layer, len(sizes)):
+        values = check_array(arrays[l], f"{name}[{l}]", dtype)
+        if values.shape != (n_samples, sizes[l]):
+            raise ValueError(f"{name}[{l}] must have shape {(n_samples, int(sizes[l]))}, got {values.shape}")
+        parts.append(values.ravel())
+    return np.concatenate(parts)
+
+
+def unpack(buffer, sizes, n_samples: int, first_layer: int) -> list:
+    """Copies of the per-layer blocks of a flat buffer; None below ``first_layer``."""
+    return [None] * first_layer + [
+        layout.layer(buffer, sizes, l, n_samples, first_layer).copy() for l in range(first_layer, len(sizes))
+    ]
+
+
+def forward(network: Network, X, backend: str = "serial") -> list:
+    """The forward pass: ``[a^0, a^1, ..., a^L]``, each of shape ``(N, n_l)``."""
+    X = check_inputs(X, network.sizes[0], network.dtype)
+    A = layout.activation_buffer(network.sizes, X.shape[0], network.dtype)
+    layout.layer(A, network.sizes, 0, X.shape[0], 0)[:] = X
+    get_backend(backend).forward(network.theta, network.sizes, network.codes, A, X.shape[0])
+    return unpack(A, network.sizes, X.shape[0], 0)
+
+
+def deltas(network: Network, activations, Y, backend: str = "serial") -> list:
+    """The output delta and the delta recursion: ``[None, delta^1, ..., delta^L]``."""
+    n_samples = np.shape(activations[0])[0]
+    A = pack(activations, network.sizes, n_samples, 0, "activations", network.dtype)
+    Y = check_targets(Y, n_samples, network.sizes[-1], network.dtype)
+    D = layout.delta_buffer(network.sizes, n_samples, network.dtype)
+    kernels = get_backend(backend)
+    L = network.L
+    kernels.output_delta(
+        network.cost_code,
+        network.codes[L],
+        layout.layer(A, network.sizes, L, n_samples, 0),
+        Y,
+        layout.layer(D, network.sizes, L, n_samples, 1),
+    )
+    kernels.backprop_deltas(network.theta, network.sizes, network.codes, A, D, n_samples)
+    return unpack(D, network.sizes, n_samples, 1)
+
+
+def gradient_vector(network: Network, activations, deltas_, backend: str = "serial") -> np.ndarray:
+    """dC/dtheta, laid out as ``network.theta``."""
+    n_samples = np.shape(activations[0])[0]
+    A = pack(activations, network.sizes, n_samples, 0, "activations", network.dtype)
+    D = pack(deltas_, network.sizes, n_samples, 1, "deltas", network.dtype)
+    grad = np.empty_like(network.theta)
+    get_backend(backend).accumulate_gradients(network.theta, network.sizes, A, D, n_samples, network.l2, grad)
+    return grad
+
+
+def gradients(network: Network, activations, deltas_, backend: str = "serial") -> tuple:
+    """``(dW, db)``: ``dW[l]`` = dC/dW^l of shape ``(n_l, n_{l-1})``, ``db[l]`` = dC/db^l."""
+    grad = gradient_vector(network, activations, deltas_, backend)
+    layers = range(1, network.L + 1)
+    dW = [None] + [layout.weights(grad, network.sizes, l) for l in layers]
+    db = [None] + [layout.biases(grad, network.sizes, l) for l in layers]
+    return dW, db
+
+
+def cost(network: Network, X, Y, backend: str = "serial") -> float:
+    """C = (1/N) sum_n C_n + (lambda / 2N) sum_l sum_kj (W^l_kj)^2 over the batch (X, Y)."""
+    a = forward(network, X, backend)
+    Y = check_targets(Y, a[0].shape[0], network.sizes[-1], network.dtype)
+    kernels = get_backend(backend)
+    total = kernels.data_cost(network.cost_code, a[-1], Y)
+    total += 0.5 * network.l2 * kernels.squared_weights(network.theta, network.sizes)
+    return float(total / a[0].shape[0])
+
+
+def update(network: Network, dW, db, learning_rate: float, backend: str = "serial") -> None:
+    """Gradient descent: ``W^l <- W^l - alpha dC/dW^l`` and ``b^l <- b^l - alpha dC/db^l``."""
+    learning_rate = check_non_negative_float(learning_rate, "learning_rate", positive=True)
+    grad = np.empty_like(network.theta)
+    for l in range(1, network.L + 1):
+        for target, values, name in (
+            (layout.weights(grad, network.sizes, l), dW[l], f"dW[{l}]"),
+            (layout.biases(grad, network.sizes, l), db[l], f"db[{l}]"),
+        ):
+            values = check_array(values, name, network.dtype, ndim=target.ndim)
+            if values.shape != target.shape:
+                raise ValueError(f"{name} must have shape {target.shape}, got {values.shape}")
+            target[:] = values
+    get_backend(backend).apply_update(network.theta, grad, learning_rate)

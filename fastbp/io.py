@@ -1,0 +1,88 @@
+"""fastbp's model file: a ``.npz`` archive of plain arrays, never pickles.
+
+A network file holds these arrays (``format_version`` 1):
+
+==================  =========  ====================================================
+name                dtype      meaning
+==================  =========  ====================================================
+format              str        ``"fastbp-network"``
+format_version      int64      1
+fastbp_version      str        the version that wrote the file
+sizes               int64      ``n_0 .. n_L``
+hidden_activation   str        sigma_l of the hidden layers
+output_activation   str        sigma_L
+cost                str        the cost's name
+l2                  float64    lambda
+theta               float32/64 all parameters, laid out as in :mod:`fastbp.layout`
+rng_state           uint64     the shuffling generator's state, shape (1,)
+loss_curve          float64    the cost of each epoch trained
+==================  =========  ====================================================
+
+Files are written atomically (a temporary file in the same folder, then a
+rename), so a crash never leaves half a model behind, and read with
+``allow_pickle=False``, so loading never executes code.
+"""
+
+import os
+import tempfile
+import zipfile
+
+import numpy as np
+
+FORMAT = "fastbp-network"
+FORMAT_VERSION = 1
+
+# name -> (allowed dtype kinds, number of dimensions)
+SCHEMA = {
+    "format": ("U", 0),
+    "format_version": ("i", 0),
+    "fastbp_version": ("U", 0),
+    "sizes": ("i", 1),
+    "hidden_activation": ("U", 0),
+    "output_activation": ("U", 0),
+    "cost": ("U", 0),
+    "l2": ("f", 0),
+    "theta": ("f", 1),
+    "rng_state": ("u", 1),
+    "loss_curve": ("f", 1),
+}
+
+
+def save_arrays(path, arrays: dict) -> None:
+    """Write ``arrays`` to ``path`` as an uncompressed ``.npz``, atomically."""
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    descriptor, temporary = tempfile.mkstemp(dir=folder, prefix=".fastbp-", suffix=".npz.tmp")
+    try:
+        with os.fdopen(descriptor, "wb") as file:
+            np.savez(file, **arrays)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        os.unlink(temporary)
+        raise
+
+
+def load_arrays(path) -> dict:
+    """Read and check a network file; a ``ValueError`` names whatever is wrong with it."""
+    path = os.fspath(path)
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {name: archive[name] for name in archive.files}
+    except FileNotFoundError:
+        raise
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as error:
+        raise ValueError(f"{path} is not a readable fastbp model file: {error}") from error
+    missing = [name for name in SCHEMA if name not in arrays]
+    if missing:
+        raise ValueError(f"{path} is not a complete fastbp model file: missing {', '.join(missing)}")
+    for name, (kinds, ndim) in SCHEMA.items():
+        value = arrays[name]
+        if value.dtype.kind not in kinds or value.ndim != ndim:
+            raise ValueError(f"{path}: {name!r} has dtype {value.dtype} and {value.ndim} dimension(s), which a fastbp model file never has")
+    if str(arrays["format"]) != FORMAT:
+        raise ValueError(f"{path} is not a fastbp network file (format {str(arrays['format'])!r})")
+    if int(arrays["format_version"]) != FORMAT_VERSION:
+        raise ValueError(f"{path} has format version {int(arrays['format_version'])}; this fastbp reads version {FORMAT_VERSION}")
+    return arrays

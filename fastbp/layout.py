@@ -1,0 +1,69 @@
+"""How parameters and per-sample quantities are stored: flat buffers and views.
+
+A network with layer sizes ``n_0 .. n_L`` passes into compiled code as a few
+arrays whatever its depth: the flat parameter buffer ``theta``, the layer sizes
+``sizes`` (``int64``, length ``L + 1``) and, for a batch of ``N`` samples, the
+flat buffers ``A`` (activations) and ``D`` (deltas).  The functions below cut
+the per-layer views out of them.  They are plain Python, used as they are by
+the NumPy oracle and compiled by the Numba backends, so that every backend
+reads the same storage the same way (``register_jitable`` leaves them plain
+Python functions and lets compiled code call them).
+
+``theta`` holds, layer after layer, ``W[l]`` (``n_l * n_{l-1}`` values, row
+``k`` = receiving unit) followed by ``b[l]`` (``n_l`` values).  ``A`` holds
+``a^0 .. a^L`` and ``D`` holds ``delta^1 .. delta^L``, each layer an
+``(N, n_l)`` block, row ``n`` = sample.
+"""
+
+import numpy as np
+from numba.extending import register_jitable
+
+
+@register_jitable
+def parameter_start(sizes, l):
+    """Index in ``theta`` where ``W[l]`` begins."""
+    start = 0
+    for i in range(1, l):
+        start += sizes[i] * (sizes[i - 1] + 1)
+    return start
+
+
+@register_jitable
+def weights(theta, sizes, l):
+    """``W[l]``, shape ``(n_l, n_{l-1})``: a view into ``theta``."""
+    start = parameter_start(sizes, l)
+    return theta[start : start + sizes[l] * sizes[l - 1]].reshape((sizes[l], sizes[l - 1]))
+
+
+@register_jitable
+def biases(theta, sizes, l):
+    """``b[l]``, shape ``(n_l,)``: a view into ``theta``."""
+    start = parameter_start(sizes, l) + sizes[l] * sizes[l - 1]
+    return theta[start : start + sizes[l]]
+
+
+@register_jitable
+def layer(buffer, sizes, l, n_samples, first_layer):
+    """Layer ``l`` of a per-sample buffer, shape ``(N, n_l)``.
+
+    ``first_layer`` is the layer the buffer starts with: 0 for ``A``, 1 for ``D``.
+    """
+    start = 0
+    for i in range(first_layer, l):
+        start += n_samples * sizes[i]
+    return buffer[start : start + n_samples * sizes[l]].reshape((n_samples, sizes[l]))
+
+
+def parameter_count(sizes) -> int:
+    """Length of ``theta``: sum over l of n_l (n_{l-1} + 1)."""
+    return int(sum(int(sizes[l]) * (int(sizes[l - 1]) + 1) for l in range(1, len(sizes))))
+
+
+def activation_buffer(sizes, n_samples: int, dtype) -> np.ndarray:
+    """A flat buffer ``A`` for ``a^0 .. a^L`` of up to ``n_samples`` samples."""
+    return np.empty(n_samples * int(np.sum(sizes)), dtype=dtype)
+
+
+def delta_buffer(sizes, n_samples: int, dtype) -> np.ndarray:
+    """A flat buffer ``D`` for ``delta^1 .. delta^L`` of up to ``n_samples`` samples."""
+    return np.empty(n_samples * int(np.sum(sizes[1:])), dtype=dtype)

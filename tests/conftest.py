@@ -1,0 +1,50 @@
+"""Shared helpers: random networks and data for every activation x cost combination."""
+
+import numpy as np
+import pytest
+
+from fastbp import Network
+
+HIDDEN = ["sigmoid", "tanh", "relu", "identity"]
+# Every (output activation, cost) pair fastbp accepts.
+OUTPUT_COSTS = [
+    ("identity", "mse"),
+    ("sigmoid", "mse"),
+    ("softmax", "mse"),
+    ("sigmoid", "binary_cross_entropy"),
+    ("softmax", "binary_cross_entropy"),
+    ("sigmoid", "categorical_cross_entropy"),
+    ("softmax", "categorical_cross_entropy"),
+]
+COMPILED_BACKENDS = ["serial"]
+# rtol of the agreement with the oracle, per dtype
+TOLERANCE = {"float64": 1e-10, "float32": 1e-4}
+
+
+def random_targets(rng, n_samples, n_outputs, output_activation, cost):
+    """Targets that make sense for the output: one-hot for softmax, in [0, 1] for sigmoid."""
+    if output_activation == "softmax":
+        return np.eye(n_outputs)[rng.integers(0, n_outputs, n_samples)]
+    if output_activation == "sigmoid" or cost != "mse":
+        return rng.uniform(0, 1, (n_samples, n_outputs))
+    return rng.normal(size=(n_samples, n_outputs))
+
+
+def random_problem(seed, hidden, output, cost, dtype="float64", l2=0.0, n_layers=None, n_samples=None):
+    """A network of 1 to 4 layers of random widths, and a batch of data for it."""
+    rng = np.random.default_rng(seed)
+    n_layers = n_layers or int(rng.integers(1, 5))
+    sizes = [int(s) for s in rng.integers(1, 9, n_layers + 1)]
+    if output == "softmax":
+        sizes[-1] = max(sizes[-1], 2)
+    network = Network(sizes, hidden, output, cost, l2=l2, dtype=dtype, seed=seed)
+    n_samples = n_samples or int(rng.integers(1, 12))
+    X = rng.normal(size=(n_samples, sizes[0]))
+    Y = random_targets(rng, n_samples, sizes[-1], output, cost)
+    return network, X, Y
+
+
+@pytest.fixture(params=COMPILED_BACKENDS)
+def backend(request):
+    """Each compiled backend in turn."""
+    return request.param

@@ -1,0 +1,108 @@
+"""The .npz model file: round trips, atomic writes, and every kind of bad file refused."""
+
+import io
+import os
+import pickle
+import zipfile
+
+import numpy as np
+import pytest
+
+from fastbp import Network
+
+
+@pytest.fixture
+def trained(tmp_path):
+    rng = np.random.default_rng(0)
+    network = Network([4, 6, 3], "relu", "softmax", "categorical_cross_entropy", l2=1e-3, dtype="float32", seed=5)
+    network.fit(rng.normal(size=(30, 4)), np.eye(3)[rng.integers(0, 3, 30)], epochs=3)
+    path = tmp_path / "model.npz"
+    network.save(path)
+    return network, path
+
+
+def rewrite(path, **changes):
+    with np.load(path, allow_pickle=False) as archive:
+        arrays = {name: archive[name] for name in archive.files}
+    for name, value in changes.items():
+        if value is None:
+            del arrays[name]
+        else:
+            arrays[name] = value
+    np.savez(path, **arrays)
+
+
+def test_round_trip_keeps_everything(trained):
+    network, path = trained
+    loaded = Network.load(path)
+    assert loaded.theta.tobytes() == network.theta.tobytes()
+    assert loaded.dtype == np.float32
+    assert (loaded.hidden_activation, loaded.output_activation, loaded.cost, loaded.l2) == ("relu", "softmax", "categorical_cross_entropy", 1e-3)
+    assert loaded.loss_curve == network.loss_curve
+    X = np.random.default_rng(1).normal(size=(5, 4))
+    np.testing.assert_array_equal(loaded.predict(X), network.predict(X))
+    Y = np.eye(3)[[0, 1, 2, 0, 1]]
+    assert loaded.fit(X, Y, epochs=2).theta.tobytes() == network.fit(X, Y, epochs=2).theta.tobytes()
+
+
+def test_save_is_atomic_and_leaves_no_temporary_files(trained, tmp_path, monkeypatch):
+    network, path = trained
+    original = path.read_bytes()
+
+    def crash(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(np, "savez", crash)
+    with pytest.raises(OSError, match="disk full"):
+        network.save(path)
+    assert path.read_bytes() == original
+    assert os.listdir(tmp_path) == ["model.npz"]
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (dict(theta=np.ones(5, np.float32)), "theta has 5 values"),
+        (dict(theta=None), "missing theta"),
+        (dict(sizes=None), "missing sizes"),
+        (dict(format_version=np.array(99)), "format version 99"),
+        (dict(format=np.array("something-else")), "not a fastbp network file"),
+        (dict(cost=np.array("hinge")), "unknown cost 'hinge'"),
+        (dict(sizes=np.array([4.0, 6.0, 3.0])), "'sizes' has dtype float64"),
+        (dict(theta=np.full(51, np.nan, np.float32)), "NaN or infinite"),
+        (dict(sizes=np.array([4, -6, 3])), "at least 1"),
+    ],
+)
+def test_hand_edited_files_are_refused(trained, change, message):
+    _, path = trained
+    rewrite(path, **change)
+    with pytest.raises(ValueError, match=message):
+        Network.load(path)
+
+
+def test_truncated_and_corrupted_files_are_refused(trained):
+    _, path = trained
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match="not a readable fastbp model file"):
+        Network.load(path)
+    path.write_bytes(b"this is not a zip archive")
+    with pytest.raises(ValueError, match="not a readable fastbp model file"):
+        Network.load(path)
+
+
+def test_pickled_objects_are_never_loaded(trained):
+    _, path = trained
+    buffer = io.BytesIO()
+    np.save(buffer, np.array([object()], dtype=object), allow_pickle=True)
+    with zipfile.ZipFile(path, "a") as archive:
+        archive.writestr("theta_evil.npy", buffer.getvalue())
+    with zipfile.ZipFile(path, "a") as archive:
+        archive.writestr("payload.pkl", pickle.dumps({"a": 1}))
+    with pytest.raises(ValueError, match="not a readable fastbp model file"):
+        Network.load(path)
+
+
+def test_missing_file_is_a_file_not_found_error(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        Network.load(tmp_path / "absent.npz")

@@ -1,0 +1,58 @@
+"""Each compiled kernel against the NumPy oracle, for every activation and cost, both dtypes."""
+
+import numpy as np
+import pytest
+from conftest import HIDDEN, OUTPUT_COSTS, TOLERANCE, random_problem
+
+from fastbp import functional
+
+SEEDS = range(4)
+
+
+def assert_layers_close(actual, expected, dtype):
+    for l, (a, e) in enumerate(zip(actual, expected)):
+        if e is None:
+            assert a is None
+            continue
+        assert a.dtype == np.dtype(dtype), f"layer {l} came back as {a.dtype}"
+        np.testing.assert_allclose(a, e, rtol=TOLERANCE[dtype], atol=TOLERANCE[dtype] * max(1.0, np.abs(e).max()))
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("output,cost", OUTPUT_COSTS)
+@pytest.mark.parametrize("hidden", HIDDEN)
+@pytest.mark.parametrize("seed", SEEDS)
+def test_each_step_matches_oracle(backend, hidden, output, cost, dtype, seed):
+    network, X, Y = random_problem(seed, hidden, output, cost, dtype=dtype, l2=0.3)
+    a = functional.forward(network, X, backend)
+    a_ref = functional.forward(network, X, "numpy")
+    assert_layers_close(a, a_ref, dtype)
+
+    d = functional.deltas(network, a_ref, Y, backend)
+    d_ref = functional.deltas(network, a_ref, Y, "numpy")
+    assert_layers_close(d, d_ref, dtype)
+
+    for got, want in zip(functional.gradients(network, a_ref, d_ref, backend), functional.gradients(network, a_ref, d_ref, "numpy")):
+        assert_layers_close(got, want, dtype)
+
+    assert functional.cost(network, X, Y, backend) == pytest.approx(functional.cost(network, X, Y, "numpy"), rel=TOLERANCE[dtype])
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_update_matches_oracle(backend, dtype):
+    network, X, Y = random_problem(7, "tanh", "softmax", "categorical_cross_entropy", dtype=dtype, n_layers=3)
+    a = functional.forward(network, X)
+    dW, db = functional.gradients(network, a, functional.deltas(network, a, Y))
+    twin = network.__class__(network.sizes.tolist(), "tanh", "softmax", "categorical_cross_entropy", dtype=dtype, seed=7)
+    functional.update(network, dW, db, 0.3, backend)
+    functional.update(twin, dW, db, 0.3, "numpy")
+    np.testing.assert_allclose(network.theta, twin.theta, rtol=TOLERANCE[dtype])
+    expected = twin.W[1]
+    assert np.shares_memory(network.W[1], network.theta)
+    np.testing.assert_allclose(network.W[1], expected, rtol=TOLERANCE[dtype])
+
+
+def test_float32_in_float32_out(backend):
+    network, X, _ = random_problem(3, "sigmoid", "softmax", "categorical_cross_entropy", dtype="float32")
+    outputs = functional.forward(network, X.astype(np.float32), backend)
+    assert all(a.dtype == np.float32 for a in outputs)

@@ -1,0 +1,107 @@
+"""Whole training runs: the compiled epoch loop against the oracle's, determinism, the source texts' cases."""
+
+import numpy as np
+import pytest
+from conftest import OUTPUT_COSTS, TOLERANCE, random_problem
+
+from fastbp import DivergenceWarning, Network, gradient_descent_1d
+from fastbp.demo import train_digits
+
+
+def fit_copy(network, X, Y, backend, **options):
+    twin = Network(network.sizes.tolist(), network.hidden_activation, network.output_activation, network.cost,
+                   l2=network.l2, dtype=network.dtype, seed=0)
+    twin.theta[:] = network.theta
+    twin.rng_state[:] = network.rng_state
+    return twin.fit(X, Y, backend=backend, **options)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("batch_size", [1, 3, 1000])
+@pytest.mark.parametrize("output,cost", OUTPUT_COSTS)
+def test_epochs_match_oracle(backend, output, cost, batch_size, dtype):
+    network, X, Y = random_problem(11, "tanh", output, cost, dtype=dtype, l2=1e-2, n_layers=3, n_samples=10)
+    options = dict(epochs=4, learning_rate=0.2, batch_size=batch_size, shuffle=True)
+    trained = fit_copy(network, X, Y, backend, **options)
+    oracle = fit_copy(network, X, Y, "numpy", **options)
+    np.testing.assert_allclose(trained.theta, oracle.theta, rtol=TOLERANCE[dtype], atol=TOLERANCE[dtype])
+    np.testing.assert_allclose(trained.loss_curve, oracle.loss_curve, rtol=TOLERANCE[dtype])
+    assert trained.theta.dtype == np.dtype(dtype)
+
+
+def test_same_seed_gives_bitwise_identical_weights(backend):
+    rng = np.random.default_rng(0)
+    X, Y = rng.normal(size=(50, 6)), rng.uniform(size=(50, 3))
+    runs = [Network([6, 8, 3], seed=42).fit(X, Y, epochs=5, batch_size=7, backend=backend) for _ in range(2)]
+    assert runs[0].theta.tobytes() == runs[1].theta.tobytes()
+    assert runs[0].loss_curve == runs[1].loss_curve
+    other_seed = Network([6, 8, 3], seed=43).fit(X, Y, epochs=5, batch_size=7, backend=backend)
+    assert other_seed.theta.tobytes() != runs[0].theta.tobytes()
+
+
+def test_one_long_fit_equals_many_short_ones(backend):
+    rng = np.random.default_rng(1)
+    X, Y = rng.normal(size=(20, 4)), rng.uniform(size=(20, 2))
+    once = Network([4, 5, 2], seed=3).fit(X, Y, epochs=6, batch_size=4, backend=backend)
+    twice = Network([4, 5, 2], seed=3)
+    for _ in range(3):
+        twice.fit(X, Y, epochs=2, batch_size=4, backend=backend)
+    assert once.theta.tobytes() == twice.theta.tobytes()
+    assert once.loss_curve == twice.loss_curve
+
+
+def test_callback_sees_every_epoch_and_can_stop(backend):
+    rng = np.random.default_rng(2)
+    X, Y = rng.normal(size=(16, 3)), rng.uniform(size=(16, 1))
+    seen = []
+
+    def stop_after_three(network, epoch, loss):
+        seen.append((epoch, loss))
+        return epoch == 3
+
+    network = Network([3, 4, 1], seed=0).fit(X, Y, epochs=10, backend=backend, callback=stop_after_three)
+    assert [epoch for epoch, _ in seen] == [1, 2, 3]
+    assert network.loss_curve == [loss for _, loss in seen]
+
+
+def test_divergence_stops_with_a_warning_and_finite_weights(backend):
+    rng = np.random.default_rng(3)
+    X, Y = rng.normal(size=(32, 4)) * 100, rng.normal(size=(32, 1)) * 100
+    network = Network([4, 8, 1], "relu", "identity", "mse", seed=0)
+    with pytest.warns(DivergenceWarning, match=r"at epoch \d+.*smaller learning_rate"):
+        network.fit(X, Y, epochs=50, learning_rate=10.0, batch_size=4, backend=backend)
+    assert np.all(np.isfinite(network.theta))
+    assert np.all(np.isfinite(network.loss_curve))
+    assert len(network.loss_curve) < 50
+
+
+def test_digits_reach_95_percent_in_30_epochs(backend):
+    result = train_digits(epochs=30, hidden=32, backend=backend, dtype="float32", seed=0)
+    assert result["epochs"] == 30
+    assert result["accuracy"] >= 0.95
+
+
+def test_xor_three_layer_sigmoid_network(backend):
+    X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=float)
+    y = np.array([[0], [1], [1], [0]], dtype=float)
+    network = Network([2, 4, 1], "sigmoid", "sigmoid", "binary_cross_entropy", seed=0)
+    network.fit(X, y, epochs=5000, learning_rate=0.5, batch_size=4, backend=backend)
+    assert np.array_equal(network.predict(X) > 0.5, y > 0.5)
+
+
+def test_univariate_linear_regression_converges_to_least_squares(backend):
+    rng = np.random.default_rng(4)
+    x = rng.uniform(-2, 2, 40)
+    y = 1.5 - 0.7 * x + rng.normal(scale=0.3, size=40)
+    network = Network([1, 1], output_activation="identity", cost="mse", seed=0)
+    network.fit(x[:, None], y, epochs=2000, learning_rate=0.1, batch_size=40, shuffle=False, backend=backend)
+    slope, intercept = np.polyfit(x, y, 1)
+    assert network.W[1][0, 0] == pytest.approx(slope, rel=1e-8)
+    assert network.b[1][0] == pytest.approx(intercept, rel=1e-8)
+
+
+def test_gradient_descent_of_one_variable_reaches_the_minimum():
+    path = gradient_descent_1d(lambda w: 2 * (w - 3.0), w0=-4.0, learning_rate=0.1, steps=200)
+    assert path[0] == -4.0
+    assert np.all(np.diff(np.abs(path[:50] - 3.0)) < 0)
+    assert path[-1] == pytest.approx(3.0, abs=1e-12)
