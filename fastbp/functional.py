@@ -19,6 +19,7 @@ import numpy as np
 from fastbp import layout
 from fastbp.backends import get_backend
 from fastbp.network import Network
+from fastbp.optim import SGD, hyperparameters
 from fastbp.validation import check_array, check_inputs, check_non_negative_float, check_targets
 
 
@@ -64,6 +65,7 @@ def deltas(network: Network, activations, Y, backend: str = "serial") -> list:
         network.codes[L],
         layout.layer(A, network.sizes, L, n_samples, 0),
         Y,
+        np.ones(n_samples, dtype=network.dtype),
         layout.layer(D, network.sizes, L, n_samples, 1),
     )
     kernels.backprop_deltas(network.theta, network.sizes, network.codes, A, D, n_samples)
@@ -76,7 +78,7 @@ def gradient_vector(network: Network, activations, deltas_, backend: str = "seri
     A = pack(activations, network.sizes, n_samples, 0, "activations", network.dtype)
     D = pack(deltas_, network.sizes, n_samples, 1, "deltas", network.dtype)
     grad = np.empty_like(network.theta)
-    get_backend(backend).accumulate_gradients(network.theta, network.sizes, A, D, n_samples, network.l2, grad)
+    get_backend(backend).accumulate_gradients(network.theta, network.sizes, A, D, n_samples, float(n_samples), network.l2, grad)
     return grad
 
 
@@ -94,7 +96,7 @@ def cost(network: Network, X, Y, backend: str = "serial") -> float:
     a = forward(network, X, backend)
     Y = check_targets(Y, a[0].shape[0], network.sizes[-1], network.dtype)
     kernels = get_backend(backend)
-    total = kernels.data_cost(network.cost_code, a[-1], Y)
+    total = kernels.data_cost(network.cost_code, a[-1], Y, np.ones(Y.shape[0], dtype=network.dtype))
     total += 0.5 * network.l2 * kernels.squared_weights(network.theta, network.sizes)
     return float(total / a[0].shape[0])
 
@@ -112,4 +114,6 @@ def update(network: Network, dW, db, learning_rate: float, backend: str = "seria
             if values.shape != target.shape:
                 raise ValueError(f"{name} must have shape {target.shape}, got {values.shape}")
             target[:] = values
-    get_backend(backend).apply_update(network.theta, grad, learning_rate)
+    velocity = np.zeros_like(network.theta)
+    counters = np.zeros(2, dtype=np.int64)
+    get_backend(backend).apply_update(network.theta, grad, SGD, hyperparameters(learning_rate), velocity, velocity, counters)

@@ -1,7 +1,6 @@
 """The network object: the thin Pythonic layer over the kernels."""
 
 import time
-import warnings
 from collections.abc import Callable
 
 import numpy as np
@@ -10,7 +9,9 @@ from fastbp import __version__, layout
 from fastbp.backends import get_backend
 from fastbp.formulas import ACTIVATIONS, COSTS, SIGMOID
 from fastbp.io import FORMAT, FORMAT_VERSION, load_arrays, save_arrays
+from fastbp.optim import hyperparameters
 from fastbp.shuffling import seed_state
+from fastbp.training import Trainer
 from fastbp.validation import (
     check_cost,
     check_dtype,
@@ -25,16 +26,8 @@ from fastbp.validation import (
 ACTIVATION_NAMES = {code: name for name, code in ACTIVATIONS.items()}
 COST_NAMES = {code: name for name, code in COSTS.items()}
 
-# fit runs the compiled epoch loop in chunks that grow until one chunk takes
-# about this long: Python is re-entered at most once per epoch, and a few
-# times a second at most for fast epochs, so Ctrl-C stays responsive.
-CHUNK_SECONDS = 0.25
 # predict runs the forward pass over at most this many samples at a time.
 PREDICT_ROWS = 4096
-
-
-class DivergenceWarning(RuntimeWarning):
-    """Training stopped because the cost became NaN or infinite."""
 
 
 class Network:
@@ -215,40 +208,8 @@ class Network:
         epochs = check_positive_int(epochs, "epochs")
         learning_rate = check_non_negative_float(learning_rate, "learning_rate", positive=True)
         batch_size = min(check_positive_int(batch_size, "batch_size"), X.shape[0])
-        kernels = get_backend(backend)
-
-        A = layout.activation_buffer(self.sizes, batch_size, self.dtype)
-        D = layout.delta_buffer(self.sizes, batch_size, self.dtype)
-        Y_batch = np.empty(batch_size * self.sizes[-1], dtype=self.dtype)
-        grad = np.empty_like(self.theta)
-        last_finite = self.theta.copy()
-        order = np.arange(X.shape[0], dtype=np.int64)
-        losses = np.empty(epochs, dtype=np.float64)
-
-        done, chunk = 0, 1
-        while done < epochs:
-            requested = 1 if callback is not None else min(chunk, epochs - done)
-            started = time.perf_counter()
-            completed = kernels.train_epochs(
-                X, Y, self.theta, self.sizes, self.codes, self.cost_code, self.l2, learning_rate,
-                batch_size, bool(shuffle), order, self.rng_state, A, D, Y_batch, grad, last_finite,
-                losses[done : done + requested],
-            )
-            elapsed = time.perf_counter() - started
-            self.loss_curve.extend(losses[done : done + completed].tolist())
-            done += completed
-            if completed < requested:
-                warnings.warn(
-                    f"the cost became {losses[done]} at epoch {len(self.loss_curve) + 1}; training "
-                    f"stopped and the weights after epoch {len(self.loss_curve)} were kept. "
-                    f"Try a smaller learning_rate than {learning_rate}.",
-                    DivergenceWarning,
-                    stacklevel=2,
-                )
-                break
-            if callback is not None and callback(self, len(self.loss_curve), self.loss_curve[-1]):
-                break
-            chunk = max(1, min(4 * chunk, int(chunk * CHUNK_SECONDS / max(elapsed, 1e-9))))
+        trainer = Trainer(self, hyperparameters(learning_rate), "sgd", backend)
+        trainer.run(X, Y, np.ones(X.shape[0], dtype=self.dtype), epochs, batch_size, bool(shuffle), callback)
         return self
 
     def save(self, path) -> None:

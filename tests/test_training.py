@@ -8,12 +8,16 @@ from fastbp import DivergenceWarning, Network, gradient_descent_1d
 from fastbp.demo import train_digits
 
 
-def fit_copy(network, X, Y, backend, **options):
+def copy_network(network):
     twin = Network(network.sizes.tolist(), network.hidden_activation, network.output_activation, network.cost,
                    l2=network.l2, dtype=network.dtype, seed=0)
     twin.theta[:] = network.theta
     twin.rng_state[:] = network.rng_state
-    return twin.fit(X, Y, backend=backend, **options)
+    return twin
+
+
+def fit_copy(network, X, Y, backend, **options):
+    return copy_network(network).fit(X, Y, backend=backend, **options)
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
@@ -68,7 +72,7 @@ def test_divergence_stops_with_a_warning_and_finite_weights(backend):
     rng = np.random.default_rng(3)
     X, Y = rng.normal(size=(32, 4)) * 100, rng.normal(size=(32, 1)) * 100
     network = Network([4, 8, 1], "relu", "identity", "mse", seed=0)
-    with pytest.warns(DivergenceWarning, match=r"at epoch \d+.*smaller learning_rate"):
+    with pytest.warns(DivergenceWarning, match=r"at epoch \d+.*smaller learning rate"):
         network.fit(X, Y, epochs=50, learning_rate=10.0, batch_size=4, backend=backend)
     assert np.all(np.isfinite(network.theta))
     assert np.all(np.isfinite(network.loss_curve))
@@ -105,3 +109,34 @@ def test_gradient_descent_of_one_variable_reaches_the_minimum():
     assert path[0] == -4.0
     assert np.all(np.diff(np.abs(path[:50] - 3.0)) < 0)
     assert path[-1] == pytest.approx(3.0, abs=1e-12)
+
+
+OPTIMIZERS = [
+    ("sgd", dict(momentum=0.9)),
+    ("sgd", dict(momentum=0.9, nesterov=True)),
+    ("sgd", dict(momentum=0.5, schedule=1, power_t=0.5)),
+    ("adam", dict(beta_1=0.8, beta_2=0.99, epsilon=1e-7)),
+]
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("optimizer,options", OPTIMIZERS)
+def test_optimizers_and_sample_weights_match_oracle(backend, optimizer, options, dtype):
+    from fastbp.optim import hyperparameters
+    from fastbp.training import Trainer
+
+    network, X, Y = random_problem(5, "relu", "softmax", "categorical_cross_entropy", dtype=dtype, l2=1e-2, n_layers=2, n_samples=9)
+    X, Y = X.astype(dtype), Y.astype(dtype)
+    S = np.random.default_rng(0).uniform(0.1, 3.0, X.shape[0]).astype(dtype)
+    results = []
+    for name in (backend, "numpy"):
+        twin = copy_network(network)
+        trainer = Trainer(twin, hyperparameters(0.05, **options), optimizer, name)
+        trainer.run(X, Y, S, epochs=5, batch_size=4)
+        results.append((twin, trainer))
+    (trained, trainer), (oracle, oracle_trainer) = results
+    np.testing.assert_allclose(trained.theta, oracle.theta, rtol=TOLERANCE[dtype], atol=TOLERANCE[dtype])
+    np.testing.assert_allclose(trained.loss_curve, oracle.loss_curve, rtol=TOLERANCE[dtype])
+    np.testing.assert_allclose(trainer.velocity, oracle_trainer.velocity, rtol=TOLERANCE[dtype], atol=TOLERANCE[dtype])
+    np.testing.assert_array_equal(trainer.counters, [15, 45])
+    np.testing.assert_allclose(trainer.hyper, oracle_trainer.hyper, rtol=1e-15)

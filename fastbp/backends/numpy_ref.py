@@ -27,6 +27,21 @@ from fastbp.formulas import (
     is_canonical_pair,
 )
 from fastbp.layout import biases, layer, weights
+from fastbp.optim import (
+    ADAM,
+    BETA_1,
+    BETA_2,
+    EPSILON,
+    INVSCALING,
+    LEARNING_RATE,
+    LEARNING_RATE_INIT,
+    MOMENTUM,
+    NESTEROV,
+    POWER_T,
+    SAMPLES_SEEN,
+    SCHEDULE,
+    UPDATES,
+)
 from fastbp.shuffling import shuffle
 
 
@@ -78,15 +93,15 @@ def forward(theta, sizes, codes, A, n_samples):
         layer(A, sizes, l, n_samples, 0)[:] = sigma(codes[l], Z)
 
 
-def output_delta(cost, output_code, a, y, delta):
-    """Delta^L = dC/dA^L (.) sigma'(Z^L) (softmax: times its Jacobian, row by row)."""
+def output_delta(cost, output_code, a, y, s, delta):
+    """Delta^L = diag(s) dC/dA^L (.) sigma'(Z^L) (softmax: times its Jacobian, row by row)."""
     if is_canonical_pair(output_code, cost):
-        delta[:] = a - y
+        delta[:] = s[:, None] * (a - y)
     elif output_code == SOFTMAX:
         G = dC_dA(cost, a, y)
-        delta[:] = a * (G - np.sum(G * a, axis=1, keepdims=True))
+        delta[:] = s[:, None] * a * (G - np.sum(G * a, axis=1, keepdims=True))
     else:
-        delta[:] = dC_dA(cost, a, y) * sigma_prime(output_code, a)
+        delta[:] = s[:, None] * dC_dA(cost, a, y) * sigma_prime(output_code, a)
 
 
 def backprop_deltas(theta, sizes, codes, A, D, n_samples):
@@ -96,28 +111,43 @@ def backprop_deltas(theta, sizes, codes, A, D, n_samples):
         layer(D, sizes, l, n_samples, 1)[:] = propagated * sigma_prime(codes[l], layer(A, sizes, l, n_samples, 0))
 
 
-def accumulate_gradients(theta, sizes, A, D, n_samples, l2, grad):
-    """dC/dW^l = (1/N) Delta^T A^{l-1} + (lambda/N) W^l;  dC/db^l = (1/N) sum_n Delta^l."""
+def accumulate_gradients(theta, sizes, A, D, n_samples, weight_sum, l2, grad):
+    """dC/dW^l = (1/N) Delta^T A^{l-1} + (lambda/N) W^l;  dC/db^l = (1/N) sum_n Delta^l.
+
+    N is ``weight_sum``, the sum of the samples' weights.
+    """
     for l in range(1, len(sizes)):
         Delta = layer(D, sizes, l, n_samples, 1)
         A_prev = layer(A, sizes, l - 1, n_samples, 0)
-        weights(grad, sizes, l)[:] = Delta.T @ A_prev / n_samples + l2 / n_samples * weights(theta, sizes, l)
-        biases(grad, sizes, l)[:] = Delta.sum(axis=0) / n_samples
+        weights(grad, sizes, l)[:] = Delta.T @ A_prev / weight_sum + l2 / weight_sum * weights(theta, sizes, l)
+        biases(grad, sizes, l)[:] = Delta.sum(axis=0) / weight_sum
 
 
-def apply_update(theta, grad, learning_rate):
-    """theta <- theta - alpha dC/dtheta."""
-    theta -= theta.dtype.type(learning_rate) * grad
+def apply_update(theta, grad, optimizer, hyper, velocity, second_moment, counters):
+    """theta <- theta - alpha dC/dtheta, with momentum, or Adam (vector form)."""
+    counters[UPDATES] += 1
+    if optimizer == ADAM:
+        t = counters[UPDATES]
+        velocity[:] = hyper[BETA_1] * velocity + (1 - hyper[BETA_1]) * grad
+        second_moment[:] = hyper[BETA_2] * second_moment + (1 - hyper[BETA_2]) * grad**2
+        alpha_t = hyper[LEARNING_RATE_INIT] * np.sqrt(1 - hyper[BETA_2] ** t) / (1 - hyper[BETA_1] ** t)
+        theta -= (alpha_t * velocity / (np.sqrt(second_moment) + hyper[EPSILON])).astype(theta.dtype)
+        return
+    velocity[:] = hyper[MOMENTUM] * velocity - hyper[LEARNING_RATE] * grad
+    if hyper[NESTEROV]:
+        theta += (hyper[MOMENTUM] * velocity - hyper[LEARNING_RATE] * grad).astype(theta.dtype)
+    else:
+        theta += velocity
 
 
-def data_cost(cost, a, y):
-    """sum_n C_n over the batch."""
+def data_cost(cost, a, y, s):
+    """sum_n s_n C_n over the batch."""
     if cost == MSE:
-        return float(0.5 * np.sum((a - y) ** 2))
+        return float(s @ (0.5 * np.sum((a - y) ** 2, axis=1)))
     P = probabilities(a)
     if cost == BINARY_CROSS_ENTROPY:
-        return float(-np.sum(y * np.log(P) + (1 - y) * np.log(1 - P)))
-    return float(-np.sum(y * np.log(P)))
+        return float(s @ -np.sum(y * np.log(P) + (1 - y) * np.log(1 - P), axis=1))
+    return float(s @ -np.sum(y * np.log(P), axis=1))
 
 
 def squared_weights(theta, sizes):
@@ -125,15 +155,18 @@ def squared_weights(theta, sizes):
     return float(sum(np.sum(weights(theta, sizes, l) ** 2) for l in range(1, len(sizes))))
 
 
-def load_batch(X, Y, order, start, A0, y):
-    """A^0 = the batch's rows of X, in the shuffled order."""
+def load_batch(X, Y, S, order, start, A0, y, s):
+    """A^0 = the batch's rows of X, in the shuffled order; the sum of their weights."""
     rows = order[start : start + A0.shape[0]]
     A0[:] = X[rows]
     y[:] = Y[rows]
+    s[:] = S[rows]
+    return float(np.sum(S[rows]))
 
 
-def train_epochs(X, Y, theta, sizes, codes, cost, l2, learning_rate, batch_size, do_shuffle,
-                 order, rng_state, A, D, Y_batch, grad, last_finite, losses):
+def train_epochs(X, Y, S, theta, sizes, codes, cost, l2, batch_size, do_shuffle, optimizer, hyper,
+                 velocity, second_moment, counters, order, rng_state, A, D, Y_batch, S_batch, grad,
+                 last_finite, losses):
     """Mini-batch gradient descent, the same contract as the compiled backends."""
     n_total = X.shape[0]
     L = len(sizes) - 1
@@ -145,14 +178,19 @@ def train_epochs(X, Y, theta, sizes, codes, cost, l2, learning_rate, batch_size,
         for start in range(0, n_total, batch_size):
             n_samples = min(batch_size, n_total - start)
             y = Y_batch[: n_samples * sizes[L]].reshape((n_samples, sizes[L]))
-            load_batch(X, Y, order, start, layer(A, sizes, 0, n_samples, 0), y)
+            s = S_batch[:n_samples]
+            weight_sum = load_batch(X, Y, S, order, start, layer(A, sizes, 0, n_samples, 0), y, s)
             forward(theta, sizes, codes, A, n_samples)
             a_out = layer(A, sizes, L, n_samples, 0)
-            epoch_cost += data_cost(cost, a_out, y) + 0.5 * l2 * squared_weights(theta, sizes)
-            output_delta(cost, codes[L], a_out, y, layer(D, sizes, L, n_samples, 1))
+            batch_cost = data_cost(cost, a_out, y, s) + 0.5 * l2 * squared_weights(theta, sizes)
+            epoch_cost += batch_cost * n_samples / weight_sum
+            output_delta(cost, codes[L], a_out, y, s, layer(D, sizes, L, n_samples, 1))
             backprop_deltas(theta, sizes, codes, A, D, n_samples)
-            accumulate_gradients(theta, sizes, A, D, n_samples, l2, grad)
-            apply_update(theta, grad, learning_rate)
+            accumulate_gradients(theta, sizes, A, D, n_samples, weight_sum, l2, grad)
+            apply_update(theta, grad, optimizer, hyper, velocity, second_moment, counters)
+        counters[SAMPLES_SEEN] += n_total
+        if hyper[SCHEDULE] == INVSCALING:
+            hyper[LEARNING_RATE] = hyper[LEARNING_RATE_INIT] / (counters[SAMPLES_SEEN] + 1.0) ** hyper[POWER_T]
         losses[epoch] = epoch_cost / n_total
         if not np.isfinite(losses[epoch]):
             theta[:] = last_finite

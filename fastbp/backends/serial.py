@@ -34,6 +34,7 @@ from fastbp.formulas import (
     is_canonical_pair,
 )
 from fastbp.layout import biases, layer, weights
+from fastbp.optim import ADAM, SAMPLES_SEEN, UPDATES, adam_step, end_of_epoch_schedule, sgd_step
 from fastbp.shuffling import shuffle
 
 # "reassoc" lets LLVM reorder the sums of the inner loops so it can vectorise
@@ -96,26 +97,29 @@ def forward(theta, sizes, codes, A, n_samples):
 
 
 @kernel
-def output_delta(cost, output_code, a, y, delta):
-    """delta^L_k = dC_n/da^L_k * sigma_L'(z^L_k), for every sample n."""
+def output_delta(cost, output_code, a, y, s, delta):
+    """delta^L_k = s_n dC_n/da^L_k * sigma_L'(z^L_k), for every sample n.
+
+    ``s`` holds the samples' weights s_n (all 1 unless the caller weights them).
+    """
     if is_canonical_pair(output_code, cost):
-        # The factors cancel: delta^L_k = a^L_k - y_k.
+        # The factors cancel: delta^L_k = s_n (a^L_k - y_k).
         for n in range(a.shape[0]):
             for k in range(a.shape[1]):
-                delta[n, k] = a[n, k] - y[n, k]
+                delta[n, k] = s[n] * (a[n, k] - y[n, k])
     elif output_code == SOFTMAX:
         # Softmax couples the outputs (d a_i / d z_k = a_i (1[i = k] - a_k)):
-        # delta^L_k = a^L_k (dC_n/da^L_k - sum_i dC_n/da^L_i a^L_i).
+        # delta^L_k = s_n a^L_k (dC_n/da^L_k - sum_i dC_n/da^L_i a^L_i).
         for n in range(a.shape[0]):
             weighted = a.dtype.type(0.0)
             for i in range(a.shape[1]):
                 weighted += cost_derivative(cost, a[n, i], y[n, i]) * a[n, i]
             for k in range(a.shape[1]):
-                delta[n, k] = a[n, k] * (cost_derivative(cost, a[n, k], y[n, k]) - weighted)
+                delta[n, k] = s[n] * a[n, k] * (cost_derivative(cost, a[n, k], y[n, k]) - weighted)
     else:
         for n in range(a.shape[0]):
             for k in range(a.shape[1]):
-                delta[n, k] = cost_derivative(cost, a[n, k], y[n, k]) * activation_derivative(output_code, a[n, k])
+                delta[n, k] = s[n] * cost_derivative(cost, a[n, k], y[n, k]) * activation_derivative(output_code, a[n, k])
 
 
 @kernel
@@ -143,9 +147,13 @@ def backprop_deltas(theta, sizes, codes, A, D, n_samples):
 
 
 @kernel
-def accumulate_gradients(theta, sizes, A, D, n_samples, l2, grad):
-    """The gradients of the batch cost C, written into ``grad`` (laid out as ``theta``)."""
-    inv_n = theta.dtype.type(1.0) / n_samples
+def accumulate_gradients(theta, sizes, A, D, n_samples, weight_sum, l2, grad):
+    """The gradients of the batch cost C, written into ``grad`` (laid out as ``theta``).
+
+    N in the formulas is ``weight_sum``, the sum of the samples' weights
+    (the number of samples when they all weigh 1).
+    """
+    inv_n = theta.dtype.type(1.0 / weight_sum)
     decay = theta.dtype.type(l2) * inv_n
     for l in range(1, sizes.shape[0]):
         W = weights(theta, sizes, l)
@@ -171,20 +179,27 @@ def accumulate_gradients(theta, sizes, A, D, n_samples, l2, grad):
 
 
 @kernel
-def apply_update(theta, grad, learning_rate):
-    """W^l_kj <- W^l_kj - alpha dC/dW^l_kj and b^l_k <- b^l_k - alpha dC/db^l_k, all at once."""
-    alpha = theta.dtype.type(learning_rate)
-    for i in range(theta.shape[0]):
-        theta[i] -= alpha * grad[i]
+def apply_update(theta, grad, optimizer, hyper, velocity, second_moment, counters):
+    """One step of the optimiser (see :mod:`fastbp.optim`) on all parameters at once.
+
+    Plain gradient descent: W^l_kj <- W^l_kj - alpha dC/dW^l_kj, b^l_k <- b^l_k - alpha dC/db^l_k.
+    """
+    counters[UPDATES] += 1
+    if optimizer == ADAM:
+        adam_step(theta, grad, velocity, second_moment, hyper, counters[UPDATES])
+    else:
+        sgd_step(theta, grad, velocity, hyper)
 
 
 @kernel
-def data_cost(cost, a, y):
-    """sum_n C_n over the batch (the data term of C before the 1/N)."""
+def data_cost(cost, a, y, s):
+    """sum_n s_n C_n over the batch (the data term of C before the 1/N)."""
     total = 0.0
     for n in range(a.shape[0]):
+        sample = 0.0
         for k in range(a.shape[1]):
-            total += cost_term(cost, a[n, k], y[n, k])
+            sample += cost_term(cost, a[n, k], y[n, k])
+        total += s[n] * sample
     return total
 
 
@@ -201,29 +216,38 @@ def squared_weights(theta, sizes):
 
 
 @kernel
-def load_batch(X, Y, order, start, A0, y):
-    """a^0 = x: copy the batch's samples, in the shuffled order, into layer 0."""
+def load_batch(X, Y, S, order, start, A0, y, s):
+    """a^0 = x: copy the batch's samples, in the shuffled order, into layer 0.
+
+    Returns the sum of their weights.
+    """
+    weight_sum = 0.0
     for n in range(A0.shape[0]):
         source = order[start + n]
         for j in range(X.shape[1]):
             A0[n, j] = X[source, j]
         for k in range(Y.shape[1]):
             y[n, k] = Y[source, k]
+        s[n] = S[source]
+        weight_sum += S[source]
+    return weight_sum
 
 
 @kernel
-def train_epochs(X, Y, theta, sizes, codes, cost, l2, learning_rate, batch_size, do_shuffle,
-                 order, rng_state, A, D, Y_batch, grad, last_finite, losses):
+def train_epochs(X, Y, S, theta, sizes, codes, cost, l2, batch_size, do_shuffle, optimizer, hyper,
+                 velocity, second_moment, counters, order, rng_state, A, D, Y_batch, S_batch, grad,
+                 last_finite, losses):
     """Mini-batch gradient descent for ``losses.shape[0]`` epochs.
 
     Each epoch sets ``order`` to ``0 .. N-1`` and shuffles it (if
-    ``do_shuffle``), then for each batch of
-    ``batch_size`` samples (the last one may be smaller) runs the forward
-    pass, the output delta, the delta recursion, the gradients and the update.
-    ``batch_size = N`` is batch gradient descent, ``1`` is online learning.
+    ``do_shuffle``), then for each batch of ``batch_size`` samples (the last
+    one may be smaller) runs the forward pass, the output delta, the delta
+    recursion, the gradients and the optimiser's update.  ``batch_size = N``
+    is batch gradient descent, ``1`` is online learning.  ``S`` holds the
+    samples' weights (all 1 for the plain formulas).
 
-    ``losses[e]`` receives the epoch's cost, the batch costs C weighted by
-    their size and averaged over the samples (as scikit-learn reports it).
+    ``losses[e]`` receives the epoch's cost: the batch costs C weighted by
+    their size and averaged over the samples, as scikit-learn reports it.
     If it is not finite the run stops, ``theta`` is restored from
     ``last_finite`` (the weights after the last epoch with a finite cost) and
     the number of epochs completed before is returned; else ``losses.shape[0]``.
@@ -241,17 +265,22 @@ def train_epochs(X, Y, theta, sizes, codes, cost, l2, learning_rate, batch_size,
         for start in range(0, n_total, batch_size):
             n_samples = min(batch_size, n_total - start)
             y = Y_batch[: n_samples * sizes[L]].reshape((n_samples, sizes[L]))
-            load_batch(X, Y, order, start, layer(A, sizes, 0, n_samples, 0), y)
+            s = S_batch[:n_samples]
+            weight_sum = load_batch(X, Y, S, order, start, layer(A, sizes, 0, n_samples, 0), y, s)
             forward(theta, sizes, codes, A, n_samples)
             a_out = layer(A, sizes, L, n_samples, 0)
-            # N C = sum_n C_n + (lambda / 2) sum_l sum_kj (W^l_kj)^2
-            epoch_cost += data_cost(cost, a_out, y)
+            # N C = sum_n s_n C_n + (lambda / 2) sum_l sum_kj (W^l_kj)^2
+            batch_cost = data_cost(cost, a_out, y, s)
             if l2 != 0.0:
-                epoch_cost += 0.5 * l2 * squared_weights(theta, sizes)
-            output_delta(cost, codes[L], a_out, y, layer(D, sizes, L, n_samples, 1))
+                batch_cost += 0.5 * l2 * squared_weights(theta, sizes)
+            # The epoch's cost weighs each batch's C by its number of samples.
+            epoch_cost += batch_cost * n_samples / weight_sum
+            output_delta(cost, codes[L], a_out, y, s, layer(D, sizes, L, n_samples, 1))
             backprop_deltas(theta, sizes, codes, A, D, n_samples)
-            accumulate_gradients(theta, sizes, A, D, n_samples, l2, grad)
-            apply_update(theta, grad, learning_rate)
+            accumulate_gradients(theta, sizes, A, D, n_samples, weight_sum, l2, grad)
+            apply_update(theta, grad, optimizer, hyper, velocity, second_moment, counters)
+        counters[SAMPLES_SEEN] += n_total
+        end_of_epoch_schedule(hyper, counters[SAMPLES_SEEN])
         losses[epoch] = epoch_cost / n_total
         if not math.isfinite(losses[epoch]):
             theta[:] = last_finite
