@@ -23,7 +23,7 @@ def main() -> None:
     slope, intercept = np.polyfit(x, y, 1)
     print(f"gradient descent: w1 = {network.W[1][0, 0]:.6f}, w0 = {network.b[1][0]:.6f}")
     print(f"least squares:    w1 = {slope:.6f}, w0 = {intercept:.6f}")
-    print(f"cost after 1, 10, 100, 1000 steps: " + ", ".join(f"{network.loss_curve[i]:.5f}" for i in (0, 9, 99, 999)))
+    print("cost after 1, 10, 100, 1000 steps: " + ", ".join(f"{network.loss_curve[i]:.5f}" for i in (0, 9, 99, 999)))
 
 
 if __name__ == "__main__":

@@ -22,6 +22,8 @@ import math
 
 from numba.extending import register_jitable
 
+from fastbp.exp import exp
+
 IDENTITY = 0
 SIGMOID = 1
 TANH = 2
@@ -50,12 +52,15 @@ OUTPUT_ACTIVATIONS = ("identity", "sigmoid", "softmax")
 
 @register_jitable
 def sigmoid(z):
-    """sigma(z) = 1 / (1 + exp(-z)), evaluated without overflow for any finite z."""
+    """sigma(z) = 1 / (1 + exp(-z)), evaluated without overflow for any finite z.
+
+    With e = exp(-|z|) <= 1: sigma(z) = 1 / (1 + e) for z >= 0 and e / (1 + e)
+    for z < 0.  Both sides are computed and one is selected, without a branch,
+    so that a loop of sigmoids vectorises.
+    """
     one = type(z)(1.0)
-    if z >= 0:
-        return one / (one + math.exp(-z))
-    e = math.exp(z)
-    return e / (one + e)
+    e = exp(-abs(z))
+    return (one if z >= 0 else e) / (one + e)
 
 
 @register_jitable

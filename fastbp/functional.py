@@ -14,13 +14,23 @@ one training step computes::
 Each accepts ``backend=`` to run the same step on another backend.
 """
 
+from contextlib import contextmanager
+
 import numpy as np
 
 from fastbp import layout
-from fastbp.backends import get_backend
+from fastbp.backends import get_backend, numba_threads, thread_count
 from fastbp.network import Network
 from fastbp.optim import SGD, hyperparameters
 from fastbp.validation import check_array, check_inputs, check_non_negative_float, check_targets
+
+
+@contextmanager
+def backend_threads(backend: str, network: Network, n_samples: int):
+    """The thread count of ``backend`` for this batch, with Numba set to it meanwhile."""
+    n_threads = thread_count(backend, network.sizes, n_samples)
+    with numba_threads(n_threads):
+        yield n_threads
 
 
 def pack(arrays, sizes, n_samples: int, first_layer: int, name: str, dtype) -> np.ndarray:
@@ -48,7 +58,8 @@ def forward(network: Network, X, backend: str = "serial") -> list:
     X = check_inputs(X, network.sizes[0], network.dtype)
     A = layout.activation_buffer(network.sizes, X.shape[0], network.dtype)
     layout.layer(A, network.sizes, 0, X.shape[0], 0)[:] = X
-    get_backend(backend).forward(network.theta, network.sizes, network.codes, A, X.shape[0])
+    with backend_threads(backend, network, X.shape[0]) as n_threads:
+        get_backend(backend).forward(network.theta, network.sizes, network.codes, A, X.shape[0], n_threads)
     return unpack(A, network.sizes, X.shape[0], 0)
 
 
@@ -68,7 +79,8 @@ def deltas(network: Network, activations, Y, backend: str = "serial") -> list:
         np.ones(n_samples, dtype=network.dtype),
         layout.layer(D, network.sizes, L, n_samples, 1),
     )
-    kernels.backprop_deltas(network.theta, network.sizes, network.codes, A, D, n_samples)
+    with backend_threads(backend, network, n_samples) as n_threads:
+        kernels.backprop_deltas(network.theta, network.sizes, network.codes, A, D, n_samples, n_threads)
     return unpack(D, network.sizes, n_samples, 1)
 
 
@@ -78,7 +90,10 @@ def gradient_vector(network: Network, activations, deltas_, backend: str = "seri
     A = pack(activations, network.sizes, n_samples, 0, "activations", network.dtype)
     D = pack(deltas_, network.sizes, n_samples, 1, "deltas", network.dtype)
     grad = np.empty_like(network.theta)
-    get_backend(backend).accumulate_gradients(network.theta, network.sizes, A, D, n_samples, float(n_samples), network.l2, grad)
+    with backend_threads(backend, network, n_samples) as n_threads:
+        get_backend(backend).accumulate_gradients(
+            network.theta, network.sizes, A, D, n_samples, float(n_samples), network.l2, grad, n_threads
+        )
     return grad
 
 

@@ -6,7 +6,7 @@ from collections.abc import Callable
 import numpy as np
 
 from fastbp import __version__, layout
-from fastbp.backends import get_backend
+from fastbp.backends import get_backend, numba_threads, thread_count
 from fastbp.formulas import ACTIVATIONS, COSTS, SIGMOID
 from fastbp.io import FORMAT, FORMAT_VERSION, load_arrays, save_arrays
 from fastbp.optim import hyperparameters
@@ -150,12 +150,14 @@ class Network:
         X = check_inputs(X, self.sizes[0], self.dtype)
         kernels = get_backend(backend)
         rows = min(X.shape[0], PREDICT_ROWS)
+        n_threads = thread_count(backend, self.sizes, rows)
         A = layout.activation_buffer(self.sizes, rows, self.dtype)
         outputs = np.empty((X.shape[0], self.sizes[-1]), dtype=self.dtype)
         for start in range(0, X.shape[0], rows):
             n_samples = min(rows, X.shape[0] - start)
             layout.layer(A, self.sizes, 0, n_samples, 0)[:] = X[start : start + n_samples]
-            kernels.forward(self.theta, self.sizes, self.codes, A, n_samples)
+            with numba_threads(n_threads):
+                kernels.forward(self.theta, self.sizes, self.codes, A, n_samples, n_threads)
             outputs[start : start + n_samples] = layout.layer(A, self.sizes, self.L, n_samples, 0)
         return outputs
 

@@ -7,7 +7,7 @@ from collections.abc import Callable
 import numpy as np
 
 from fastbp import layout, optim
-from fastbp.backends import get_backend
+from fastbp.backends import get_backend, numba_threads, thread_count
 
 # run() calls the compiled epoch loop in chunks that grow until one chunk
 # takes about this long: Python is re-entered at most once per epoch, and at
@@ -32,15 +32,20 @@ class Trainer:
         The update rule; "sgd" with ``hyper[MOMENTUM] > 0`` uses momentum.
     backend : str
         Which backend runs the epochs.
+    n_jobs : int or None
+        Threads for the ``parallel`` and ``auto`` backends (None: Numba's
+        current thread count, itself at most ``NUMBA_NUM_THREADS``).
 
     Inputs are trusted: callers validate them first (as :meth:`Network.fit` does).
     """
 
-    def __init__(self, network, hyper: np.ndarray, optimizer: str = "sgd", backend: str = "serial"):
+    def __init__(self, network, hyper: np.ndarray, optimizer: str = "sgd", backend: str = "serial", n_jobs=None):
         self.network = network
         self.hyper = hyper
         self.optimizer = optim.OPTIMIZERS[optimizer]
+        self.backend = backend
         self.kernels = get_backend(backend)
+        self.n_jobs = n_jobs
         self.velocity = np.zeros_like(network.theta)
         self.second_moment = np.zeros_like(network.theta)
         self.counters = np.zeros(2, dtype=np.int64)
@@ -73,16 +78,18 @@ class Trainer:
         order, A, D, Y_batch, S_batch, grad, last_finite = self.work_buffers(X.shape[0], batch_size)
         last_finite[:] = network.theta
         losses = np.empty(epochs, dtype=np.float64)
+        n_threads = thread_count(self.backend, network.sizes, batch_size, self.n_jobs)
         done, chunk = 0, 1
         while done < epochs:
             requested = 1 if callback is not None else min(chunk, epochs - done)
             started = time.perf_counter()
-            completed = self.kernels.train_epochs(
-                X, Y, S, network.theta, network.sizes, network.codes, network.cost_code, network.l2,
-                batch_size, shuffle, self.optimizer, self.hyper, self.velocity, self.second_moment,
-                self.counters, order, network.rng_state, A, D, Y_batch, S_batch, grad, last_finite,
-                losses[done : done + requested],
-            )
+            with numba_threads(n_threads):
+                completed = self.kernels.train_epochs(
+                    X, Y, S, network.theta, network.sizes, network.codes, network.cost_code, network.l2,
+                    batch_size, shuffle, self.optimizer, self.hyper, self.velocity, self.second_moment,
+                    self.counters, order, network.rng_state, A, D, Y_batch, S_batch, grad, last_finite,
+                    losses[done : done + requested], n_threads,
+                )
             elapsed = time.perf_counter() - started
             network.loss_curve.extend(losses[done : done + completed].tolist())
             done += completed

@@ -16,7 +16,7 @@ OUTPUT_COSTS = [
     ("sigmoid", "categorical_cross_entropy"),
     ("softmax", "categorical_cross_entropy"),
 ]
-COMPILED_BACKENDS = ["serial"]
+COMPILED_BACKENDS = ["serial", "parallel"]
 # rtol of the agreement with the oracle, per dtype
 TOLERANCE = {"float64": 1e-10, "float32": 1e-4}
 

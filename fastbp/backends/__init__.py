@@ -1,23 +1,73 @@
 """The backends, by name: each a module with the same kernel functions.
 
-``numpy`` is the oracle (NOTATION.md's matrix form), ``serial`` the compiled
-index loops.  A backend module is imported only when first asked for, so that
-``import fastbp`` stays fast.
+``numpy`` is the oracle (NOTATION.md's matrix form); ``serial`` runs the
+compiled index loops on one thread; ``parallel`` runs the same module's
+loops with layers that have enough work split over Numba's threads;
+``auto`` picks ``parallel`` when some layer of the network has enough work
+per batch for two threads, else ``serial``.  A backend module is imported
+only when first asked for, so that ``import fastbp`` stays fast.
 """
 
 import importlib
+from contextlib import contextmanager
 from types import ModuleType
 
+import numba
+
 BACKENDS = {
+    "auto": "fastbp.backends.serial",
     "serial": "fastbp.backends.serial",
+    "parallel": "fastbp.backends.serial",
     "numpy": "fastbp.backends.numpy_ref",
 }
 
 
-def get_backend(name: str) -> ModuleType:
-    """The backend module called ``name``; a clear ``ValueError`` for an unknown name."""
+def check_backend(name) -> str:
+    """``name`` if it names a backend; a clear ``TypeError``/``ValueError`` if not."""
     if not isinstance(name, str):
         raise TypeError(f"backend must be a string, got {name!r}")
     if name not in BACKENDS:
         raise ValueError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
-    return importlib.import_module(BACKENDS[name])
+    return name
+
+
+def get_backend(name: str) -> ModuleType:
+    """The module that implements backend ``name``."""
+    return importlib.import_module(BACKENDS[check_backend(name)])
+
+
+def check_n_jobs(n_jobs) -> int:
+    """Numba's thread count for ``None``, else ``n_jobs`` checked against it."""
+    limit = numba.config.NUMBA_NUM_THREADS
+    if n_jobs is None:
+        return numba.get_num_threads()
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, int):
+        raise TypeError(f"n_jobs must be an integer or None, got {n_jobs!r}")
+    if not 1 <= n_jobs <= limit:
+        raise ValueError(f"n_jobs must be between 1 and NUMBA_NUM_THREADS={limit}, got {n_jobs}")
+    return n_jobs
+
+
+def thread_count(name: str, sizes, batch_size: int, n_jobs=None) -> int:
+    """How many threads backend ``name`` uses for a network of ``sizes`` and batches of ``batch_size``."""
+    from fastbp.backends.tuning import PARALLEL_MIN_WORK
+
+    if check_backend(name) in ("serial", "numpy"):
+        return 1
+    n_threads = check_n_jobs(n_jobs)
+    if name == "auto":
+        largest = max(int(sizes[l]) * int(sizes[l - 1]) for l in range(1, len(sizes)))
+        if batch_size * largest < PARALLEL_MIN_WORK:
+            return 1
+    return n_threads
+
+
+@contextmanager
+def numba_threads(n_threads: int):
+    """Run the block with Numba's thread count set to ``n_threads``, then restore it."""
+    previous = numba.get_num_threads()
+    numba.set_num_threads(n_threads)
+    try:
+        yield
+    finally:
+        numba.set_num_threads(previous)

@@ -1,7 +1,8 @@
 """The oracle: NOTATION.md's matrix form in plain NumPy.
 
 Same function names and signatures as the compiled backends, so that one
-test checks each of them against this module.  Nothing here is tuned: every
+test checks each of them against this module (``n_threads`` is ignored:
+NumPy's BLAS chooses its own).  Nothing here is tuned: every
 function is the matrix formula it names, with rows = samples::
 
     Z^l = A^{l-1} (W^l)^T + b^l          A^l = sigma(Z^l)
@@ -86,7 +87,7 @@ def dC_dA(cost: int, A: np.ndarray, Y: np.ndarray) -> np.ndarray:
     return -Y / P
 
 
-def forward(theta, sizes, codes, A, n_samples):
+def forward(theta, sizes, codes, A, n_samples, n_threads):
     """Z^l = A^{l-1} (W^l)^T + b^l, A^l = sigma(Z^l), for l = 1 .. L."""
     for l in range(1, len(sizes)):
         Z = layer(A, sizes, l - 1, n_samples, 0) @ weights(theta, sizes, l).T + biases(theta, sizes, l)
@@ -104,23 +105,24 @@ def output_delta(cost, output_code, a, y, s, delta):
         delta[:] = s[:, None] * dC_dA(cost, a, y) * sigma_prime(output_code, a)
 
 
-def backprop_deltas(theta, sizes, codes, A, D, n_samples):
+def backprop_deltas(theta, sizes, codes, A, D, n_samples, n_threads):
     """Delta^l = (Delta^{l+1} W^{l+1}) (.) sigma'(Z^l), for l = L-1 .. 1."""
     for l in range(len(sizes) - 2, 0, -1):
         propagated = layer(D, sizes, l + 1, n_samples, 1) @ weights(theta, sizes, l + 1)
         layer(D, sizes, l, n_samples, 1)[:] = propagated * sigma_prime(codes[l], layer(A, sizes, l, n_samples, 0))
 
 
-def accumulate_gradients(theta, sizes, A, D, n_samples, weight_sum, l2, grad):
+def accumulate_gradients(theta, sizes, A, D, n_samples, weight_sum, l2, grad, n_threads):
     """dC/dW^l = (1/N) Delta^T A^{l-1} + (lambda/N) W^l;  dC/db^l = (1/N) sum_n Delta^l.
 
-    N is ``weight_sum``, the sum of the samples' weights.
+    N is ``weight_sum``, the sum of the samples' weights.  Returns sum_l ||W^l||^2.
     """
     for l in range(1, len(sizes)):
         Delta = layer(D, sizes, l, n_samples, 1)
         A_prev = layer(A, sizes, l - 1, n_samples, 0)
         weights(grad, sizes, l)[:] = Delta.T @ A_prev / weight_sum + l2 / weight_sum * weights(theta, sizes, l)
         biases(grad, sizes, l)[:] = Delta.sum(axis=0) / weight_sum
+    return squared_weights(theta, sizes)
 
 
 def apply_update(theta, grad, optimizer, hyper, velocity, second_moment, counters):
@@ -166,7 +168,7 @@ def load_batch(X, Y, S, order, start, A0, y, s):
 
 def train_epochs(X, Y, S, theta, sizes, codes, cost, l2, batch_size, do_shuffle, optimizer, hyper,
                  velocity, second_moment, counters, order, rng_state, A, D, Y_batch, S_batch, grad,
-                 last_finite, losses):
+                 last_finite, losses, n_threads):
     """Mini-batch gradient descent, the same contract as the compiled backends."""
     n_total = X.shape[0]
     L = len(sizes) - 1
@@ -180,13 +182,13 @@ def train_epochs(X, Y, S, theta, sizes, codes, cost, l2, batch_size, do_shuffle,
             y = Y_batch[: n_samples * sizes[L]].reshape((n_samples, sizes[L]))
             s = S_batch[:n_samples]
             weight_sum = load_batch(X, Y, S, order, start, layer(A, sizes, 0, n_samples, 0), y, s)
-            forward(theta, sizes, codes, A, n_samples)
+            forward(theta, sizes, codes, A, n_samples, n_threads)
             a_out = layer(A, sizes, L, n_samples, 0)
             batch_cost = data_cost(cost, a_out, y, s) + 0.5 * l2 * squared_weights(theta, sizes)
             epoch_cost += batch_cost * n_samples / weight_sum
             output_delta(cost, codes[L], a_out, y, s, layer(D, sizes, L, n_samples, 1))
-            backprop_deltas(theta, sizes, codes, A, D, n_samples)
-            accumulate_gradients(theta, sizes, A, D, n_samples, weight_sum, l2, grad)
+            backprop_deltas(theta, sizes, codes, A, D, n_samples, n_threads)
+            accumulate_gradients(theta, sizes, A, D, n_samples, weight_sum, l2, grad, n_threads)
             apply_update(theta, grad, optimizer, hyper, velocity, second_moment, counters)
         counters[SAMPLES_SEEN] += n_total
         if hyper[SCHEDULE] == INVSCALING:

@@ -1,0 +1,58 @@
+"""The parallel backend: the loops of :mod:`fastbp.backends.loops` spread over threads.
+
+Same names as the layer kernels of :mod:`fastbp.backends.serial`, with the
+number of threads to split the work for as a last argument.  The forward
+pass, the delta recursion and the gradients call these for every layer with
+enough work when they are given more than one thread (the ``parallel``
+backend gives them Numba's thread count or ``n_jobs``).
+
+How each formula is split, so that no two threads write the same element and
+the results are bitwise those of the serial backend, for any thread count:
+
+* input sums z^l_k: by receiving units ``k`` (rows of ``W^l``);
+* deltas delta^l_j(n): by samples ``n`` (rows of ``delta^l``);
+* gradients dC/dW^l_kj: by receiving units ``k`` (rows of ``dW^l``), in
+  chunks of ``GRADIENT_ROWS`` rows fixed by the layer, not by the threads;
+  the chunks' sums of squares (for the L2 term) are added in chunk order.
+"""
+
+import numba
+import numpy as np
+
+from fastbp.backends import loops
+from fastbp.backends.tuning import GRADIENT_ROWS, parallel_kernel, units_tile
+
+
+@parallel_kernel
+def input_sum(W, b, a_prev, z, n_threads):
+    """z^l_k = sum_j W^l_kj a^{l-1}_j + b^l_k, rows of ``W`` shared among the threads."""
+    n_units, n_inputs = W.shape
+    tile = min(units_tile(n_inputs), -(-n_units // n_threads))
+    n_tiles = -(-n_units // tile)
+    for t in numba.prange(n_tiles):
+        loops.input_sum(W, b, a_prev, z, t * tile, min((t + 1) * tile, n_units))
+
+
+@parallel_kernel
+def backpropagate(W_next, delta_next, code, a, delta, n_threads):
+    """delta^l_j = sigma_l'(z^l_j) * sum_k W^{l+1}_kj delta^{l+1}_k, samples shared among the threads."""
+    n_samples = a.shape[0]
+    chunk = -(-n_samples // n_threads)
+    for c in numba.prange(-(-n_samples // chunk)):
+        loops.backpropagate(W_next, delta_next, code, a, delta, c * chunk, min((c + 1) * chunk, n_samples))
+
+
+@parallel_kernel
+def layer_gradients(W, a_prev, delta, inv_n, decay, dW, db):
+    """dC/dW^l and dC/db^l of one layer, rows shared among the threads; returns sum_kj (W^l_kj)^2."""
+    n_units = W.shape[0]
+    n_chunks = -(-n_units // GRADIENT_ROWS)
+    chunk_squares = np.empty(n_chunks)
+    for c in numba.prange(n_chunks):
+        chunk_squares[c] = loops.layer_gradients(
+            W, a_prev, delta, inv_n, decay, dW, db, c * GRADIENT_ROWS, min((c + 1) * GRADIENT_ROWS, n_units)
+        )
+    squares = 0.0
+    for c in range(n_chunks):
+        squares += chunk_squares[c]
+    return squares

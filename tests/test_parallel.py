@@ -1,0 +1,89 @@
+"""The parallel backend: layers big enough to be split over threads, checked against the oracle and for determinism."""
+
+import numba
+import numpy as np
+import pytest
+from conftest import TOLERANCE
+
+from fastbp import Network, functional
+from fastbp.backends import check_n_jobs, numba_threads, thread_count
+from fastbp.backends.tuning import PARALLEL_MIN_WORK
+from fastbp.optim import hyperparameters
+from fastbp.training import Trainer
+
+# Layers 1 and 2 carry 64 * 128 * 64 = 2**19 multiply-adds per batch of 64, above
+# PARALLEL_MIN_WORK, and go to the threads; layer 3 (64 * 10 * 64) stays serial.
+SIZES = [64, 128, 64, 10]
+BATCH = 64
+
+needs_two_threads = pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="needs NUMBA_NUM_THREADS >= 2")
+
+
+def problem(dtype, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(3 * BATCH + 5, SIZES[0])).astype(dtype)
+    Y = np.eye(SIZES[-1], dtype=dtype)[rng.integers(0, SIZES[-1], X.shape[0])]
+    return X, Y
+
+
+def test_the_layers_really_go_to_the_threads():
+    assert BATCH * SIZES[1] * SIZES[0] >= PARALLEL_MIN_WORK > BATCH * SIZES[3] * SIZES[2]
+
+
+@needs_two_threads
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("hidden", ["sigmoid", "relu"])
+def test_threaded_steps_match_oracle(hidden, dtype):
+    network = Network(SIZES, hidden, "softmax", "categorical_cross_entropy", l2=0.1, dtype=dtype, seed=1)
+    X, Y = problem(dtype)
+    X, Y = X[:BATCH], Y[:BATCH]
+    a = functional.forward(network, X, "parallel")
+    a_ref = functional.forward(network, X, "numpy")
+    for got, want in zip(a, a_ref):
+        np.testing.assert_allclose(got, want, rtol=TOLERANCE[dtype], atol=TOLERANCE[dtype])
+    d = functional.deltas(network, a_ref, Y, "parallel")
+    d_ref = functional.deltas(network, a_ref, Y, "numpy")
+    for got, want in zip(d[1:], d_ref[1:]):
+        np.testing.assert_allclose(got, want, rtol=TOLERANCE[dtype], atol=TOLERANCE[dtype])
+    got = functional.gradient_vector(network, a_ref, d_ref, "parallel")
+    want = functional.gradient_vector(network, a_ref, d_ref, "numpy")
+    np.testing.assert_allclose(got, want, rtol=TOLERANCE[dtype], atol=TOLERANCE[dtype])
+
+
+def train(backend, n_jobs, dtype="float32", optimizer="sgd"):
+    network = Network(SIZES, "sigmoid", "softmax", "categorical_cross_entropy", l2=1e-4, dtype=dtype, seed=2)
+    X, Y = problem(dtype, seed=3)
+    trainer = Trainer(network, hyperparameters(0.1, momentum=0.9), optimizer, backend, n_jobs=n_jobs)
+    trainer.run(X, Y, np.ones(X.shape[0], dtype=dtype), epochs=3, batch_size=BATCH)
+    return network
+
+
+@needs_two_threads
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_one_and_two_threads_give_bitwise_identical_weights(dtype):
+    one = train("parallel", 1, dtype)
+    two = train("parallel", 2, dtype)
+    serial = train("serial", None, dtype)
+    assert one.theta.tobytes() == two.theta.tobytes() == serial.theta.tobytes()
+    assert one.loss_curve == two.loss_curve == serial.loss_curve
+
+
+@needs_two_threads
+def test_thread_count_follows_n_jobs_and_is_restored():
+    before = numba.get_num_threads()
+    assert thread_count("parallel", SIZES, BATCH, n_jobs=1) == 1
+    assert thread_count("serial", SIZES, BATCH, n_jobs=2) == 1
+    assert thread_count("auto", [2, 4, 1], 4, n_jobs=2) == 1
+    assert thread_count("auto", SIZES, BATCH, n_jobs=2) == 2
+    with numba_threads(1):
+        assert numba.get_num_threads() == 1
+        assert thread_count("parallel", SIZES, BATCH) == 1
+    assert numba.get_num_threads() == before
+    train("parallel", 1)
+    assert numba.get_num_threads() == before
+
+
+@pytest.mark.parametrize("n_jobs, error", [(0, ValueError), (10**6, ValueError), (1.5, TypeError), (True, TypeError)])
+def test_bad_n_jobs(n_jobs, error):
+    with pytest.raises(error, match="n_jobs"):
+        check_n_jobs(n_jobs)
