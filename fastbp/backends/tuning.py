@@ -19,10 +19,6 @@ ERROR_MODEL = "numpy"
 # Rows of W^l per tile of the input sum: about 64 Ki values (256 KiB in
 # float32), which stay in the L2 cache while every sample of the batch uses them.
 UNITS_TILE = 65536
-# Columns j per tile of the backward loops: a tile of a^{l-1} or W^{l+1}
-# rows of 128 values (512 B) keeps a batch's worth in the L1 cache.
-INPUTS_TILE = 128
-
 # Rows of dW^l per chunk of the gradient pass: the chunks' sums of squares
 # are added in order, so the chunks must not depend on the thread count.
 GRADIENT_ROWS = 16
