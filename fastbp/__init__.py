@@ -7,4 +7,27 @@ from fastbp.gradcheck import GradientCheck, check_gradients
 from fastbp.network import Network
 from fastbp.training import DivergenceWarning
 
-__all__ = ["DivergenceWarning", "GradientCheck", "Network", "__version__", "check_gradients", "gradient_descent_1d"]
+# The scikit-learn estimators need scikit-learn (pip install fastbp[sklearn]);
+# they are imported on first use, so that `import fastbp` does not import it.
+ESTIMATORS = ("MLPClassifier", "MLPRegressor", "from_sklearn")
+
+__all__ = [
+    "DivergenceWarning",
+    "GradientCheck",
+    "MLPClassifier",
+    "MLPRegressor",
+    "Network",
+    "__version__",
+    "check_gradients",
+    "from_sklearn",
+    "gradient_descent_1d",
+]
+
+
+def __getattr__(name: str):
+    """``fastbp.MLPClassifier``, ``fastbp.MLPRegressor``, ``fastbp.from_sklearn``: from :mod:`fastbp.estimators`."""
+    if name in ESTIMATORS:
+        from fastbp import estimators
+
+        return getattr(estimators, name)
+    raise AttributeError(f"module 'fastbp' has no attribute {name!r}")

@@ -29,10 +29,12 @@ SIGMOID = 1
 TANH = 2
 RELU = 3
 SOFTMAX = 4
+EXP = 5
 
 MSE = 0
 BINARY_CROSS_ENTROPY = 1
 CATEGORICAL_CROSS_ENTROPY = 2
+POISSON = 3
 
 ACTIVATIONS = {
     "identity": IDENTITY,
@@ -40,14 +42,16 @@ ACTIVATIONS = {
     "tanh": TANH,
     "relu": RELU,
     "softmax": SOFTMAX,
+    "exp": EXP,
 }
 COSTS = {
     "mse": MSE,
     "binary_cross_entropy": BINARY_CROSS_ENTROPY,
     "categorical_cross_entropy": CATEGORICAL_CROSS_ENTROPY,
+    "poisson": POISSON,
 }
 HIDDEN_ACTIVATIONS = ("identity", "sigmoid", "tanh", "relu")
-OUTPUT_ACTIVATIONS = ("identity", "sigmoid", "softmax")
+OUTPUT_ACTIVATIONS = ("identity", "sigmoid", "softmax", "exp")
 
 
 @register_jitable
@@ -72,6 +76,8 @@ def activation(code, z):
         return math.tanh(z)
     if code == RELU:
         return z if z > 0 else type(z)(0.0)
+    if code == EXP:
+        return math.exp(z)
     return z
 
 
@@ -85,6 +91,8 @@ def activation_derivative(code, a):
         return one - a * a
     if code == RELU:
         return one if a > 0 else type(a)(0.0)
+    if code == EXP:
+        return a
     return one
 
 
@@ -113,10 +121,13 @@ def cost_term(cost, a, y):
     mse:         1/2 (a - y)^2
     binary xent: -[y log a + (1 - y) log(1 - a)]
     categorical: -y log a
+    poisson:     y log(y / a) - y + a   (half the Poisson deviance; y log(y / a) = 0 at y = 0)
     """
     one = type(a)(1.0)
     if cost == MSE:
         return type(a)(0.5) * (a - y) * (a - y)
+    if cost == POISSON:
+        return (y * math.log(y / a) if y > 0 else type(a)(0.0)) - y + a
     p = clip_probability(a)
     if cost == BINARY_CROSS_ENTROPY:
         return -(y * math.log(p) + (one - y) * math.log(one - p))
@@ -129,6 +140,8 @@ def cost_derivative(cost, a, y):
     one = type(a)(1.0)
     if cost == MSE:
         return a - y
+    if cost == POISSON:
+        return one - y / a
     p = clip_probability(a)
     if cost == BINARY_CROSS_ENTROPY:
         return -y / p + (one - y) / (one - p)
@@ -139,12 +152,13 @@ def cost_derivative(cost, a, y):
 def is_canonical_pair(output_code, cost):
     """True where delta^L_k = dC_n/da^L_k sigma'(z^L_k) simplifies to a^L_k - y_k.
 
-    identity + mse, sigmoid + binary cross-entropy and softmax + categorical
-    cross-entropy: the factors cancel exactly, and ``a - y`` is also the
-    numerically better way to compute it.
+    identity + mse, sigmoid + binary cross-entropy, softmax + categorical
+    cross-entropy and exp + poisson (``(1 - y / a) a``): the factors cancel
+    exactly, and ``a - y`` is also the numerically better way to compute it.
     """
     return (
         (output_code == IDENTITY and cost == MSE)
+        or (output_code == EXP and cost == POISSON)
         or (output_code == SIGMOID and cost == BINARY_CROSS_ENTROPY)
         or (output_code == SOFTMAX and cost == CATEGORICAL_CROSS_ENTROPY)
     )

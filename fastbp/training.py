@@ -43,13 +43,18 @@ class Trainer:
         self.network = network
         self.hyper = hyper
         self.optimizer = optim.OPTIMIZERS[optimizer]
+        get_backend(backend)  # an unknown name fails here, not at the first epoch
         self.backend = backend
-        self.kernels = get_backend(backend)
         self.n_jobs = n_jobs
         self.velocity = np.zeros_like(network.theta)
         self.second_moment = np.zeros_like(network.theta)
         self.counters = np.zeros(2, dtype=np.int64)
         self.buffers = None
+
+    @property
+    def kernels(self):
+        """The backend module (looked up by name, so that a Trainer can be pickled)."""
+        return get_backend(self.backend)
 
     def work_buffers(self, n_total: int, batch_size: int) -> tuple:
         """``(order, A, D, Y_batch, S_batch, grad, last_finite)``, allocated once per shape."""

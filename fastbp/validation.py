@@ -15,9 +15,11 @@ from fastbp.formulas import (
     BINARY_CROSS_ENTROPY,
     CATEGORICAL_CROSS_ENTROPY,
     COSTS,
+    EXP,
     HIDDEN_ACTIVATIONS,
     IDENTITY,
     OUTPUT_ACTIVATIONS,
+    POISSON,
 )
 
 FLOAT_DTYPES = (np.float32, np.float64)
@@ -124,8 +126,10 @@ def check_cost(name, output_code: int) -> int:
     if canonical not in COSTS:
         raise ValueError(f"unknown cost {name!r}; choose one of {', '.join(COSTS)}")
     code = COSTS[canonical]
-    if code in (BINARY_CROSS_ENTROPY, CATEGORICAL_CROSS_ENTROPY) and output_code == IDENTITY:
-        raise ValueError(f"the {canonical} cost needs outputs in (0, 1): use a sigmoid or softmax output, not identity")
+    if code in (BINARY_CROSS_ENTROPY, CATEGORICAL_CROSS_ENTROPY) and output_code in (IDENTITY, EXP):
+        raise ValueError(f"the {canonical} cost needs outputs in (0, 1): use a sigmoid or softmax output")
+    if code == POISSON and output_code == IDENTITY:
+        raise ValueError("the poisson cost needs positive outputs: use an exp, sigmoid or softmax output, not identity")
     return code
 
 

@@ -15,6 +15,7 @@ OUTPUT_COSTS = [
     ("softmax", "binary_cross_entropy"),
     ("sigmoid", "categorical_cross_entropy"),
     ("softmax", "categorical_cross_entropy"),
+    ("exp", "poisson"),
 ]
 COMPILED_BACKENDS = ["serial", "parallel"]
 # rtol of the agreement with the oracle, per dtype

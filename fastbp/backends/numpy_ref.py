@@ -20,7 +20,9 @@ import numpy as np
 
 from fastbp.formulas import (
     BINARY_CROSS_ENTROPY,
+    EXP,
     MSE,
+    POISSON,
     RELU,
     SIGMOID,
     SOFTMAX,
@@ -57,6 +59,8 @@ def sigma(code: int, Z: np.ndarray) -> np.ndarray:
     if code == SOFTMAX:
         E = np.exp(Z - Z.max(axis=1, keepdims=True))
         return E / E.sum(axis=1, keepdims=True)
+    if code == EXP:
+        return np.exp(Z)
     return Z.copy()
 
 
@@ -68,6 +72,8 @@ def sigma_prime(code: int, A: np.ndarray) -> np.ndarray:
         return 1 - A**2
     if code == RELU:
         return (A > 0).astype(A.dtype)
+    if code == EXP:
+        return A.copy()
     return np.ones_like(A)
 
 
@@ -81,6 +87,8 @@ def dC_dA(cost: int, A: np.ndarray, Y: np.ndarray) -> np.ndarray:
     """dC_n/dA^L, sample by sample (rows)."""
     if cost == MSE:
         return A - Y
+    if cost == POISSON:
+        return 1 - Y / A
     P = probabilities(A)
     if cost == BINARY_CROSS_ENTROPY:
         return -Y / P + (1 - Y) / (1 - P)
@@ -146,6 +154,10 @@ def data_cost(cost, a, y, s):
     """sum_n s_n C_n over the batch."""
     if cost == MSE:
         return float(s @ (0.5 * np.sum((a - y) ** 2, axis=1)))
+    if cost == POISSON:
+        # y log(y / a), taken as 0 where y = 0
+        y_log = np.where(y > 0, y * np.log(np.where(y > 0, y, 1) / a), 0)
+        return float(s @ np.sum(y_log - y + a, axis=1))
     P = probabilities(a)
     if cost == BINARY_CROSS_ENTROPY:
         return float(s @ -np.sum(y * np.log(P) + (1 - y) * np.log(1 - P), axis=1))

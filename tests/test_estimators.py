@@ -1,0 +1,275 @@
+"""fastbp's MLPClassifier / MLPRegressor against scikit-learn's: same trajectory, same fitted state."""
+
+import pickle
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pytest
+
+pytest.importorskip("sklearn")
+
+from sklearn import neural_network  # noqa: E402
+from sklearn.exceptions import ConvergenceWarning  # noqa: E402
+
+import fastbp  # noqa: E402
+from fastbp import MLPClassifier, MLPRegressor, from_sklearn  # noqa: E402
+
+RTOL = 1e-10
+
+
+def both(kind, **params):
+    """The fastbp estimator and scikit-learn's, with the same parameters."""
+    ours = {"classifier": MLPClassifier, "regressor": MLPRegressor}[kind](**params)
+    theirs = {"classifier": neural_network.MLPClassifier, "regressor": neural_network.MLPRegressor}[kind](**params)
+    return ours, theirs
+
+
+def fit_quietly(estimator, *args, method="fit", **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return getattr(estimator, method)(*args, **kwargs)
+
+
+def assert_same_weights(ours, theirs, rtol=RTOL):
+    """Each coefs_ / intercepts_ array agrees to ``rtol`` relative to its largest entry."""
+    for mine, reference in zip(ours.coefs_ + ours.intercepts_, theirs.coefs_ + theirs.intercepts_, strict=True):
+        assert mine.shape == reference.shape
+        np.testing.assert_allclose(mine, reference, rtol=0, atol=rtol * np.abs(reference).max())
+
+
+def problem(kind, n_samples=60, n_features=5, n_outputs=1, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n_samples, n_features))
+    if kind == "classifier":
+        return X, np.array(["cat", "dog", "emu"])[(X[:, 0] > 0).astype(int) + (X[:, 1] > 0.5)]
+    y = X @ rng.normal(size=(n_features, n_outputs)) + 0.1 * rng.normal(size=(n_samples, n_outputs))
+    return X, y.ravel() if n_outputs == 1 else y
+
+
+SGD_CASES = [
+    dict(momentum=0.0, alpha=0.0, batch_size=1, learning_rate_init=0.01),
+    dict(momentum=0.9, nesterovs_momentum=False, alpha=1e-3, batch_size=7),
+    dict(momentum=0.9, nesterovs_momentum=True, alpha=0.1, batch_size=16),
+    dict(momentum=0.5, alpha=1e-4, batch_size=200, learning_rate="invscaling", power_t=0.25),
+]
+
+
+@pytest.mark.parametrize("kind", ["classifier", "regressor"])
+@pytest.mark.parametrize("options", SGD_CASES)
+def test_sgd_trajectory_matches_sklearn_from_the_same_initial_weights(kind, options):
+    X, y = problem(kind)
+    params = dict(hidden_layer_sizes=(6, 4), activation="tanh", solver="sgd", shuffle=False,
+                  max_iter=1, random_state=0, **{"learning_rate_init": 0.05, **options})
+    ours, theirs = both(kind, **params)
+    fit_quietly(theirs, X, y)
+    start = from_sklearn(theirs)  # the same initial weights, copied from scikit-learn's model
+    for model in (ours, theirs):
+        model.set_params(warm_start=True, max_iter=6)
+    fit_quietly(theirs, X, y)
+    ours = start.set_params(warm_start=True, max_iter=6)
+    fit_quietly(ours, X, y)
+    assert_same_weights(ours, theirs)
+    np.testing.assert_allclose(ours.loss_curve_, theirs.loss_curve_, rtol=RTOL)
+    assert (ours.n_iter_, ours.t_) == (theirs.n_iter_, theirs.t_)
+
+
+@pytest.mark.parametrize("kind", ["classifier", "regressor"])
+@pytest.mark.parametrize("solver", ["sgd", "adam"])
+def test_same_random_state_gives_sklearns_run_with_shuffling_and_sample_weights(kind, solver):
+    X, y = problem(kind, n_samples=50)
+    weights = np.random.default_rng(1).uniform(0.2, 2.0, X.shape[0])
+    params = dict(hidden_layer_sizes=(7,), activation="relu", solver=solver, batch_size=8, max_iter=8,
+                  learning_rate_init=0.01, random_state=3)
+    ours, theirs = both(kind, **params)
+    for model in (ours, theirs):
+        fit_quietly(model, X, y, sample_weight=weights)
+    assert_same_weights(ours, theirs)
+    np.testing.assert_allclose(ours.loss_curve_, theirs.loss_curve_, rtol=RTOL)
+
+
+@pytest.mark.parametrize("kind", ["classifier", "regressor"])
+def test_stopping_rules_follow_sklearn(kind):
+    X, y = problem(kind, n_samples=80)
+    cases = [
+        dict(solver="sgd", learning_rate="adaptive", tol=0.05, n_iter_no_change=1, max_iter=30),
+        dict(solver="adam", tol=0.01, n_iter_no_change=2, max_iter=50),
+        dict(solver="sgd", early_stopping=True, validation_fraction=0.2, tol=0.01, n_iter_no_change=3, max_iter=40),
+    ]
+    for case in cases:
+        ours, theirs = both(kind, hidden_layer_sizes=(5,), learning_rate_init=0.05, random_state=1, **case)
+        for model in (ours, theirs):
+            fit_quietly(model, X, y)
+        assert ours.n_iter_ == theirs.n_iter_ < case["max_iter"]
+        assert_same_weights(ours, theirs)
+        for name in ("best_loss_", "validation_scores_", "best_validation_score_"):
+            np.testing.assert_allclose(np.asarray(getattr(ours, name), dtype=float),
+                                       np.asarray(getattr(theirs, name), dtype=float), rtol=RTOL)
+
+
+@pytest.mark.parametrize("solver", ["sgd", "adam"])
+def test_partial_fit_keeps_the_optimiser_state_like_sklearn(solver):
+    X, y = problem("classifier")
+    ours, theirs = both("classifier", hidden_layer_sizes=(6,), solver=solver, learning_rate_init=0.02,
+                        random_state=0, batch_size=10)
+    for start in range(0, 60, 20):
+        for model in (ours, theirs):
+            model.partial_fit(X[start : start + 20], y[start : start + 20], classes=np.unique(y))
+    assert_same_weights(ours, theirs)
+    assert (ours.t_, ours.n_iter_) == (theirs.t_, theirs.n_iter_)
+
+
+@pytest.mark.parametrize("kind", ["classifier", "regressor"])
+def test_lbfgs_matches_sklearn(kind):
+    X, y = problem(kind)
+    ours, theirs = both(kind, hidden_layer_sizes=(6,), solver="lbfgs", max_iter=15, alpha=1e-3, random_state=0)
+    for model in (ours, theirs):
+        fit_quietly(model, X, y)
+    assert ours.n_iter_ == theirs.n_iter_
+    assert ours.loss_ == pytest.approx(theirs.loss_, rel=1e-8)
+    assert_same_weights(ours, theirs, rtol=1e-7)
+
+
+def test_several_squared_error_outputs_report_the_cost_that_is_minimised():
+    X, y = problem("regressor", n_outputs=3)
+    ours, theirs = both("regressor", hidden_layer_sizes=(5,), solver="sgd", alpha=0.0, shuffle=False,
+                        max_iter=4, learning_rate_init=0.01, random_state=0)
+    for model in (ours, theirs):
+        fit_quietly(model, X, y)
+    assert_same_weights(ours, theirs)
+    # scikit-learn averages the data term over the 3 outputs; fastbp sums them (the gradient's function).
+    np.testing.assert_allclose(ours.loss_curve_, 3 * np.asarray(theirs.loss_curve_), rtol=RTOL)
+
+
+def test_poisson_loss_matches_sklearn():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 3))
+    y = rng.poisson(np.exp(0.5 * X[:, 0]))
+    ours, theirs = both("regressor", loss="poisson", hidden_layer_sizes=(4,), solver="adam", max_iter=10,
+                        learning_rate_init=0.01, random_state=0)
+    for model in (ours, theirs):
+        fit_quietly(model, X, y)
+    assert ours.out_activation_ == theirs.out_activation_ == "exp"
+    assert_same_weights(ours, theirs)
+    np.testing.assert_allclose(ours.loss_curve_, theirs.loss_curve_, rtol=RTOL)
+
+
+@pytest.mark.parametrize("labels", ["strings", "integers", "binary", "multilabel"])
+def test_labels_and_probabilities_as_in_sklearn(labels):
+    X, names = problem("classifier")
+    y = {
+        "strings": names,
+        "integers": np.searchsorted(np.unique(names), names) * 10 - 5,
+        "binary": names == "dog",
+        "multilabel": np.column_stack([names == "dog", names != "emu", X[:, 2] > 0]).astype(int),
+    }[labels]
+    ours, theirs = both("classifier", hidden_layer_sizes=(6,), max_iter=20, random_state=0, learning_rate_init=0.01)
+    for model in (ours, theirs):
+        fit_quietly(model, X, y)
+    np.testing.assert_array_equal(ours.classes_, theirs.classes_)
+    assert ours.out_activation_ == theirs.out_activation_
+    np.testing.assert_array_equal(ours.predict(X), theirs.predict(X))
+    np.testing.assert_allclose(ours.predict_proba(X), theirs.predict_proba(X), rtol=1e-9)
+    np.testing.assert_allclose(ours.predict_log_proba(X), theirs.predict_log_proba(X), rtol=1e-9)
+    assert ours.score(X, y) == theirs.score(X, y)
+
+
+@pytest.mark.parametrize("solver", ["sgd", "adam"])
+def test_interchange_both_ways_keeps_predictions_and_training(solver):
+    X, y = problem("classifier")
+    theirs = neural_network.MLPClassifier(hidden_layer_sizes=(6,), solver=solver, random_state=0, max_iter=5)
+    fit_quietly(theirs, X, y)
+    ours = from_sklearn(theirs)
+    np.testing.assert_allclose(ours.predict_proba(X), theirs.predict_proba(X), rtol=1e-12)
+    back = ours.to_sklearn()
+    np.testing.assert_array_equal(back.predict_proba(X), theirs.predict_proba(X))
+    # Continued by either library, with the optimiser's state carried over: the same weights.
+    for model in (ours, theirs, back):
+        model.partial_fit(X, y)
+    assert_same_weights(ours, theirs)
+    assert_same_weights(back, theirs, rtol=0)
+
+
+def test_coefs_are_the_transposed_weights_and_can_be_replaced():
+    X, y = problem("regressor")
+    model = fit_quietly(MLPRegressor(hidden_layer_sizes=(4,), max_iter=3, random_state=0), X, y)
+    network = model._network
+    assert model.coefs_[0].shape == (5, 4) and network.W[1].shape == (4, 5)
+    np.testing.assert_array_equal(model.coefs_[0], network.W[1].T)
+    model.coefs_ = [np.zeros((5, 4)), np.zeros((4, 1))]
+    model.intercepts_ = [np.zeros(4), np.full(1, 2.5)]
+    np.testing.assert_array_equal(model.predict(X), np.full(X.shape[0], 2.5))
+
+
+def test_float32_is_kept_and_dtype_forces():
+    X, y = problem("classifier")
+    kept = fit_quietly(MLPClassifier(hidden_layer_sizes=(4,), max_iter=2), X.astype(np.float32), y)
+    assert kept.coefs_[0].dtype == np.float32 and kept.predict_proba(X).dtype == np.float32
+    forced = fit_quietly(MLPClassifier(hidden_layer_sizes=(4,), max_iter=2, dtype="float64"), X.astype(np.float32), y)
+    assert forced.coefs_[0].dtype == np.float64
+
+
+def test_callback_can_stop_and_verbose_prints_each_epoch(capsys):
+    X, y = problem("regressor")
+    seen = []
+
+    def stop_at_three(estimator, epoch, loss):
+        seen.append((epoch, loss))
+        return epoch == 3
+
+    model = MLPRegressor(hidden_layer_sizes=(4,), max_iter=20, verbose=True, callback=stop_at_three)
+    model.fit(X, y)
+    assert model.n_iter_ == 3 and [epoch for epoch, _ in seen] == [1, 2, 3]
+    assert [loss for _, loss in seen] == model.loss_curve_
+    printed = capsys.readouterr().out.splitlines()
+    assert printed == [f"Iteration {epoch}, loss = {loss:.8f}" for epoch, loss in seen]
+    lbfgs = MLPRegressor(hidden_layer_sizes=(4,), solver="lbfgs", max_iter=50, callback=lambda est, i, loss: i == 2)
+    assert lbfgs.fit(X, y).n_iter_ == 2
+
+
+def test_pickle_round_trip_keeps_predictions_and_optimiser():
+    X, y = problem("classifier")
+    model = fit_quietly(MLPClassifier(hidden_layer_sizes=(4,), max_iter=3, random_state=0), X, y)
+    copy = pickle.loads(pickle.dumps(model))
+    np.testing.assert_array_equal(copy.predict_proba(X), model.predict_proba(X))
+    for estimator in (model, copy):
+        estimator.partial_fit(X, y)
+    assert_same_weights(copy, model, rtol=0)
+
+
+def test_invalid_parameters_are_refused():
+    X, y = problem("classifier")
+    for params, error in [
+        (dict(solver="newton"), ValueError),
+        (dict(momentum=1.5), ValueError),
+        (dict(hidden_layer_sizes=(3, 0)), ValueError),
+        (dict(backend="gpu"), ValueError),
+        (dict(dtype="int8"), TypeError),
+        (dict(batch_size=0), ValueError),
+    ]:
+        with pytest.raises(error):
+            MLPClassifier(**params).fit(X, y)
+    with pytest.raises(ValueError, match="non-negative"):
+        MLPRegressor(loss="poisson").fit(X, -np.ones(X.shape[0]))
+    with pytest.raises(ValueError, match="early_stopping"):
+        MLPClassifier(early_stopping=True).partial_fit(X, y, classes=np.unique(y))
+    assert not hasattr(MLPClassifier(solver="lbfgs"), "partial_fit")
+
+
+def test_without_sklearn_fastbp_imports_and_the_estimators_say_what_to_install():
+    code = (
+        "import sys; sys.modules['sklearn'] = None\n"
+        "import fastbp\n"
+        "assert 'sklearn' not in [m for m in sys.modules if sys.modules[m] is not None]\n"
+        "try:\n    fastbp.MLPClassifier\nexcept ImportError as error:\n    print(error)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "pip install fastbp[sklearn]" in result.stdout
+
+
+def test_import_fastbp_does_not_import_sklearn():
+    code = "import sys, fastbp; print('sklearn' in sys.modules, 'fastbp.estimators' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.split() == ["False", "False"]
+    assert fastbp.MLPRegressor is MLPRegressor
