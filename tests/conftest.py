@@ -1,5 +1,7 @@
 """Shared helpers: random networks and data for every activation x cost combination."""
 
+import os
+
 import numpy as np
 import pytest
 
@@ -48,3 +50,7 @@ def random_problem(seed, hidden, output, cost, dtype="float64", l2=0.0, n_layers
 def backend(request):
     """Each compiled backend in turn."""
     return request.param
+
+# tests/cuda runs in its own process under Numba's CUDA simulator:
+# NUMBA_ENABLE_CUDASIM=1 python -m pytest tests/cuda
+collect_ignore = [] if os.environ.get("NUMBA_ENABLE_CUDASIM") == "1" else ["cuda"]
