@@ -70,6 +70,7 @@ from fastbp.formulas import (  # noqa: E402
     cost_derivative,
     cost_term,
     is_canonical_pair,
+    softmax_row,
 )
 from fastbp.layout import biases, layer, parameter_start, weights  # noqa: E402
 from fastbp.optim import (  # noqa: E402
@@ -135,21 +136,6 @@ def input_sum_at(W, b, a_prev, n, k):
     for j in range(W.shape[1]):
         total += W[k, j] * a_prev[n, j]
     return total
-
-
-@cuda.jit(device=True)
-def softmax_row(a, n):
-    """Row n of ``a`` holds z^L on entry and a^L on return."""
-    # a^L_k = exp(z^L_k - m) / sum_i exp(z^L_i - m), m = max_i z^L_i
-    m = a[n, 0]
-    for k in range(1, a.shape[1]):
-        m = max(m, a[n, k])
-    total = a.dtype.type(0.0)
-    for k in range(a.shape[1]):
-        a[n, k] = math.exp(a[n, k] - m)
-        total += a[n, k]
-    for k in range(a.shape[1]):
-        a[n, k] /= total
 
 
 @cuda.jit(device=True)

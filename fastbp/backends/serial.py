@@ -32,6 +32,7 @@ from fastbp.formulas import (
     cost_derivative,
     cost_term,
     is_canonical_pair,
+    softmax_row,
 )
 from fastbp.layout import biases, layer, weights
 from fastbp.optim import ADAM, SAMPLES_SEEN, UPDATES, adam_step, end_of_epoch_schedule, sgd_step
@@ -66,17 +67,8 @@ def input_sum(W, b, a_prev, z):
 def activate(code, z):
     """a^l_k = sigma_l(z^l_k), in place: on return ``z`` holds ``a``."""
     if code == SOFTMAX:
-        # a^L_k = exp(z^L_k - m) / sum_i exp(z^L_i - m), m = max_i z^L_i
         for n in range(z.shape[0]):
-            m = z[n, 0]
-            for k in range(1, z.shape[1]):
-                m = max(m, z[n, k])
-            total = z.dtype.type(0.0)
-            for k in range(z.shape[1]):
-                z[n, k] = math.exp(z[n, k] - m)
-                total += z[n, k]
-            for k in range(z.shape[1]):
-                z[n, k] /= total
+            softmax_row(z, n)
         return
     for n in range(z.shape[0]):
         for k in range(z.shape[1]):
