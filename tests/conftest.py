@@ -51,6 +51,8 @@ def backend(request):
     """Each compiled backend in turn."""
     return request.param
 
-# tests/cuda runs in its own process under Numba's CUDA simulator:
-# NUMBA_ENABLE_CUDASIM=1 python -m pytest tests/cuda
-collect_ignore = [] if os.environ.get("NUMBA_ENABLE_CUDASIM") == "1" else ["cuda"]
+# tests/cuda runs in its own process, under Numba's CUDA simulator
+# (NUMBA_ENABLE_CUDASIM=1 python -m pytest tests/cuda) or on a GPU
+# (FASTBP_CUDA_TESTS=1, see benchmarks/gpu_run.sh).
+CUDA_TESTS = os.environ.get("NUMBA_ENABLE_CUDASIM") == "1" or os.environ.get("FASTBP_CUDA_TESTS") == "1"
+collect_ignore = [] if CUDA_TESTS else ["cuda"]
