@@ -449,6 +449,13 @@ def tiled_weight_gradient_kernel(W, delta, a_prev, weight_sums, batch, l2, dW):
 # The fused epoch kernel: one block, every step of every mini-batch.
 # ---------------------------------------------------------------------------
 
+# A device function may return only an array it was given, not a view cut
+# out of one; inlined at the IR level ("always"), the layout helpers return
+# their views in device code as they do on the CPU.
+device_layer = cuda.jit(device=True, inline="always")(layer)
+device_weights = cuda.jit(device=True, inline="always")(weights)
+device_biases = cuda.jit(device=True, inline="always")(biases)
+
 
 @cuda.jit
 def fused_epoch_kernel(X, Y, S, order, weight_sums, theta, sizes, codes, cost, l2, batch_size, optimizer, hypers,
@@ -473,7 +480,7 @@ def fused_epoch_kernel(X, Y, S, order, weight_sums, theta, sizes, codes, cost, l
     for batch in range(n_batches):
         start = batch * batch_size
         N = min(batch_size, n_total - start)
-        a0 = layer(A, sizes, 0, N, 0)
+        a0 = device_layer(A, sizes, 0, N, 0)
         y = Y_batch[: N * sizes[L]].reshape((N, sizes[L]))
         s = S_batch[:N]
         # a^0 = x, in the shuffled order
@@ -485,10 +492,10 @@ def fused_epoch_kernel(X, Y, S, order, weight_sums, theta, sizes, codes, cost, l
             s[n] = S[order[epoch * n_total + start + n]]
         cuda.syncthreads()
         for l in range(1, L + 1):
-            a = layer(A, sizes, l, N, 0)
-            W = weights(theta, sizes, l)
-            b = biases(theta, sizes, l)
-            a_prev = layer(A, sizes, l - 1, N, 0)
+            a = device_layer(A, sizes, l, N, 0)
+            W = device_weights(theta, sizes, l)
+            b = device_biases(theta, sizes, l)
+            a_prev = device_layer(A, sizes, l - 1, N, 0)
             for i in range(tid, N * sizes[l], stride):
                 a[i // sizes[l], i % sizes[l]] = activation(codes[l], input_sum_at(W, b, a_prev, i // sizes[l], i % sizes[l]))
             cuda.syncthreads()
@@ -496,7 +503,7 @@ def fused_epoch_kernel(X, Y, S, order, weight_sums, theta, sizes, codes, cost, l
                 for n in range(tid, N, stride):
                     softmax_row(a, n)
                 cuda.syncthreads()
-        a_out = layer(A, sizes, L, N, 0)
+        a_out = device_layer(A, sizes, L, N, 0)
         # N C = sum_n s_n C_n + (lambda / 2) sum_l sum_kj (W^l_kj)^2
         total = 0.0
         for n in range(tid, N, stride):
@@ -509,26 +516,26 @@ def fused_epoch_kernel(X, Y, S, order, weight_sums, theta, sizes, codes, cost, l
         total = block_sum(total, partial)
         if tid == 0:
             losses[epoch] += total * N / weight_sums[epoch * n_batches + batch]
-        delta_out = layer(D, sizes, L, N, 1)
+        delta_out = device_layer(D, sizes, L, N, 1)
         for i in range(tid, N * sizes[L], stride):
             delta_out[i // sizes[L], i % sizes[L]] = output_delta_at(cost, codes[L], a_out, y, s, i // sizes[L], i % sizes[L])
         cuda.syncthreads()
         for l in range(L - 1, 0, -1):
-            delta = layer(D, sizes, l, N, 1)
-            W_next = weights(theta, sizes, l + 1)
-            delta_next = layer(D, sizes, l + 1, N, 1)
-            a = layer(A, sizes, l, N, 0)
+            delta = device_layer(D, sizes, l, N, 1)
+            W_next = device_weights(theta, sizes, l + 1)
+            delta_next = device_layer(D, sizes, l + 1, N, 1)
+            a = device_layer(A, sizes, l, N, 0)
             for i in range(tid, N * sizes[l], stride):
                 delta[i // sizes[l], i % sizes[l]] = delta_at(codes[l], W_next, delta_next, a, i // sizes[l], i % sizes[l])
             cuda.syncthreads()
         inv_n = theta.dtype.type(1.0 / weight_sums[epoch * n_batches + batch])
         decay = theta.dtype.type(l2) * inv_n
         for l in range(1, L + 1):
-            W = weights(theta, sizes, l)
-            dW = weights(grad, sizes, l)
-            db = biases(grad, sizes, l)
-            delta = layer(D, sizes, l, N, 1)
-            a_prev = layer(A, sizes, l - 1, N, 0)
+            W = device_weights(theta, sizes, l)
+            dW = device_weights(grad, sizes, l)
+            db = device_biases(grad, sizes, l)
+            delta = device_layer(D, sizes, l, N, 1)
+            a_prev = device_layer(A, sizes, l - 1, N, 0)
             width = sizes[l - 1]
             for i in range(tid, sizes[l] * width, stride):
                 dW[i // width, i % width] = weight_gradient_at(W, delta, a_prev, inv_n, decay, i // width, i % width)
