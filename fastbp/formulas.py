@@ -82,6 +82,21 @@ def activation(code, z):
 
 
 @register_jitable
+def softmax_row(z, n):
+    """Row n of ``z`` holds z^L on entry and a^L on return (softmax couples a row)."""
+    # a^L_k = exp(z^L_k - m) / sum_i exp(z^L_i - m), m = max_i z^L_i
+    m = z[n, 0]
+    for k in range(1, z.shape[1]):
+        m = max(m, z[n, k])
+    total = z.dtype.type(0.0)
+    for k in range(z.shape[1]):
+        z[n, k] = exp(z[n, k] - m)
+        total += z[n, k]
+    for k in range(z.shape[1]):
+        z[n, k] /= total
+
+
+@register_jitable
 def activation_derivative(code, a):
     """sigma'(z) written in terms of a = sigma(z)."""
     one = type(a)(1.0)

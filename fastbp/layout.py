@@ -7,7 +7,9 @@ flat buffers ``A`` (activations) and ``D`` (deltas).  The functions below cut
 the per-layer views out of them.  They are plain Python, used as they are by
 the NumPy oracle and compiled by the Numba backends, so that every backend
 reads the same storage the same way (``register_jitable`` leaves them plain
-Python functions and lets compiled code call them).
+Python functions and lets compiled code call them).  On the CPU the 2-d
+views compile to :func:`_matrix_view`, which builds them without the runtime
+checks of ``reshape``.
 
 ``theta`` holds, layer after layer, ``W[l]`` (``n_l * n_{l-1}`` values, row
 ``k`` = receiving unit) followed by ``b[l]`` (``n_l`` values).  ``A`` holds
@@ -22,14 +24,11 @@ from numba.extending import intrinsic, overload, register_jitable
 from numba.np.arrayobj import make_array, populate_array
 
 
-def matrix(buffer, start, rows, cols):
-    """The ``(rows, cols)`` C-contiguous view of ``buffer[start : start + rows * cols]``."""
-    return buffer[start : start + rows * cols].reshape((rows, cols))
-
-
 @intrinsic
 def _matrix_view(typingctx, buffer, start, rows, cols):
-    """:func:`matrix` for compiled code: the view's header built directly.
+    """``buffer[start : start + rows * cols].reshape((rows, cols))``, for compiled CPU code.
+
+    The view's header is built directly.
 
     Numba's ``reshape`` checks and copies shape tuples through a runtime helper
     (about 30 ns a call on this machine, against 1 ns for this view); the
@@ -60,13 +59,6 @@ def _matrix_view(typingctx, buffer, start, rows, cols):
     return view_type(buffer, start, rows, cols), codegen
 
 
-@overload(matrix)
-def _matrix_overload(buffer, start, rows, cols):
-    if isinstance(buffer, types.Array) and buffer.ndim == 1 and buffer.layout == "C":
-        return lambda buffer, start, rows, cols: _matrix_view(buffer, start, rows, cols)
-    return None
-
-
 @register_jitable
 def parameter_start(sizes, l):
     """Index in ``theta`` where ``W[l]`` begins."""
@@ -76,10 +68,10 @@ def parameter_start(sizes, l):
     return start
 
 
-@register_jitable
 def weights(theta, sizes, l):
     """``W[l]``, shape ``(n_l, n_{l-1})``: a view into ``theta``."""
-    return matrix(theta, parameter_start(sizes, l), sizes[l], sizes[l - 1])
+    start = parameter_start(sizes, l)
+    return theta[start : start + sizes[l] * sizes[l - 1]].reshape((sizes[l], sizes[l - 1]))
 
 
 @register_jitable
@@ -98,7 +90,26 @@ def layer(buffer, sizes, l, n_samples, first_layer):
     start = 0
     for i in range(first_layer, l):
         start += n_samples * sizes[i]
-    return matrix(buffer, start, n_samples, sizes[l])
+    return buffer[start : start + n_samples * sizes[l]].reshape((n_samples, sizes[l]))
+
+
+@overload(weights, target="cpu")
+def _weights_cpu(theta, sizes, l):
+    """:func:`weights` compiled for the CPU, its view built by :func:`_matrix_view`."""
+    return lambda theta, sizes, l: _matrix_view(theta, parameter_start(sizes, l), sizes[l], sizes[l - 1])
+
+
+@overload(layer, target="cpu")
+def _layer_cpu(buffer, sizes, l, n_samples, first_layer):
+    """:func:`layer` compiled for the CPU, its view built by :func:`_matrix_view`."""
+
+    def layer_view(buffer, sizes, l, n_samples, first_layer):
+        start = 0
+        for i in range(first_layer, l):
+            start += n_samples * sizes[i]
+        return _matrix_view(buffer, start, n_samples, sizes[l])
+
+    return layer_view
 
 
 def parameter_count(sizes) -> int:

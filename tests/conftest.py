@@ -1,5 +1,7 @@
 """Shared helpers: random networks and data for every activation x cost combination."""
 
+import os
+
 import numpy as np
 import pytest
 
@@ -49,3 +51,9 @@ def random_problem(seed, hidden, output, cost, dtype="float64", l2=0.0, n_layers
 def backend(request):
     """Each compiled backend in turn."""
     return request.param
+
+# tests/cuda runs in its own process, under Numba's CUDA simulator
+# (NUMBA_ENABLE_CUDASIM=1 python -m pytest tests/cuda) or on a GPU
+# (FASTBP_CUDA_TESTS=1, see benchmarks/gpu_run.sh).
+CUDA_TESTS = os.environ.get("NUMBA_ENABLE_CUDASIM") == "1" or os.environ.get("FASTBP_CUDA_TESTS") == "1"
+collect_ignore = [] if CUDA_TESTS else ["cuda"]

@@ -4,8 +4,14 @@
 compiled index loops on one thread; ``parallel`` runs the same module's
 loops with layers that have enough work split over Numba's threads;
 ``auto`` picks ``parallel`` when some layer of the network has enough work
-per batch for two threads, else ``serial``.  A backend module is imported
-only when first asked for, so that ``import fastbp`` stays fast.
+per batch for two threads, else ``serial`` (never ``cuda``); ``cuda`` runs
+the same loops as ``numba.cuda`` kernels on an NVIDIA GPU.  A backend module
+is imported only when first asked for, so that ``import fastbp`` stays fast
+and never imports ``numba.cuda``.
+
+Asking for ``cuda`` raises :class:`ImportError` when the optional package
+numba-cuda is missing (``pip install 'fastbp[cuda]'``) and
+:class:`RuntimeError` when no usable GPU is found.
 """
 
 import importlib
@@ -19,6 +25,7 @@ BACKENDS = {
     "serial": "fastbp.backends.serial",
     "parallel": "fastbp.backends.serial",
     "numpy": "fastbp.backends.numpy_ref",
+    "cuda": "fastbp.backends.cuda",
 }
 
 
@@ -32,7 +39,12 @@ def check_backend(name) -> str:
 
 
 def get_backend(name: str) -> ModuleType:
-    """The module that implements backend ``name``."""
+    """The module that implements backend ``name``.
+
+    A clear ``ValueError`` for an unknown name; for ``cuda``, ``ImportError``
+    without numba-cuda and ``RuntimeError`` without a GPU (raised as the
+    module is imported).
+    """
     return importlib.import_module(BACKENDS[check_backend(name)])
 
 
@@ -52,7 +64,7 @@ def thread_count(name: str, sizes, batch_size: int, n_jobs=None) -> int:
     """How many threads backend ``name`` uses for a network of ``sizes`` and batches of ``batch_size``."""
     from fastbp.backends.tuning import PARALLEL_MIN_WORK
 
-    if check_backend(name) in ("serial", "numpy"):
+    if check_backend(name) in ("serial", "numpy", "cuda"):
         return 1
     n_threads = check_n_jobs(n_jobs)
     if name == "auto":

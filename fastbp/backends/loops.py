@@ -18,7 +18,6 @@ The loops keep the contiguous index innermost (``j`` in ``W[k, j]`` and in
 """
 
 from fastbp.backends.tuning import kernel
-from fastbp.exp import exp
 from fastbp.formulas import (
     SIGMOID,
     SOFTMAX,
@@ -28,6 +27,7 @@ from fastbp.formulas import (
     cost_term,
     is_canonical_pair,
     sigmoid,
+    softmax_row,
 )
 
 
@@ -86,17 +86,8 @@ def activate(code, z):
     saves more than a second pass over an L1-resident block costs.
     """
     if code == SOFTMAX:
-        # a^L_k = exp(z^L_k - m) / sum_i exp(z^L_i - m), m = max_i z^L_i
         for n in range(z.shape[0]):
-            m = z[n, 0]
-            for k in range(1, z.shape[1]):
-                m = max(m, z[n, k])
-            total = z.dtype.type(0.0)
-            for k in range(z.shape[1]):
-                z[n, k] = exp(z[n, k] - m)
-                total += z[n, k]
-            for k in range(z.shape[1]):
-                z[n, k] /= total
+            softmax_row(z, n)
     elif code == SIGMOID:
         for n in range(z.shape[0]):
             for k in range(z.shape[1]):

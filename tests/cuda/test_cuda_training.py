@@ -1,0 +1,43 @@
+"""train_epochs on the GPU (or the simulator): end to end against the oracle, with each choice of kernels."""
+
+import numpy as np
+import pytest
+from conftest import TOLERANCE, random_problem
+from test_training import fit_copy
+
+from fastbp import DivergenceWarning, Network
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("output,cost", [("softmax", "categorical_cross_entropy"), ("sigmoid", "mse")])
+def test_epochs_match_oracle(strategy, output, cost, dtype):
+    # 10 samples in batches of 4: a ragged last batch.
+    network, X, Y = random_problem(11, "tanh", output, cost, dtype=dtype, l2=1e-2, n_layers=2, n_samples=10)
+    options = dict(epochs=2, learning_rate=0.2, batch_size=4, shuffle=True)
+    trained = fit_copy(network, X, Y, "cuda", **options)
+    oracle = fit_copy(network, X, Y, "numpy", **options)
+    np.testing.assert_allclose(trained.theta, oracle.theta, rtol=TOLERANCE[dtype], atol=TOLERANCE[dtype])
+    np.testing.assert_allclose(trained.loss_curve, oracle.loss_curve, rtol=TOLERANCE[dtype])
+    assert trained.theta.dtype == np.dtype(dtype)
+
+
+def test_divergence_stops_with_finite_weights(strategy):
+    rng = np.random.default_rng(3)
+    X, Y = rng.normal(size=(12, 3)) * 100, rng.normal(size=(12, 1)) * 100
+    network = Network([3, 4, 1], "relu", "identity", "mse", seed=0)
+    oracle = Network([3, 4, 1], "relu", "identity", "mse", seed=0)
+    with pytest.warns(DivergenceWarning):
+        network.fit(X, Y, epochs=6, learning_rate=10.0, batch_size=4, backend="cuda")
+    with pytest.warns(DivergenceWarning):
+        oracle.fit(X, Y, epochs=6, learning_rate=10.0, batch_size=4, backend="numpy")
+    assert np.all(np.isfinite(network.theta))
+    assert len(network.loss_curve) == len(oracle.loss_curve) < 6
+    np.testing.assert_allclose(network.theta, oracle.theta, rtol=1e-10)
+
+
+def test_same_seed_gives_bitwise_identical_weights(strategy):
+    rng = np.random.default_rng(0)
+    X, Y = rng.normal(size=(9, 3)), rng.uniform(size=(9, 2))
+    runs = [Network([3, 4, 2], seed=42).fit(X, Y, epochs=2, batch_size=4, backend="cuda") for _ in range(2)]
+    assert runs[0].theta.tobytes() == runs[1].theta.tobytes()
+    assert runs[0].loss_curve == runs[1].loss_curve
