@@ -55,7 +55,8 @@ import numpy as np
 
 from .workloads import L2, LEARNING_RATE, WORKLOADS, Workload, compiled_backends, unavailable
 
-DEFAULT_ROUNDS = {"digits": 20, "mnistlike": 5, "wide": 3, "online": 7, "xor": 5}
+# xor: PyTorch and scikit-learn take 10 to 40 s per 10000 epochs, hence 3 rounds
+DEFAULT_ROUNDS = {"digits": 20, "mnistlike": 5, "wide": 3, "online": 7, "xor": 3}
 QUICK_ROUNDS = 2
 PEERS = ["fastbp", "numpy", "jax", "torch", "sklearn"]
 
@@ -302,6 +303,12 @@ def time_rounds(peers: list, rounds: int) -> dict[str, list[float]]:
     return seconds
 
 
+def milliseconds(seconds: float) -> str:
+    """``seconds`` in milliseconds, four significant digits, never in exponent form."""
+    value = seconds * 1e3
+    return f"{value:.0f}" if value >= 1000 else f"{value:.4g}"
+
+
 def report(workload: Workload, n_samples: int, seconds: dict, compile_seconds: dict, peak: float, rounds: int) -> str:
     """The table of one workload."""
     flops = flops_per_unit(workload, n_samples)
@@ -320,7 +327,7 @@ def report(workload: Workload, n_samples: int, seconds: dict, compile_seconds: d
         rate = flops / median[name] / 1e9
         compiled = compile_seconds.get(name)
         lines.append(
-            f"  {name:<16}{median[name] * 1e3:>12.4g}{ratio:>10}{rate:>10.3g}{100 * rate / peak:>8.1f}"
+            f"  {name:<16}{milliseconds(median[name]):>12}{ratio:>10}{rate:>10.3g}{100 * rate / peak:>8.1f}"
             f"{'-' if compiled is None else f'{compiled:.3g}':>11}"
         )
     return "\n".join(lines)
@@ -381,6 +388,7 @@ def main(argv: list[str] | None = None) -> int:
             f"fastbp compare: {arguments.dtype}, {threads} thread(s), {os.cpu_count()} CPU(s); "
             f"peak {peak:.1f} GFLOP/s ({arguments.dtype} {2048}x{2048} matrix product through NumPy, best of 5)"
         )
+        print(f"load average at start (1, 5, 15 min): {', '.join(f'{load:.2f}' for load in os.getloadavg())}")
         print("ms/unit: median seconds per unit x 1000; x fastbp: peer time / best fastbp backend time\n")
         for name in arguments.workloads:
             workload = WORKLOADS[name]
