@@ -1,0 +1,115 @@
+"""asv benchmarks: training time and memory per epoch, import time, first-fit cost.
+
+Parametrised over backend (every registered compiled backend, see
+:func:`benchmarks.workloads.compiled_backends`) x dtype x workload.  ``wide``
+(seconds per epoch) has a class of its own, float32 only, so that the main
+grid stays quick.  A backend that cannot run here (CUDA without a GPU) is
+skipped: asv treats ``NotImplementedError`` raised in ``setup`` as "skipped".
+"""
+
+from fastbp.network import warm_up
+
+from .workloads import L2, LEARNING_RATE, NETWORK_SEED, WORKLOADS, compiled_backends, unavailable
+
+DTYPES = ["float32", "float64"]
+SMALL_WORKLOADS = ["digits", "mnistlike", "online", "xor"]
+
+
+class TrainEpoch:
+    """One measurement unit of training (one epoch; 10000 for xor) through ``Network.fit``."""
+
+    params = (compiled_backends(), DTYPES, SMALL_WORKLOADS)
+    param_names = ["backend", "dtype", "workload"]
+    timeout = 300.0
+
+    def setup(self, backend: str, dtype: str, workload: str) -> None:
+        """Build the network and data, then train one unit so the JIT is warm."""
+        reason = unavailable(backend)
+        if reason is not None:
+            raise NotImplementedError(reason)
+        self.workload = WORKLOADS[workload]
+        self.X, self.Y = self.workload.data(dtype)
+        self.network = self.workload.network(dtype)
+        self.backend = backend
+        self.train()
+
+    def train(self) -> None:
+        """Train the network for one measurement unit."""
+        self.network.fit(
+            self.X, self.Y, epochs=self.workload.epochs, learning_rate=LEARNING_RATE,
+            batch_size=self.workload.batch_size, backend=self.backend,
+        )
+
+    def time_epoch(self, backend: str, dtype: str, workload: str) -> None:
+        """Seconds per unit, JIT excluded."""
+        self.train()
+
+    def peakmem_epoch(self, backend: str, dtype: str, workload: str) -> None:
+        """Peak resident memory of a process that trains one unit."""
+        self.train()
+
+
+class TrainWideEpoch(TrainEpoch):
+    """One epoch of ``wide`` (1024-1024-1024-10, batch 256), float32 only."""
+
+    params = (compiled_backends(), ["float32"], ["wide"])
+    number = 1
+    repeat = (1, 3, 60.0)
+
+
+def timeraw_import() -> str:
+    """``import fastbp`` in a fresh interpreter (it imports no backend)."""
+    return "import fastbp"
+
+
+class FirstFit:
+    """A fresh process's first fit of one digits epoch, compile or cache load included."""
+
+    params = (compiled_backends(), DTYPES)
+    param_names = ["backend", "dtype"]
+    timeout = 300.0
+
+    def setup(self, backend: str, dtype: str) -> None:
+        """Skip backends that cannot run here; fill Numba's default on-disk cache for the warm case."""
+        reason = unavailable(backend)
+        if reason is not None:
+            raise NotImplementedError(reason)
+        warm_up(backend, dtype)
+
+    def timeraw_warm_cache(self, backend: str, dtype: str) -> tuple[str, str]:
+        """Numba's on-disk cache already filled: the kernels are loaded, not compiled."""
+        return first_fit(backend, dtype, "")
+
+    def timeraw_cold_cache(self, backend: str, dtype: str) -> tuple[str, str]:
+        """An empty Numba cache: every kernel that a fit needs is compiled for ``dtype``."""
+        empty_cache = (
+            "import os, tempfile\n"
+            "cache = tempfile.TemporaryDirectory()\n"
+            "os.environ['NUMBA_CACHE_DIR'] = cache.name\n"
+        )
+        return first_fit(backend, dtype, empty_cache)
+
+    timeraw_cold_cache.repeat = (1, 2, 120.0)
+
+
+def first_fit(backend: str, dtype: str, before_import: str) -> tuple[str, str]:
+    """``(code, setup)`` for asv's timeraw: setup loads digits, code builds and fits the network.
+
+    The fresh interpreter sees only the installed fastbp, so the code spells
+    the digits workload out instead of importing this package.
+    """
+    workload = WORKLOADS["digits"]
+    setup = (
+        before_import
+        + "from fastbp import Network\n"
+        + "from fastbp.datasets import load_digits, one_hot\n"
+        + "pixels, labels = load_digits()\n"
+        + f"X = (pixels / 16.0).astype({dtype!r})\n"
+        + f"Y = one_hot(labels, 10).astype({dtype!r})\n"
+    )
+    code = (
+        f"Network({workload.sizes}, 'sigmoid', {workload.output_activation!r}, {workload.cost!r}, "
+        f"l2={L2}, dtype={dtype!r}, seed={NETWORK_SEED}).fit(X, Y, epochs=1, "
+        f"learning_rate={LEARNING_RATE}, batch_size={workload.batch_size}, backend={backend!r})"
+    )
+    return code, setup

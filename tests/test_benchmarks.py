@@ -1,0 +1,42 @@
+"""The benchmarks cannot rot: the comparison script and the asv suite run here, briefly."""
+
+import numpy as np
+
+from benchmarks import compare
+from benchmarks.bench_training import TrainEpoch, first_fit
+from benchmarks.workloads import WORKLOADS, compiled_backends
+
+
+def test_compare_quick_digits_prints_a_row_per_peer(capsys):
+    assert compare.main(["--quick", "--workloads", "digits", "--peers", "fastbp,numpy", "--dtype", "float64"]) == 0
+    rows = [line.split() for line in capsys.readouterr().out.splitlines() if line.startswith("  ") and "peer" not in line]
+    assert sorted(row[0] for row in rows) == sorted(["numpy"] + [f"fastbp-{name}" for name in compiled_backends()])
+    for row in rows:
+        assert float(row[1]) > 0  # ms per epoch
+    best_fastbp = min(float(row[2]) for row in rows if row[0].startswith("fastbp-"))
+    assert best_fastbp == 1.0
+
+
+def test_flop_count_of_a_two_layer_network():
+    # 64-32-10, batch 32, 1797 samples: forward + gradient on both layers, deltas below layer 2 only
+    per_sample = 2 * (2 * 32 * 64) + 3 * (2 * 10 * 32)
+    updates = 57 * 2 * (32 * 64 + 32 + 10 * 32 + 10)
+    assert compare.flops_per_unit(WORKLOADS["digits"], 1797) == 1797 * per_sample + updates
+
+
+def test_asv_epoch_benchmark_trains_the_network():
+    benchmark = TrainEpoch()
+    backend = compiled_backends()[0]
+    benchmark.setup(backend, "float32", "xor")
+    before = benchmark.network.theta.copy()
+    benchmark.time_epoch(backend, "float32", "xor")
+    assert benchmark.network.theta.dtype == np.float32
+    assert not np.array_equal(benchmark.network.theta, before)
+    assert len(benchmark.network.loss_curve) == 2 * WORKLOADS["xor"].epochs
+
+
+def test_asv_first_fit_code_runs():
+    code, setup = first_fit(compiled_backends()[0], "float64", "")
+    namespace = {}
+    exec(setup, namespace)
+    exec(code, namespace)
