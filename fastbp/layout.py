@@ -19,7 +19,6 @@ checks of ``reshape``.
 
 import numpy as np
 from numba.core import cgutils, types
-from numba.core.imputils import impl_ret_borrowed
 from numba.extending import intrinsic, overload, register_jitable
 from numba.np.arrayobj import make_array, populate_array
 
@@ -28,13 +27,15 @@ from numba.np.arrayobj import make_array, populate_array
 def _matrix_view(typingctx, buffer, start, rows, cols):
     """``buffer[start : start + rows * cols].reshape((rows, cols))``, for compiled CPU code.
 
-    The view's header is built directly.
-
-    Numba's ``reshape`` checks and copies shape tuples through a runtime helper
-    (about 30 ns a call on this machine, against 1 ns for this view); the
-    kernels cut several views per mini-batch, which made ``reshape`` the largest
-    cost of small networks.  The view shares the buffer's memory and keeps it
-    alive (same meminfo), exactly as a slice does.
+    The view's header is built directly, and the view *borrows* the buffer's
+    memory: it carries no meminfo, so creating and dropping it counts no
+    references.  The kernels cut several views per layer and mini-batch; with
+    ``reshape`` (a runtime helper, about 30 ns) and two atomic reference-count
+    updates each, the views cost more than the arithmetic of small networks
+    (xor, online learning).  A borrowed view must not outlive the buffer it was
+    cut from: the kernels use them only while that buffer is an argument of
+    the running call, and never return them.  Plain Python (and the NumPy
+    oracle) gets ordinary views from :func:`weights` and :func:`layer`.
     """
     view_type = types.Array(buffer.dtype, 2, "C")
 
@@ -51,15 +52,31 @@ def _matrix_view(typingctx, buffer, start, rows, cols):
             shape=cgutils.pack_array(builder, [rows_, cols_]),
             strides=cgutils.pack_array(builder, [builder.mul(cols_, source.itemsize), source.itemsize]),
             itemsize=source.itemsize,
-            meminfo=source.meminfo,
-            parent=source.parent,
+            meminfo=cgutils.get_null_value(source.meminfo.type),
+            parent=cgutils.get_null_value(source.parent.type),
         )
-        return impl_ret_borrowed(context, builder, view_type, view._getvalue())
+        return view._getvalue()  # borrowed: nothing to incref
 
     return view_type(buffer, start, rows, cols), codegen
 
 
-@register_jitable
+def inlined_on_the_cpu(function):
+    """Let compiled code call ``function``: inlined into its callers on the CPU.
+
+    Small index computations called for every view of every mini-batch cost
+    more as calls (about 60 ns each here) than inline.  Other targets (CUDA)
+    compile it as an ordinary function: their typing of inlined code failed.
+    """
+
+    def implementation(*args):
+        return function
+
+    overload(function, target="generic", strict=False)(implementation)
+    overload(function, target="cpu", inline="always", strict=False)(implementation)
+    return function
+
+
+@inlined_on_the_cpu
 def parameter_start(sizes, l):
     """Index in ``theta`` where ``W[l]`` begins."""
     start = 0
@@ -81,35 +98,36 @@ def biases(theta, sizes, l):
     return theta[start : start + sizes[l]]
 
 
-@register_jitable
+@inlined_on_the_cpu
+def layer_start(sizes, l, n_samples, first_layer):
+    """Index in a per-sample buffer where layer ``l`` begins (``first_layer``: 0 for ``A``, 1 for ``D``)."""
+    start = 0
+    for i in range(first_layer, l):
+        start += n_samples * sizes[i]
+    return start
+
+
 def layer(buffer, sizes, l, n_samples, first_layer):
     """Layer ``l`` of a per-sample buffer, shape ``(N, n_l)``.
 
     ``first_layer`` is the layer the buffer starts with: 0 for ``A``, 1 for ``D``.
     """
-    start = 0
-    for i in range(first_layer, l):
-        start += n_samples * sizes[i]
+    start = layer_start(sizes, l, n_samples, first_layer)
     return buffer[start : start + n_samples * sizes[l]].reshape((n_samples, sizes[l]))
 
 
-@overload(weights, target="cpu")
+@overload(weights, target="cpu", inline="always")
 def _weights_cpu(theta, sizes, l):
     """:func:`weights` compiled for the CPU, its view built by :func:`_matrix_view`."""
     return lambda theta, sizes, l: _matrix_view(theta, parameter_start(sizes, l), sizes[l], sizes[l - 1])
 
 
-@overload(layer, target="cpu")
+@overload(layer, target="cpu", inline="always")
 def _layer_cpu(buffer, sizes, l, n_samples, first_layer):
     """:func:`layer` compiled for the CPU, its view built by :func:`_matrix_view`."""
-
-    def layer_view(buffer, sizes, l, n_samples, first_layer):
-        start = 0
-        for i in range(first_layer, l):
-            start += n_samples * sizes[i]
-        return _matrix_view(buffer, start, n_samples, sizes[l])
-
-    return layer_view
+    return lambda buffer, sizes, l, n_samples, first_layer: _matrix_view(
+        buffer, layer_start(sizes, l, n_samples, first_layer), n_samples, sizes[l]
+    )
 
 
 def parameter_count(sizes) -> int:

@@ -32,49 +32,46 @@ from fastbp.formulas import (
 
 
 @kernel
-def dot(w, x):
-    """sum_j w_j x_j over two rows."""
-    total = w.dtype.type(0.0)
-    for j in range(w.shape[0]):
-        total += w[j] * x[j]
-    return total
-
-
-@kernel
 def input_sum(W, b, a_prev, z, k_start, k_stop):
     """z^l_k = sum_j W^l_kj a^{l-1}_j + b^l_k, for k in [k_start, k_stop) and every sample n.
 
     Register blocking: four samples by two units at a time, eight running
     sums that stay in registers; each ``W[k, j]`` loaded serves four samples
     and each ``a^{l-1}_j`` two units (six loads per eight multiply-adds,
-    against two per one in the plain loop).  Loops index rows cut out as 1-d
-    views from 0, which lets LLVM drop its negative-index checks and vectorise.
+    against two per one in the plain loop).  The ``j`` loops start at 0, so
+    that LLVM can drop Numba's negative-index checks and vectorise them; and
+    they index the 2-d arrays rather than row views, whose reference counts
+    (atomic operations) cost more than a small layer's arithmetic.
     """
-    n_samples = a_prev.shape[0]
-    n_pairs_stop = k_start + (k_stop - k_start) // 2 * 2
+    n_samples, n_inputs = a_prev.shape
+    pairs_stop = k_start + (k_stop - k_start) // 2 * 2
     for n in range(0, n_samples - 3, 4):
-        x0, x1, x2, x3 = a_prev[n], a_prev[n + 1], a_prev[n + 2], a_prev[n + 3]
-        for k in range(k_start, n_pairs_stop, 2):
-            u, v = W[k], W[k + 1]
+        for k in range(k_start, pairs_stop, 2):
             z0u = z1u = z2u = z3u = b[k]
             z0v = z1v = z2v = z3v = b[k + 1]
-            for j in range(u.shape[0]):
-                z0u += u[j] * x0[j]
-                z1u += u[j] * x1[j]
-                z2u += u[j] * x2[j]
-                z3u += u[j] * x3[j]
-                z0v += v[j] * x0[j]
-                z1v += v[j] * x1[j]
-                z2v += v[j] * x2[j]
-                z3v += v[j] * x3[j]
+            for j in range(n_inputs):
+                z0u += W[k, j] * a_prev[n, j]
+                z1u += W[k, j] * a_prev[n + 1, j]
+                z2u += W[k, j] * a_prev[n + 2, j]
+                z3u += W[k, j] * a_prev[n + 3, j]
+                z0v += W[k + 1, j] * a_prev[n, j]
+                z1v += W[k + 1, j] * a_prev[n + 1, j]
+                z2v += W[k + 1, j] * a_prev[n + 2, j]
+                z3v += W[k + 1, j] * a_prev[n + 3, j]
             z[n, k], z[n + 1, k], z[n + 2, k], z[n + 3, k] = z0u, z1u, z2u, z3u
             z[n, k + 1], z[n + 1, k + 1], z[n + 2, k + 1], z[n + 3, k + 1] = z0v, z1v, z2v, z3v
-        for k in range(n_pairs_stop, k_stop):
-            for i in range(4):
-                z[n + i, k] = b[k] + dot(W[k], a_prev[n + i])
+        for k in range(pairs_stop, k_stop):
+            for m in range(n, n + 4):
+                total = b[k]
+                for j in range(n_inputs):
+                    total += W[k, j] * a_prev[m, j]
+                z[m, k] = total
     for n in range(n_samples - n_samples % 4, n_samples):
         for k in range(k_start, k_stop):
-            z[n, k] = b[k] + dot(W[k], a_prev[n])
+            total = b[k]
+            for j in range(n_inputs):
+                total += W[k, j] * a_prev[n, j]
+            z[n, k] = total
 
 
 @kernel
@@ -135,47 +132,42 @@ def backpropagate(W_next, delta_next, code, a, delta, n_start, n_stop):
     loaded and stored once per four rows (six loads and two stores per eight
     multiply-adds).  The factor sigma_l' is applied in the same pass.
     """
-    n_units = W_next.shape[0]
-    n_quads_stop = n_units // 4 * 4
-    n_pairs_stop = n_start + (n_stop - n_start) // 2 * 2
+    n_units, n_inputs = W_next.shape
+    quads_stop = n_units // 4 * 4
+    pairs_stop = n_start + (n_stop - n_start) // 2 * 2
     for n in range(n_start, n_stop):
-        row = delta[n]
-        for j in range(row.shape[0]):
-            row[j] = 0.0
-    for n in range(n_start, n_pairs_stop, 2):
-        p, q = delta[n], delta[n + 1]
-        for k in range(0, n_quads_stop, 4):
-            w0, w1, w2, w3 = W_next[k], W_next[k + 1], W_next[k + 2], W_next[k + 3]
+        for j in range(n_inputs):
+            delta[n, j] = 0.0
+    for n in range(n_start, pairs_stop, 2):
+        for k in range(0, quads_stop, 4):
             p0, p1, p2, p3 = delta_next[n, k], delta_next[n, k + 1], delta_next[n, k + 2], delta_next[n, k + 3]
             q0, q1, q2, q3 = delta_next[n + 1, k], delta_next[n + 1, k + 1], delta_next[n + 1, k + 2], delta_next[n + 1, k + 3]
-            for j in range(p.shape[0]):
-                p[j] += w0[j] * p0 + w1[j] * p1 + w2[j] * p2 + w3[j] * p3
-                q[j] += w0[j] * q0 + w1[j] * q1 + w2[j] * q2 + w3[j] * q3
+            for j in range(n_inputs):
+                delta[n, j] += W_next[k, j] * p0 + W_next[k + 1, j] * p1 + W_next[k + 2, j] * p2 + W_next[k + 3, j] * p3
+                delta[n + 1, j] += W_next[k, j] * q0 + W_next[k + 1, j] * q1 + W_next[k + 2, j] * q2 + W_next[k + 3, j] * q3
     for n in range(n_start, n_stop):
-        row = delta[n]
-        first_k = n_quads_stop if n < n_pairs_stop else 0
+        first_k = quads_stop if n < pairs_stop else 0
         for k in range(first_k, n_units):
-            w, d_k = W_next[k], delta_next[n, k]
-            for j in range(row.shape[0]):
-                row[j] += w[j] * d_k
-        for j in range(row.shape[0]):
-            row[j] *= activation_derivative(code, a[n, j])
+            d_k = delta_next[n, k]
+            for j in range(n_inputs):
+                delta[n, j] += W_next[k, j] * d_k
+        for j in range(n_inputs):
+            delta[n, j] *= activation_derivative(code, a[n, j])
 
 
 @kernel
-def online_gradients(W, x, delta, inv_n, decay, dW, db, k_start, k_stop):
+def online_gradients(W, a_prev, delta, inv_n, decay, dW, db, k_start, k_stop):
     """:func:`layer_gradients` for a batch of one sample (online learning), in one pass per row.
 
     dC/dW^l_kj = delta^l_k a^{l-1}_j / N + (lambda/N) W^l_kj, with N = the sample's weight.
     """
     squares = 0.0
     for k in range(k_start, k_stop):
-        row, w = dW[k], W[k]
         d_k = delta[0, k] * inv_n
         row_squares = W.dtype.type(0.0)
-        for j in range(row.shape[0]):
-            row[j] = d_k * x[j] + decay * w[j]
-            row_squares += w[j] * w[j]
+        for j in range(W.shape[1]):
+            dW[k, j] = d_k * a_prev[0, j] + decay * W[k, j]
+            row_squares += W[k, j] * W[k, j]
         squares += row_squares
         # dC/db^l_k = delta^l_k / N
         db[k] = d_k
@@ -192,37 +184,33 @@ def layer_gradients(W, a_prev, delta, inv_n, decay, dW, db, k_start, k_stop):
     eight multiply-adds).  The weight decay reads ``W^l_kj`` once, and the sum
     of squares for the L2 term of the cost comes with it.
     """
-    n_samples = a_prev.shape[0]
+    n_samples, n_inputs = a_prev.shape
     if n_samples == 1:
-        return online_gradients(W, a_prev[0], delta, inv_n, decay, dW, db, k_start, k_stop)
-    n_quads_stop = n_samples // 4 * 4
-    n_pairs_stop = k_start + (k_stop - k_start) // 2 * 2
+        return online_gradients(W, a_prev, delta, inv_n, decay, dW, db, k_start, k_stop)
+    quads_stop = n_samples // 4 * 4
+    pairs_stop = k_start + (k_stop - k_start) // 2 * 2
     for k in range(k_start, k_stop):
-        row = dW[k]
-        for j in range(row.shape[0]):
-            row[j] = 0.0
+        for j in range(n_inputs):
+            dW[k, j] = 0.0
     # dC/dW^l_kj = (1/N) sum_n delta^l_k(n) a^{l-1}_j(n) + (lambda/N) W^l_kj
-    for k in range(k_start, n_pairs_stop, 2):
-        g, h = dW[k], dW[k + 1]
-        for n in range(0, n_quads_stop, 4):
-            x0, x1, x2, x3 = a_prev[n], a_prev[n + 1], a_prev[n + 2], a_prev[n + 3]
+    for k in range(k_start, pairs_stop, 2):
+        for n in range(0, quads_stop, 4):
             g0, g1, g2, g3 = delta[n, k], delta[n + 1, k], delta[n + 2, k], delta[n + 3, k]
             h0, h1, h2, h3 = delta[n, k + 1], delta[n + 1, k + 1], delta[n + 2, k + 1], delta[n + 3, k + 1]
-            for j in range(g.shape[0]):
-                g[j] += g0 * x0[j] + g1 * x1[j] + g2 * x2[j] + g3 * x3[j]
-                h[j] += h0 * x0[j] + h1 * x1[j] + h2 * x2[j] + h3 * x3[j]
+            for j in range(n_inputs):
+                dW[k, j] += g0 * a_prev[n, j] + g1 * a_prev[n + 1, j] + g2 * a_prev[n + 2, j] + g3 * a_prev[n + 3, j]
+                dW[k + 1, j] += h0 * a_prev[n, j] + h1 * a_prev[n + 1, j] + h2 * a_prev[n + 2, j] + h3 * a_prev[n + 3, j]
     squares = 0.0
     for k in range(k_start, k_stop):
-        row, w = dW[k], W[k]
-        first_n = n_quads_stop if k < n_pairs_stop else 0
+        first_n = quads_stop if k < pairs_stop else 0
         for n in range(first_n, n_samples):
-            x, d_n = a_prev[n], delta[n, k]
-            for j in range(row.shape[0]):
-                row[j] += d_n * x[j]
+            d_n = delta[n, k]
+            for j in range(n_inputs):
+                dW[k, j] += d_n * a_prev[n, j]
         row_squares = W.dtype.type(0.0)
-        for j in range(row.shape[0]):
-            row[j] = row[j] * inv_n + decay * w[j]
-            row_squares += w[j] * w[j]
+        for j in range(n_inputs):
+            dW[k, j] = dW[k, j] * inv_n + decay * W[k, j]
+            row_squares += W[k, j] * W[k, j]
         squares += row_squares
         # dC/db^l_k = (1/N) sum_n delta^l_k(n)
         total = W.dtype.type(0.0)
