@@ -1,6 +1,7 @@
 """fit time of fastbp.MLPClassifier against scikit-learn's, same parameters, on the digits shipped with fastbp.
 
-Run: ``python benchmarks/estimator_vs_sklearn.py``.  For each solver it fits
+Run: ``python -m benchmarks.estimator_vs_sklearn`` (scikit-learn needed; it is
+imported when the script runs, so that asv can import this module without it).  For each solver it fits
 both estimators ``REPEATS`` times on 75% of the digits (pixels / 16) with the
 same parameters and random_state (so both follow the same trajectory), and
 prints the median fit times, their ratio and both held-out accuracies.  The
@@ -11,10 +12,7 @@ import time
 import warnings
 
 import numpy as np
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.neural_network import MLPClassifier as SklearnMLP
 
-from fastbp import MLPClassifier
 from fastbp.datasets import load_digits, split
 
 REPEATS = 7
@@ -28,6 +26,11 @@ def timed_fit(model, X, y) -> float:
 
 
 def main() -> None:
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.neural_network import MLPClassifier as SklearnMLP
+
+    from fastbp import MLPClassifier
+
     images, labels = load_digits()
     X = images / 16.0
     train, test = split(len(labels), 0.25, seed=0)

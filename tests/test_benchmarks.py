@@ -41,3 +41,22 @@ def test_asv_first_fit_code_runs():
     namespace = {}
     exec(setup, namespace)
     exec(code, namespace)
+
+
+def test_every_benchmark_module_imports_without_the_optional_peers():
+    # asv imports every module of benchmarks/ in an environment with only fastbp's
+    # own dependencies: none may import scikit-learn, torch, jax or numba.cuda at import time.
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    names = sorted(path.stem for path in Path(compare.__file__).parent.glob("*.py") if path.stem != "__init__")
+    code = (
+        "import sys\n"
+        "for blocked in ('sklearn', 'torch', 'jax', 'numba.cuda'):\n"
+        "    sys.modules[blocked] = None\n"
+        f"for name in {names!r}:\n"
+        "    __import__('benchmarks.' + name)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=Path(compare.__file__).parent.parent)
+    assert result.returncode == 0, result.stderr
