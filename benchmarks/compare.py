@@ -289,7 +289,7 @@ def make_peers(names: list[str], workload: Workload, X: np.ndarray, Y: np.ndarra
     return peers
 
 
-def time_rounds(peers: list, rounds: int) -> dict[str, list[float]]:
+def measure_rounds(peers: list, rounds: int) -> dict[str, list[float]]:
     """Seconds of each peer's measurement units, ``rounds`` of them, order rotated each round."""
     for peer in peers:
         peer.train()  # untimed: first calls (allocation, lazy initialisation) excluded
@@ -395,7 +395,7 @@ def main(argv: list[str] | None = None) -> int:
             X, Y = workload.data(arguments.dtype)
             peers = make_peers(arguments.peers, workload, X, Y, threads, notes)
             rounds = arguments.rounds or (QUICK_ROUNDS if arguments.quick else DEFAULT_ROUNDS[name])
-            seconds = time_rounds(peers, rounds)
+            seconds = measure_rounds(peers, rounds)
             compile_seconds = {peer.name: peer.compile_seconds for peer in peers}
             print(report(workload, X.shape[0], seconds, compile_seconds, peak, rounds) + "\n", flush=True)
     finally:

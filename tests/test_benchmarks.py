@@ -60,3 +60,17 @@ def test_every_benchmark_module_imports_without_the_optional_peers():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=Path(compare.__file__).parent.parent)
     assert result.returncode == 0, result.stderr
+
+
+def test_only_the_asv_suite_defines_asv_benchmarks():
+    # asv runs every time_*, timeraw_*, peakmem_*, mem_* and track_* it finds in
+    # benchmarks/: the scripts must not define any.
+    import importlib
+    from pathlib import Path
+
+    prefixes = ("time_", "timeraw_", "peakmem_", "mem_", "track_")
+    for path in Path(compare.__file__).parent.glob("*.py"):
+        if path.stem in ("__init__", "bench_training"):
+            continue
+        module = importlib.import_module(f"benchmarks.{path.stem}")
+        assert not [name for name in vars(module) if name.startswith(prefixes)], path.name
