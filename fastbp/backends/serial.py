@@ -20,7 +20,6 @@ same loops over threads and gives bitwise the same results.
 
 import math
 
-
 from fastbp.backends import loops, parallel
 from fastbp.backends.loops import data_cost, load_batch, output_delta
 from fastbp.backends.tuning import GRADIENT_ROWS, kernel, units_tile, worth_threads
