@@ -11,8 +11,10 @@ per sample, which cost more than all its multiply-adds.  On the CPU,
 with e^r from a polynomial in r (for float32 the coefficients of Moshier's
 Cephes library, for float64 the Taylor series to degree 13), and 2^n built
 directly from its bits.  Every step is plain arithmetic, so LLVM vectorises
-loops over it.  Error: below 2 units in the last place over the whole range,
-checked against NumPy in the tests.  Arguments are clamped to the range whose
+loops over it.  Error, checked against NumPy in the tests: float32 within
+5 units in the last place over [-87, 88]; float64 within 3 on [-5, 5] and
+below 1e-13 relative over the whole range (it grows with |x| because the
+callers' fastmath reassociation may merge the two parts of ln 2).  Arguments are clamped to the range whose
 result is a normal float: the formulas only exponentiate numbers <= 0, where
 this replaces values below the smallest normal float by that float.
 

@@ -6,10 +6,10 @@ arrays whatever its depth: the flat parameter buffer ``theta``, the layer sizes
 flat buffers ``A`` (activations) and ``D`` (deltas).  The functions below cut
 the per-layer views out of them.  They are plain Python, used as they are by
 the NumPy oracle and compiled by the Numba backends, so that every backend
-reads the same storage the same way (``register_jitable`` leaves them plain
-Python functions and lets compiled code call them).  On the CPU the 2-d
-views compile to :func:`_matrix_view`, which builds them without the runtime
-checks of ``reshape``.
+reads the same storage the same way.  Compiled CPU code gets the 2-d views
+from :func:`_matrix_view` (no ``reshape`` checks, no reference counting) and
+the index helpers inlined; the CUDA backend compiles the plain functions as
+device functions.
 
 ``theta`` holds, layer after layer, ``W[l]`` (``n_l * n_{l-1}`` values, row
 ``k`` = receiving unit) followed by ``b[l]`` (``n_l`` values).  ``A`` holds

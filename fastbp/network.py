@@ -153,12 +153,12 @@ class Network:
         n_threads = thread_count(backend, self.sizes, rows)
         A = layout.activation_buffer(self.sizes, rows, self.dtype)
         outputs = np.empty((X.shape[0], self.sizes[-1]), dtype=self.dtype)
-        for start in range(0, X.shape[0], rows):
-            n_samples = min(rows, X.shape[0] - start)
-            layout.layer(A, self.sizes, 0, n_samples, 0)[:] = X[start : start + n_samples]
-            with numba_threads(n_threads):
+        with numba_threads(n_threads):
+            for start in range(0, X.shape[0], rows):
+                n_samples = min(rows, X.shape[0] - start)
+                layout.layer(A, self.sizes, 0, n_samples, 0)[:] = X[start : start + n_samples]
                 kernels.forward(self.theta, self.sizes, self.codes, A, n_samples, n_threads)
-            outputs[start : start + n_samples] = layout.layer(A, self.sizes, self.L, n_samples, 0)
+                outputs[start : start + n_samples] = layout.layer(A, self.sizes, self.L, n_samples, 0)
         return outputs
 
     def fit(
