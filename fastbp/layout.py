@@ -116,13 +116,13 @@ def layer(buffer, sizes, l, n_samples, first_layer):
     return buffer[start : start + n_samples * sizes[l]].reshape((n_samples, sizes[l]))
 
 
-@overload(weights, target="cpu", inline="always")
+@overload(weights, target="cpu")
 def _weights_cpu(theta, sizes, l):
     """:func:`weights` compiled for the CPU, its view built by :func:`_matrix_view`."""
     return lambda theta, sizes, l: _matrix_view(theta, parameter_start(sizes, l), sizes[l], sizes[l - 1])
 
 
-@overload(layer, target="cpu", inline="always")
+@overload(layer, target="cpu")
 def _layer_cpu(buffer, sizes, l, n_samples, first_layer):
     """:func:`layer` compiled for the CPU, its view built by :func:`_matrix_view`."""
     return lambda buffer, sizes, l, n_samples, first_layer: _matrix_view(

@@ -8,10 +8,11 @@ that computes it.  Indices are named as in NOTATION.md: ``l`` the layer,
 ``(n_l, n_{l-1})``, ``a_prev`` is ``a^{l-1}`` of shape ``(N, n_{l-1})``,
 ``delta`` is ``delta^l`` of shape ``(N, n_l)`` (row = sample).
 
-The heavy loops take a range of receiving units ``k`` or of samples ``n``:
-the serial backend runs the ranges one after the other, the parallel backend
-hands them to threads.  Each output element is computed by one range, in the
-same order either way, so both give bitwise the same results.
+The heavy loops take a range of receiving units ``k`` (or, for the delta
+recursion, views of a block of samples ``n``): the serial backend runs the
+ranges one after the other, the parallel backend hands them to threads.
+Each output element is computed by one range, in the same order either way,
+so both give bitwise the same results.
 
 The loops keep the contiguous index innermost (``j`` in ``W[k, j]`` and in
 ``a^{l-1}[n, j]``), so that LLVM vectorises them.
@@ -122,8 +123,8 @@ def output_delta(cost, output_code, a, y, s, delta):
 
 
 @kernel
-def backpropagate(W_next, delta_next, code, a, delta, n_start, n_stop):
-    """delta^l_j = sigma_l'(z^l_j) * sum_k W^{l+1}_kj delta^{l+1}_k, for n in [n_start, n_stop).
+def backpropagate(W_next, delta_next, code, a, delta):
+    """delta^l_j = sigma_l'(z^l_j) * sum_k W^{l+1}_kj delta^{l+1}_k, for every sample n of ``a``.
 
     ``k`` outside and ``j`` inside, so that rows of ``W^{l+1}`` are read
     contiguously (the strided order, ``j`` outside, was 2.7x to 5x slower).
@@ -132,20 +133,21 @@ def backpropagate(W_next, delta_next, code, a, delta, n_start, n_stop):
     loaded and stored once per four rows (six loads and two stores per eight
     multiply-adds).  The factor sigma_l' is applied in the same pass.
     """
+    n_samples = a.shape[0]
     n_units, n_inputs = W_next.shape
     quads_stop = n_units // 4 * 4
-    pairs_stop = n_start + (n_stop - n_start) // 2 * 2
-    for n in range(n_start, n_stop):
+    pairs_stop = n_samples // 2 * 2
+    for n in range(n_samples):
         for j in range(n_inputs):
             delta[n, j] = 0.0
-    for n in range(n_start, pairs_stop, 2):
+    for n in range(0, pairs_stop, 2):
         for k in range(0, quads_stop, 4):
             p0, p1, p2, p3 = delta_next[n, k], delta_next[n, k + 1], delta_next[n, k + 2], delta_next[n, k + 3]
             q0, q1, q2, q3 = delta_next[n + 1, k], delta_next[n + 1, k + 1], delta_next[n + 1, k + 2], delta_next[n + 1, k + 3]
             for j in range(n_inputs):
                 delta[n, j] += W_next[k, j] * p0 + W_next[k + 1, j] * p1 + W_next[k + 2, j] * p2 + W_next[k + 3, j] * p3
                 delta[n + 1, j] += W_next[k, j] * q0 + W_next[k + 1, j] * q1 + W_next[k + 2, j] * q2 + W_next[k + 3, j] * q3
-    for n in range(n_start, n_stop):
+    for n in range(n_samples):
         first_k = quads_stop if n < pairs_stop else 0
         for k in range(first_k, n_units):
             d_k = delta_next[n, k]
@@ -248,3 +250,10 @@ def load_batch(X, Y, S, order, start, A0, y, s):
         s[n] = S[source]
         weight_sum += S[source]
     return weight_sum
+
+
+@kernel
+def copy(source, destination):
+    """destination_i = source_i, element by element (no broadcasting machinery to compile)."""
+    for i in range(source.shape[0]):
+        destination[i] = source[i]

@@ -39,7 +39,8 @@ def backpropagate(W_next, delta_next, code, a, delta, n_threads):
     n_samples = a.shape[0]
     chunk = -(-n_samples // n_threads)
     for c in numba.prange(-(-n_samples // chunk)):
-        loops.backpropagate(W_next, delta_next, code, a, delta, c * chunk, min((c + 1) * chunk, n_samples))
+        rows = slice(c * chunk, min((c + 1) * chunk, n_samples))
+        loops.backpropagate(W_next, delta_next[rows], code, a[rows], delta[rows])
 
 
 @parallel_kernel

@@ -21,8 +21,8 @@ same loops over threads and gives bitwise the same results.
 import math
 
 from fastbp.backends import loops, parallel
-from fastbp.backends.loops import data_cost, load_batch, output_delta
-from fastbp.backends.tuning import GRADIENT_ROWS, kernel, units_tile, worth_threads
+from fastbp.backends.loops import copy, data_cost, load_batch, output_delta
+from fastbp.backends.tuning import GRADIENT_ROWS, inlined_kernel, kernel, units_tile, worth_threads
 from fastbp.layout import biases, layer, weights
 from fastbp.optim import ADAM, SAMPLES_SEEN, UPDATES, adam_step, end_of_epoch_schedule, sgd_step
 from fastbp.shuffling import shuffle
@@ -40,46 +40,17 @@ __all__ = [
 ]
 
 
-@kernel
-def input_sum(W, b, a_prev, z):
-    """z^l_k = sum_j W^l_kj a^{l-1}_j + b^l_k, for every unit k and sample n.
-
-    Cache blocking: tiles of rows of ``W`` (about 256 KiB) serve every sample
-    of the batch while they sit in the L2 cache, so a wide layer's weights
-    come from memory once per batch, not once per group of samples.
-    """
-    n_units, n_inputs = W.shape
-    tile = units_tile(n_inputs)
-    for k_start in range(0, n_units, tile):
-        loops.input_sum(W, b, a_prev, z, k_start, min(k_start + tile, n_units))
-
-
-@kernel
-def backpropagate(W_next, delta_next, code, a, delta):
-    """delta^l_j = sigma_l'(z^l_j) * sum_k W^{l+1}_kj delta^{l+1}_k, for every sample n."""
-    loops.backpropagate(W_next, delta_next, code, a, delta, 0, a.shape[0])
-
-
-@kernel
-def layer_gradients(W, a_prev, delta, inv_n, decay, dW, db):
-    """dC/dW^l and dC/db^l of one layer; returns sum_kj (W^l_kj)^2.
-
-    The rows go in chunks of ``GRADIENT_ROWS``, whose sums of squares are
-    added in order, as the parallel backend adds them.
-    """
-    n_units = W.shape[0]
-    squares = 0.0
-    for k_start in range(0, n_units, GRADIENT_ROWS):
-        squares += loops.layer_gradients(W, a_prev, delta, inv_n, decay, dW, db, k_start, min(k_start + GRADIENT_ROWS, n_units))
-    return squares
-
-
-@kernel
+@inlined_kernel
 def forward(theta, sizes, codes, A, n_samples, n_threads):
     """The forward pass over the batch held in layer 0 of ``A``.
 
     For l = 1 .. L: z^l = W^l a^{l-1} + b^l, then a^l = sigma_l(z^l), each
     computed in the block of ``A`` that will hold ``a^l``.
+
+    Cache blocking: the input sums go in tiles of rows of ``W^l`` (about
+    256 KiB), each of which serves every sample of the batch while it sits in
+    the L2 cache, so a wide layer's weights come from memory once per batch,
+    not once per group of samples.
     """
     for l in range(1, sizes.shape[0]):
         W = weights(theta, sizes, l)
@@ -89,11 +60,14 @@ def forward(theta, sizes, codes, A, n_samples, n_threads):
         if worth_threads(n_threads, n_samples, W):
             parallel.input_sum(W, b, a_prev, a, n_threads)
         else:
-            input_sum(W, b, a_prev, a)
+            # z^l_k = sum_j W^l_kj a^{l-1}_j + b^l_k, one tile of units k after another
+            tile = units_tile(W.shape[1])
+            for k_start in range(0, W.shape[0], tile):
+                loops.input_sum(W, b, a_prev, a, k_start, min(k_start + tile, W.shape[0]))
         loops.activate(codes[l], a)
 
 
-@kernel
+@inlined_kernel
 def backprop_deltas(theta, sizes, codes, A, D, n_samples, n_threads):
     """The delta recursion, from layer L - 1 down to layer 1.
 
@@ -107,16 +81,20 @@ def backprop_deltas(theta, sizes, codes, A, D, n_samples, n_threads):
         if worth_threads(n_threads, n_samples, W_next):
             parallel.backpropagate(W_next, delta_next, codes[l], a, delta, n_threads)
         else:
-            backpropagate(W_next, delta_next, codes[l], a, delta)
+            # delta^l_j = sigma_l'(z^l_j) * sum_k W^{l+1}_kj delta^{l+1}_k, every sample n
+            loops.backpropagate(W_next, delta_next, codes[l], a, delta)
 
 
-@kernel
+@inlined_kernel
 def accumulate_gradients(theta, sizes, A, D, n_samples, weight_sum, l2, grad, n_threads):
     """The gradients of the batch cost C, written into ``grad`` (laid out as ``theta``).
 
     N in the formulas is ``weight_sum``, the sum of the samples' weights
     (the number of samples when they all weigh 1).  Returns
     sum_l sum_kj (W^l_kj)^2, which the L2 term of the cost needs.
+
+    The rows of ``dW^l`` go in chunks of ``GRADIENT_ROWS``, whose sums of
+    squares are added in order, as the parallel backend adds them.
     """
     inv_n = theta.dtype.type(1.0 / weight_sum)
     decay = theta.dtype.type(l2 / weight_sum)
@@ -130,11 +108,15 @@ def accumulate_gradients(theta, sizes, A, D, n_samples, weight_sum, l2, grad, n_
         if worth_threads(n_threads, n_samples, W):
             squares += parallel.layer_gradients(W, a_prev, delta, inv_n, decay, dW, db)
         else:
-            squares += layer_gradients(W, a_prev, delta, inv_n, decay, dW, db)
+            # dC/dW^l_kj and dC/db^l_k, one chunk of units k after another
+            for k_start in range(0, W.shape[0], GRADIENT_ROWS):
+                squares += loops.layer_gradients(
+                    W, a_prev, delta, inv_n, decay, dW, db, k_start, min(k_start + GRADIENT_ROWS, W.shape[0])
+                )
     return squares
 
 
-@kernel
+@inlined_kernel
 def apply_update(theta, grad, optimizer, hyper, velocity, second_moment, counters):
     """One step of the optimiser (see :mod:`fastbp.optim`) on all parameters at once.
 
@@ -190,7 +172,8 @@ def train_epochs(X, Y, S, theta, sizes, codes, cost, l2, batch_size, do_shuffle,
         epoch_cost = 0.0
         for start in range(0, n_total, batch_size):
             n_samples = min(batch_size, n_total - start)
-            y = Y_batch[: n_samples * sizes[L]].reshape((n_samples, sizes[L]))
+            # Y_batch holds the batch's targets laid out as layer L: an (N, n_L) block.
+            y = layer(Y_batch, sizes, L, n_samples, L)
             s = S_batch[:n_samples]
             weight_sum = load_batch(X, Y, S, order, start, layer(A, sizes, 0, n_samples, 0), y, s)
             forward(theta, sizes, codes, A, n_samples, n_threads)
@@ -209,7 +192,7 @@ def train_epochs(X, Y, S, theta, sizes, codes, cost, l2, batch_size, do_shuffle,
         end_of_epoch_schedule(hyper, counters[SAMPLES_SEEN])
         losses[epoch] = epoch_cost / n_total
         if not math.isfinite(losses[epoch]):
-            theta[:] = last_finite
+            copy(last_finite, theta)
             return epoch
-        last_finite[:] = theta
+        copy(theta, last_finite)
     return losses.shape[0]

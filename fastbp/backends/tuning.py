@@ -34,6 +34,19 @@ def kernel(function):
     return numba.njit(cache=True, fastmath=FASTMATH, error_model=ERROR_MODEL)(function)
 
 
+def inlined_kernel(function):
+    """:func:`kernel`, whose body compiled callers take in as their own (Numba IR inlining).
+
+    For the layer-by-layer steps that :func:`train_epochs` calls once per
+    mini-batch: called from Python they compile as usual; called from compiled
+    code they add no library of their own, so the loops they call are
+    optimised and turned into machine code once for the training loop rather
+    than once more per step (each Numba library links, re-optimises and
+    re-emits all the code it calls).
+    """
+    return numba.njit(cache=True, fastmath=FASTMATH, error_model=ERROR_MODEL, inline="always")(function)
+
+
 def parallel_kernel(function):
     """Compile ``function`` with its ``prange`` loops spread over Numba's threads."""
     return numba.njit(cache=True, fastmath=FASTMATH, error_model=ERROR_MODEL, parallel=True)(function)
