@@ -125,6 +125,15 @@ def test_info_reports_versions_threads_cuda_and_cache():
         assert line in result.stdout
 
 
+def test_info_names_the_missing_cuda_package_or_the_simulator(monkeypatch):
+    from fastbp.commands import info
+
+    monkeypatch.setitem(sys.modules, "numba.cuda", None)  # as if numba-cuda were not installed
+    assert info.cuda_device() == 'none: numba-cuda is not installed (pip install "fastbp[cuda]")'
+    monkeypatch.setattr("numba.config.ENABLE_CUDASIM", 1)
+    assert info.cuda_device().startswith("Numba's CUDA simulator")
+
+
 def test_bench_quick_prints_a_table():
     result = run("-m", "fastbp", "bench", "--rounds", "1", "--workloads", "xor", "--peers", "fastbp")
     assert result.returncode == 0, result.stderr

@@ -93,3 +93,22 @@ def test_npz_files_need_X_and_y(tmp_path):
     (tmp_path / "text.npz").write_text("not a zip")
     with pytest.raises(ValueError, match="not an .npz file"):
         read_table(str(tmp_path / "text.npz"), True)
+
+
+def test_the_progress_bar_draws_on_a_terminal_only():
+    import io
+
+    from fastbp.progress import EpochBar
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    terminal, pipe = Terminal(), io.StringIO()
+    for stream in (terminal, pipe):
+        bar = EpochBar(4, stream=stream, width=8)
+        bar.update(1, loss=0.5)
+        bar.update(2, loss=0.25)
+        bar.close()
+    assert pipe.getvalue() == ""
+    assert terminal.getvalue().split("\r")[-1] == "[####....] 2/4 epochs  loss 0.25\033[K\n"

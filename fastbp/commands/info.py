@@ -25,7 +25,7 @@ def cuda_device() -> str:
     if numba.config.ENABLE_CUDASIM:
         return "Numba's CUDA simulator (NUMBA_ENABLE_CUDASIM=1): no timings, tests only"
     try:
-        from numba import cuda
+        import numba.cuda as cuda
     except ImportError:
         return 'none: numba-cuda is not installed (pip install "fastbp[cuda]")'
     try:
