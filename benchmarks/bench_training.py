@@ -1,7 +1,7 @@
 """asv benchmarks: training time and memory per epoch, import time, first-fit cost.
 
 Parametrised over backend (every registered compiled backend, see
-:func:`benchmarks.workloads.compiled_backends`) x dtype x workload.  ``wide``
+:func:`fastbp.bench.workloads.compiled_backends`, loaded by :mod:`benchmarks.workloads`) x dtype x workload.  ``wide``
 (seconds per epoch) has a class of its own, float32 only, so that the main
 grid stays quick.  A backend that cannot run here (CUDA without a GPU) is
 skipped: asv treats ``NotImplementedError`` raised in ``setup`` as "skipped".

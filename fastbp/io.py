@@ -18,6 +18,22 @@ rng_state           uint64     the shuffling generator's state, shape (1,)
 loss_curve          float64    the cost of each epoch trained
 ==================  =========  ====================================================
 
+Optional arrays, written by ``fastbp train --save`` so that ``fastbp predict``
+can map outputs back to labels and columns (:mod:`fastbp.predictor`):
+
+==================  =========  ====================================================
+classes             any 1-d    class labels, in the order of the output units
+                               (absent for a regression model)
+input_names         str, 1-d   the names of the ``n_0`` input columns
+target_name         str        the name of the target column
+target_column       int64      its index in the training file's columns
+==================  =========  ====================================================
+
+Version rule: a reader accepts exactly its own ``format_version``.  The
+version changes when an array is added to the required set, removed, or
+changes meaning, dtype or shape; optional arrays can be added without a new
+version, as readers ignore arrays they do not know.
+
 Files are written atomically (a temporary file in the same folder, then a
 rename), so a crash never leaves half a model behind, and read with
 ``allow_pickle=False``, so loading never executes code.
@@ -45,6 +61,13 @@ SCHEMA = {
     "theta": ("f", 1),
     "rng_state": ("u", 1),
     "loss_curve": ("f", 1),
+}
+# the optional arrays, checked when present
+OPTIONAL = {
+    "classes": ("biufU", 1),
+    "input_names": ("U", 1),
+    "target_name": ("U", 0),
+    "target_column": ("i", 0),
 }
 
 
@@ -77,7 +100,7 @@ def load_arrays(path) -> dict:
     missing = [name for name in SCHEMA if name not in arrays]
     if missing:
         raise ValueError(f"{path} is not a complete fastbp model file: missing {', '.join(missing)}")
-    for name, (kinds, ndim) in SCHEMA.items():
+    for name, (kinds, ndim) in (SCHEMA | {name: OPTIONAL[name] for name in OPTIONAL if name in arrays}).items():
         value = arrays[name]
         if value.dtype.kind not in kinds or value.ndim != ndim:
             raise ValueError(f"{path}: {name!r} has dtype {value.dtype} and {value.ndim} dimension(s), which a fastbp model file never has")

@@ -214,24 +214,25 @@ class Network:
         trainer.run(X, Y, np.ones(X.shape[0], dtype=self.dtype), epochs, batch_size, bool(shuffle), callback)
         return self
 
+    def to_arrays(self) -> dict:
+        """The arrays of fastbp's model file (see :mod:`fastbp.io`) that describe this network."""
+        return {
+            "format": np.array(FORMAT),
+            "format_version": np.array(FORMAT_VERSION, dtype=np.int64),
+            "fastbp_version": np.array(__version__),
+            "sizes": self.sizes,
+            "hidden_activation": np.array(self.hidden_activation),
+            "output_activation": np.array(self.output_activation),
+            "cost": np.array(self.cost),
+            "l2": np.array(self.l2),
+            "theta": self.theta,
+            "rng_state": self.rng_state,
+            "loss_curve": np.array(self.loss_curve, dtype=np.float64),
+        }
+
     def save(self, path) -> None:
         """Write the network to ``path`` in fastbp's ``.npz`` format (see :mod:`fastbp.io`)."""
-        save_arrays(
-            path,
-            {
-                "format": np.array(FORMAT),
-                "format_version": np.array(FORMAT_VERSION, dtype=np.int64),
-                "fastbp_version": np.array(__version__),
-                "sizes": self.sizes,
-                "hidden_activation": np.array(self.hidden_activation),
-                "output_activation": np.array(self.output_activation),
-                "cost": np.array(self.cost),
-                "l2": np.array(self.l2),
-                "theta": self.theta,
-                "rng_state": self.rng_state,
-                "loss_curve": np.array(self.loss_curve, dtype=np.float64),
-            },
-        )
+        save_arrays(path, self.to_arrays())
 
     @classmethod
     def load(cls, path) -> "Network":
@@ -242,7 +243,11 @@ class Network:
         ValueError
             If the file is not a complete, consistent fastbp network file.
         """
-        arrays = load_arrays(path)
+        return cls.from_arrays(load_arrays(path), path)
+
+    @classmethod
+    def from_arrays(cls, arrays: dict, path) -> "Network":
+        """The network described by the checked arrays of a model file (``path`` names it in errors)."""
         try:
             network = cls(
                 arrays["sizes"].tolist(),

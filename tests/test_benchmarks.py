@@ -1,10 +1,17 @@
 """The benchmarks cannot rot: the comparison script and the asv suite run here, briefly."""
 
+import importlib
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 
-from benchmarks import compare
 from benchmarks.bench_training import TrainEpoch, first_fit
-from benchmarks.workloads import WORKLOADS, compiled_backends, unavailable
+from fastbp.bench import compare
+from fastbp.bench.workloads import WORKLOADS, compiled_backends, unavailable
+
+BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 
 
 def test_compare_quick_digits_prints_a_row_per_peer(capsys):
@@ -46,11 +53,7 @@ def test_asv_first_fit_code_runs():
 def test_every_benchmark_module_imports_without_the_optional_peers():
     # asv imports every module of benchmarks/ in an environment with only fastbp's
     # own dependencies: none may import scikit-learn, torch, jax or numba.cuda at import time.
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    names = sorted(path.stem for path in Path(compare.__file__).parent.glob("*.py") if path.stem != "__init__")
+    names = sorted(path.stem for path in BENCHMARKS.glob("*.py") if path.stem != "__init__")
     code = (
         "import sys\n"
         "for blocked in ('sklearn', 'torch', 'jax', 'numba.cuda'):\n"
@@ -58,18 +61,15 @@ def test_every_benchmark_module_imports_without_the_optional_peers():
         f"for name in {names!r}:\n"
         "    __import__('benchmarks.' + name)\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=Path(compare.__file__).parent.parent)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=BENCHMARKS.parent)
     assert result.returncode == 0, result.stderr
 
 
 def test_only_the_asv_suite_defines_asv_benchmarks():
     # asv runs every time_*, timeraw_*, peakmem_*, mem_* and track_* it finds in
     # benchmarks/: the scripts must not define any.
-    import importlib
-    from pathlib import Path
-
     prefixes = ("time_", "timeraw_", "peakmem_", "mem_", "track_")
-    for path in Path(compare.__file__).parent.glob("*.py"):
+    for path in BENCHMARKS.glob("*.py"):
         if path.stem in ("__init__", "bench_training"):
             continue
         module = importlib.import_module(f"benchmarks.{path.stem}")

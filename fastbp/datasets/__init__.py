@@ -37,3 +37,13 @@ def split(n_samples: int, test_fraction: float, seed: int) -> tuple[np.ndarray, 
 def one_hot(labels: np.ndarray, n_classes: int) -> np.ndarray:
     """Rows of the identity: ``Y[n, labels[n]] = 1``."""
     return np.eye(n_classes)[labels]
+
+
+def standardization(X: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(mean, scale)`` of each column over ``rows``: ``(X - mean) / scale`` has mean 0 and variance 1.
+
+    A constant column gets scale 1 (it becomes 0).
+    """
+    mean = X[rows].mean(axis=0)
+    std = X[rows].std(axis=0)
+    return mean, np.where(std > 0, std, 1.0)
