@@ -6,11 +6,13 @@ import numba
 import numpy as np
 import pytest
 
-from fastbp.backends.tuning import kernel
+from fastbp.backends.tuning import ERROR_MODEL, FASTMATH
 from fastbp.exp import exp
 
 
-@kernel
+# Compiled as the kernels are, but never cached: a function loaded from Numba's
+# cache has no LLVM IR to inspect (the test of vectorisation below failed on a second run).
+@numba.njit(fastmath=FASTMATH, error_model=ERROR_MODEL)
 def exponentials(x, out):
     for i in range(x.shape[0]):
         out[i] = exp(x[i])
