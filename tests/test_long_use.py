@@ -91,3 +91,13 @@ def test_numba_thread_count_is_per_thread_and_restored():
         assert numba.get_num_threads() == 1
     finally:
         numba.set_num_threads(previous)
+
+
+def test_a_long_fit_with_a_callback_runs_every_epoch():
+    # One epoch per call with a callback: the chunk size, still updated, once grew
+    # as 4^epochs and overflowed a float after about 510 epochs.
+    seen = []
+    network = Network([6, 3], seed=0).fit(X, np.eye(3)[labels], epochs=600, batch_size=60,
+                                           callback=lambda net, epoch, loss: seen.append(epoch))
+    assert seen == list(range(1, 601))
+    assert len(network.loss_curve) == 600
