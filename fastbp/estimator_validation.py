@@ -75,13 +75,14 @@ def validate_features(estimator, X, dtype) -> np.ndarray:
 @contextmanager
 def class_labels():
     """Errors about ``y`` as class labels name y; labels that cannot be sorted get a ``TypeError`` saying so."""
-    try:
-        with naming("y"):
+    with naming("y"):
+        try:
             yield
-    except TypeError as error:
-        if "not supported between instances" in str(error):
-            raise TypeError(f"y must hold class labels of one sortable type (numbers, or strings): {error}") from error
-        raise
+        except TypeError as error:
+            message = str(error)
+            if "not supported between instances" in message and "sortable" not in message:
+                raise TypeError(f"y must hold class labels of one sortable type (numbers, or strings): {message}") from error
+            raise
 
 
 def check_known_labels(y, classes: np.ndarray) -> None:

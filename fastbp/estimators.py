@@ -776,6 +776,7 @@ class MLPRegressor(RegressorMixin, BaseMLP):
     def score(self, X, y, sample_weight=None) -> float:
         """The coefficient of determination R^2 of :meth:`predict` on ``(X, y)``."""
         predicted = self.predict(X)
+        refuse_strings(y, "y")
         with naming("y"):
             return r2_score(y, predicted, sample_weight=sample_weight)
 
