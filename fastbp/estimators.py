@@ -31,9 +31,19 @@ stopping rule (``tol``, ``n_iter_no_change``) sees a data term
 ``n_outputs`` times larger than scikit-learn's and may stop at another epoch.
 
 Differences, all deliberate: sparse input is refused (the kernels are
-dense); a NaN or infinite epoch cost stops training with a
-:class:`~fastbp.DivergenceWarning` and keeps the last finite weights (where
-scikit-learn raises after the fact); ``callback`` is new.
+dense); a NaN or infinite epoch cost (or weights) stops training with a
+:class:`~fastbp.DivergenceWarning` naming the epoch (lbfgs: the iteration)
+and keeps the weights of the epoch before (where scikit-learn raises after
+the fact); ``callback`` is new; ``score`` refuses labels that are not in
+``classes_`` (and ``partial_fit`` names them); arrays of strings are refused
+where numbers are needed; error messages name the argument at fault
+(:mod:`fastbp.estimator_validation`).
+
+Ctrl-C during ``fit`` or ``partial_fit`` stops training at the end of the
+epoch (lbfgs: iteration) in progress, as scikit-learn does with a warning
+"Training interrupted by user."; the estimator keeps the weights of that
+epoch, and ``n_iter_``, ``t_``, ``loss_curve_`` and the optimiser's state
+match them (see :mod:`fastbp.interrupts`).
 """
 
 import warnings
@@ -51,7 +61,7 @@ try:
     from sklearn.utils import shuffle as shuffled
     from sklearn.utils.metaestimators import available_if
     from sklearn.utils.multiclass import type_of_target, unique_labels
-    from sklearn.utils.validation import check_is_fitted, validate_data
+    from sklearn.utils.validation import check_is_fitted
 except ImportError as error:  # pragma: no cover - exercised in a subprocess by the tests
     raise ImportError(
         "fastbp.MLPClassifier and fastbp.MLPRegressor need scikit-learn: pip install fastbp[sklearn]"
@@ -59,11 +69,13 @@ except ImportError as error:  # pragma: no cover - exercised in a subprocess by 
 
 from fastbp import layout, optim
 from fastbp.backends import check_n_jobs, get_backend
+from fastbp.estimator_validation import check_known_labels, class_labels, naming, refuse_strings, validate_features, validate_inputs
+from fastbp.interrupts import held_interrupts
 from fastbp.lbfgs import minimize_cost
 from fastbp.network import Network
 from fastbp.progress import Progress
-from fastbp.training import Trainer
-from fastbp.validation import check_dtype, check_non_negative_float, check_positive_int
+from fastbp.training import DivergenceWarning, Trainer
+from fastbp.validation import check_dtype, check_non_negative_float, check_positive_int, kernel_array
 
 STOCHASTIC_SOLVERS = ("sgd", "adam")
 # scikit-learn's name of the output activation -> fastbp's (activation, cost) pair.
@@ -253,8 +265,8 @@ class BaseMLP(BaseEstimator):
         first_pass = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
         X, Y = self._validate_input(X, y, incremental, reset=first_pass)
         dtype = X.dtype if first_pass else self._network.dtype
-        X = np.ascontiguousarray(X, dtype=dtype)
-        Y = np.ascontiguousarray(Y.reshape(X.shape[0], -1), dtype=dtype)
+        X = kernel_array(X, dtype)
+        Y = kernel_array(Y.reshape(X.shape[0], -1), dtype)
         S = check_sample_weight(sample_weight, X.shape[0], dtype)
         random_state = check_random_state(self.random_state)
         if first_pass:
@@ -325,42 +337,51 @@ class BaseMLP(BaseEstimator):
         trainer = self._trainer
         trainer.counters[optim.SAMPLES_SEEN] = self.t_
         (X_train, Y_train, S_train), validation = self._split(X, Y, S, random_state)
-        n_samples = X_train.shape[0]
-        batch_size = self._batch_size(n_samples)
-        order = np.arange(n_samples)
         progress = Progress(1 if incremental else self.max_iter, self.verbose)
         self.n_iter_ = 0
         try:
-            for _ in range(self.max_iter):
-                epoch = (X_train, Y_train, S_train)
-                if self.shuffle:
-                    order = shuffled(order, random_state=random_state)
-                    epoch = (X_train[order], Y_train[order], S_train[order])
-                if trainer.run(*epoch, 1, batch_size, shuffle=False) == 0:
-                    break  # the cost diverged: Trainer warned and kept the last finite weights
-                self.n_iter_ += 1
-                self.loss_ = network.loss_curve[-1]
-                self.t_ += n_samples
-                self.loss_curve_.append(self.loss_)
-                self._update_no_improvement_count(validation)
-                progress.epoch(self.n_iter_, self.loss_, self.validation_scores_[-1] if validation else None)
-                stop = self._no_improvement_count > self.n_iter_no_change and self._stop_or_slow_down(progress)
-                if self.callback is not None and self.callback(self, self.n_iter_, self.loss_):
-                    stop = True
-                if stop or incremental:
-                    break
-                if self.n_iter_ == self.max_iter:
-                    warnings.warn(
-                        f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and the "
-                        "optimization hasn't converged yet.",
-                        ConvergenceWarning,
-                    )
+            with held_interrupts() as interrupts:
+                self._epochs(trainer, network, X_train, Y_train, S_train, validation, random_state, incremental,
+                             progress, interrupts)
         except KeyboardInterrupt:
             warnings.warn("Training interrupted by user.")
         finally:
             progress.close()
         if self.early_stopping:
             network.theta[:] = self._best_theta
+
+    def _epochs(self, trainer, network, X_train, Y_train, S_train, validation, random_state, incremental: bool,
+                progress, interrupts) -> None:
+        """The epochs of :meth:`_fit_stochastic`, each recorded in full before a Ctrl-C may stop them."""
+        n_samples = X_train.shape[0]
+        batch_size = self._batch_size(n_samples)
+        order = np.arange(n_samples)
+        for _ in range(self.max_iter):
+            epoch = (X_train, Y_train, S_train)
+            if self.shuffle:
+                order = shuffled(order, random_state=random_state)
+                epoch = (X_train[order], Y_train[order], S_train[order])
+            if trainer.run(*epoch, 1, batch_size, shuffle=False) == 0:
+                break  # the cost diverged: Trainer warned and kept the last finite weights
+            self.n_iter_ += 1
+            self.loss_ = network.loss_curve[-1]
+            self.t_ += n_samples
+            self.loss_curve_.append(self.loss_)
+            self._update_no_improvement_count(validation)
+            progress.epoch(self.n_iter_, self.loss_, self.validation_scores_[-1] if validation else None)
+            stop = self._no_improvement_count > self.n_iter_no_change and self._stop_or_slow_down(progress)
+            if self.callback is not None and self.callback(self, self.n_iter_, self.loss_):
+                stop = True
+            if interrupts.pending():
+                raise KeyboardInterrupt
+            if stop or incremental:
+                break
+            if self.n_iter_ == self.max_iter:
+                warnings.warn(
+                    f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and the "
+                    "optimization hasn't converged yet.",
+                    ConvergenceWarning,
+                )
 
     def _update_no_improvement_count(self, validation) -> None:
         """Count the epochs without an improvement of more than ``tol`` (validation score or training loss)."""
@@ -394,17 +415,32 @@ class BaseMLP(BaseEstimator):
     def _fit_lbfgs(self, network, X, Y, S) -> None:
         """L-BFGS-B over the whole training set (see :mod:`fastbp.lbfgs`)."""
         progress = Progress(self.max_iter, self.verbose)
+        stopped_by_user = False
 
         def after_iteration(iteration: int, loss: float) -> bool:
+            nonlocal stopped_by_user
             progress.epoch(iteration, loss)
-            return self.callback is not None and bool(self.callback(self, iteration, loss))
+            stop = self.callback is not None and bool(self.callback(self, iteration, loss))
+            stopped_by_user = interrupts.pending()
+            return stop or stopped_by_user
 
         try:
-            result = minimize_cost(network, self.backend, X, Y, S, self.max_iter, self.max_fun,
-                                   self.tol, after_iteration, self.n_jobs)
+            with held_interrupts() as interrupts:
+                result = minimize_cost(network, self.backend, X, Y, S, self.max_iter, self.max_fun,
+                                       self.tol, after_iteration, self.n_jobs)
+                stopped_by_user = stopped_by_user or interrupts.pending()
         finally:
             progress.close()
-        if result.status != 0 and not getattr(result, "message", "").startswith("`callback`"):
+        if stopped_by_user or result.get("interrupted", False):
+            warnings.warn("Training interrupted by user.")
+        elif result.get("diverged", False):
+            warnings.warn(
+                f"the cost became NaN or infinite at iteration {result.nit + 1}; training stopped and the "
+                f"weights after iteration {result.nit} were kept. The input data may hold values too large: "
+                "scale them (for example with sklearn.preprocessing.StandardScaler).",
+                DivergenceWarning,
+            )
+        elif result.status != 0 and not getattr(result, "message", "").startswith("`callback`"):
             warnings.warn(
                 f"lbfgs failed to converge after {result.nit} iteration(s) (status={result.status}): {result.message}",
                 ConvergenceWarning,
@@ -417,7 +453,7 @@ class BaseMLP(BaseEstimator):
     def _outputs(self, X) -> np.ndarray:
         """``a^L`` for each row of X, shape (N, n_outputs_), or (N,) for one output."""
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=self._input_dtype(), reset=False)
+        X = validate_features(self, X, self._input_dtype())
         outputs = self._synced_network().predict(X, backend=self.backend)
         return outputs.ravel() if self.n_outputs_ == 1 else outputs
 
@@ -548,22 +584,21 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
 
     def _validate_input(self, X, y, incremental: bool, reset: bool):
         """X as floats, y as the label binarizer's indicator matrix (classes checked as scikit-learn does)."""
-        X, y = validate_data(self, X, y, multi_output=True, dtype=self._input_dtype(), reset=reset)
-        if y.ndim == 2 and y.shape[1] == 1:
-            y = column_or_1d(y, warn=True)
-        if not hasattr(self, "classes_") or (not self.warm_start and not incremental):
-            self._label_binarizer = LabelBinarizer().fit(y)
-            self.classes_ = self._label_binarizer.classes_
-        else:
-            classes = unique_labels(y)
-            if self.warm_start and set(classes) != set(self.classes_):
+        X, y = validate_inputs(self, X, y, multi_output=True, dtype=self._input_dtype(), reset=reset)
+        with class_labels():
+            if y.ndim == 2 and y.shape[1] == 1:
+                y = column_or_1d(y, warn=True)
+            if not hasattr(self, "classes_") or (not self.warm_start and not incremental):
+                self._label_binarizer = LabelBinarizer().fit(y)
+                self.classes_ = self._label_binarizer.classes_
+            elif self.warm_start and set(unique_labels(y)) != set(self.classes_):
                 raise ValueError(
                     "warm_start can only be used where `y` has the same classes as in the previous call "
-                    f"to fit. Previously got {self.classes_}, `y` has {classes}"
+                    f"to fit. Previously got {self.classes_}, `y` has {unique_labels(y)}"
                 )
-            if len(np.setdiff1d(classes, self.classes_, assume_unique=True)):
-                raise ValueError(f"`y` has classes not in `self.classes_`. `self.classes_` has {self.classes_}. 'y' has {classes}.")
-        return X, self._label_binarizer.transform(y)
+            else:
+                check_known_labels(y, self.classes_)
+            return X, self._label_binarizer.transform(y)
 
     def _validation_targets(self, Y_val: np.ndarray) -> np.ndarray:
         return self._label_binarizer.inverse_transform(Y_val)
@@ -628,6 +663,18 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         if outputs.ndim == 1:
             return np.vstack([1 - outputs, outputs]).T
         return outputs
+
+    def score(self, X, y, sample_weight=None) -> float:
+        """Mean accuracy of :meth:`predict` on ``(X, y)``.
+
+        Labels in ``y`` that are not in ``classes_`` are refused with a
+        ``ValueError`` that names them (the classifier could never predict them).
+        """
+        check_is_fitted(self)
+        check_known_labels(y, self.classes_)
+        predicted = self.predict(X)
+        with naming("y"):
+            return accuracy_score(y, predicted, sample_weight=sample_weight)
 
     def predict_log_proba(self, X):
         """``log(predict_proba(X))``."""
@@ -696,7 +743,8 @@ class MLPRegressor(RegressorMixin, BaseMLP):
     def _validate_input(self, X, y, incremental: bool, reset: bool):
         if self.loss not in ("squared_error", "poisson"):
             raise ValueError(f"loss must be 'squared_error' or 'poisson', got {self.loss!r}")
-        X, y = validate_data(self, X, y, multi_output=True, y_numeric=True, dtype=self._input_dtype(), reset=reset)
+        X, y = validate_inputs(self, X, y, multi_output=True, y_numeric=True, dtype=self._input_dtype(), reset=reset)
+        refuse_strings(y, "y")
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         if self.loss == "poisson" and np.any(y < 0):
@@ -724,6 +772,13 @@ class MLPRegressor(RegressorMixin, BaseMLP):
     def predict(self, X):
         """The predicted values, shape (n_samples,) or (n_samples, n_outputs)."""
         return self._outputs(X)
+
+    def score(self, X, y, sample_weight=None) -> float:
+        """The coefficient of determination R^2 of :meth:`predict` on ``(X, y)``."""
+        predicted = self.predict(X)
+        refuse_strings(y, "y")
+        with naming("y"):
+            return r2_score(y, predicted, sample_weight=sample_weight)
 
 
 def from_sklearn(model, backend: str = "auto", dtype=None):

@@ -130,6 +130,20 @@ def clip_probability(a):
 
 
 @register_jitable
+def positive(a):
+    """a, at least the smallest normal float of its type: a Poisson rate in a log or a division.
+
+    An exp output underflows to 0 for z below about -745 (float64) or -103
+    (float32); the rate is then taken as the smallest normal float, so that
+    the cost and its derivative stay finite.
+    """
+    one = type(a)(1.0)
+    single = one + type(a)(1e-10) == one
+    tiny = type(a)(1.1754944e-38) if single else type(a)(2.2250738585072014e-308)
+    return a if a > tiny else tiny
+
+
+@register_jitable
 def cost_term(cost, a, y):
     """The contribution of one output unit to C_n.
 
@@ -142,7 +156,7 @@ def cost_term(cost, a, y):
     if cost == MSE:
         return type(a)(0.5) * (a - y) * (a - y)
     if cost == POISSON:
-        return (y * math.log(y / a) if y > 0 else type(a)(0.0)) - y + a
+        return (y * math.log(y / positive(a)) if y > 0 else type(a)(0.0)) - y + a
     p = clip_probability(a)
     if cost == BINARY_CROSS_ENTROPY:
         return -(y * math.log(p) + (one - y) * math.log(one - p))
@@ -156,7 +170,7 @@ def cost_derivative(cost, a, y):
     if cost == MSE:
         return a - y
     if cost == POISSON:
-        return one - y / a
+        return one - y / positive(a)
     p = clip_probability(a)
     if cost == BINARY_CROSS_ENTROPY:
         return -y / p + (one - y) / (one - p)

@@ -22,7 +22,7 @@ from fastbp import layout
 from fastbp.backends import get_backend, numba_threads, thread_count
 from fastbp.network import Network
 from fastbp.optim import SGD, hyperparameters
-from fastbp.validation import check_array, check_inputs, check_non_negative_float, check_targets
+from fastbp.validation import check_array, check_buffers_fit, check_inputs, check_non_negative_float, check_targets
 
 
 @contextmanager
@@ -33,10 +33,33 @@ def backend_threads(backend: str, network: Network, n_samples: int):
         yield n_threads
 
 
-def pack(arrays, sizes, n_samples: int, first_layer: int, name: str, dtype) -> np.ndarray:
-    """Lay per-layer ``(N, n_l)`` arrays out in one flat buffer, as the kernels read them."""
+def check_network(network) -> Network:
+    """``network`` if it is a :class:`~fastbp.Network`; a ``TypeError`` if not."""
+    if not isinstance(network, Network):
+        raise TypeError(f"network must be a fastbp.Network, got {type(network).__name__}")
+    return network
+
+
+def check_layer_list(arrays, sizes, name: str) -> None:
+    """``arrays`` must be a list or tuple of one entry per layer ``0 .. L``."""
+    if not isinstance(arrays, (list, tuple)):
+        raise TypeError(f"{name} must be a list of one array per layer 0 .. {len(sizes) - 1}, got {type(arrays).__name__}")
     if len(arrays) != len(sizes):
         raise ValueError(f"{name} must hold one array per layer 0 .. {len(sizes) - 1}, got {len(arrays)}")
+
+
+def samples_in(arrays, sizes, first_layer: int, name: str) -> int:
+    """N, the rows of per-layer arrays laid out as :func:`forward` and :func:`deltas` return them."""
+    check_layer_list(arrays, sizes, name)
+    shape = np.shape(arrays[first_layer])
+    if len(shape) != 2:
+        raise ValueError(f"{name}[{first_layer}] must be a 2-dimensional array, got shape {shape}")
+    return shape[0]
+
+
+def pack(arrays, sizes, n_samples: int, first_layer: int, name: str, dtype) -> np.ndarray:
+    """Lay per-layer ``(N, n_l)`` arrays out in one flat buffer, as the kernels read them."""
+    samples_in(arrays, sizes, first_layer, name)
     parts = []
     for l in range(first_layer, len(sizes)):
         values = check_array(arrays[l], f"{name}[{l}]", dtype)
@@ -55,7 +78,9 @@ def unpack(buffer, sizes, n_samples: int, first_layer: int) -> list:
 
 def forward(network: Network, X, backend: str = "serial") -> list:
     """The forward pass: ``[a^0, a^1, ..., a^L]``, each of shape ``(N, n_l)``."""
+    check_network(network)
     X = check_inputs(X, network.sizes[0], network.dtype)
+    check_buffers_fit(network.sizes, X.shape[0], network.dtype, "the forward pass", deltas=False)
     A = layout.activation_buffer(network.sizes, X.shape[0], network.dtype)
     layout.layer(A, network.sizes, 0, X.shape[0], 0)[:] = X
     with backend_threads(backend, network, X.shape[0]) as n_threads:
@@ -65,7 +90,7 @@ def forward(network: Network, X, backend: str = "serial") -> list:
 
 def deltas(network: Network, activations, Y, backend: str = "serial") -> list:
     """The output delta and the delta recursion: ``[None, delta^1, ..., delta^L]``."""
-    n_samples = np.shape(activations[0])[0]
+    n_samples = samples_in(activations, check_network(network).sizes, 0, "activations")
     A = pack(activations, network.sizes, n_samples, 0, "activations", network.dtype)
     Y = check_targets(Y, n_samples, network.sizes[-1], network.dtype)
     D = layout.delta_buffer(network.sizes, n_samples, network.dtype)
@@ -86,7 +111,7 @@ def deltas(network: Network, activations, Y, backend: str = "serial") -> list:
 
 def gradient_vector(network: Network, activations, deltas_, backend: str = "serial") -> np.ndarray:
     """dC/dtheta, laid out as ``network.theta``."""
-    n_samples = np.shape(activations[0])[0]
+    n_samples = samples_in(activations, check_network(network).sizes, 0, "activations")
     A = pack(activations, network.sizes, n_samples, 0, "activations", network.dtype)
     D = pack(deltas_, network.sizes, n_samples, 1, "deltas", network.dtype)
     grad = np.empty_like(network.theta)
@@ -118,6 +143,8 @@ def cost(network: Network, X, Y, backend: str = "serial") -> float:
 
 def update(network: Network, dW, db, learning_rate: float, backend: str = "serial") -> None:
     """Gradient descent: ``W^l <- W^l - alpha dC/dW^l`` and ``b^l <- b^l - alpha dC/db^l``."""
+    check_layer_list(dW, check_network(network).sizes, "dW")
+    check_layer_list(db, network.sizes, "db")
     learning_rate = check_non_negative_float(learning_rate, "learning_rate", positive=True)
     grad = np.empty_like(network.theta)
     for l in range(1, network.L + 1):

@@ -54,6 +54,7 @@ def check_gradients(network: Network, X, Y, epsilon: float = 1e-6, backend: str 
     -------
     GradientCheck
     """
+    functional.check_network(network)
     X = check_inputs(X, network.sizes[0], network.dtype)
     Y = check_targets(Y, X.shape[0], network.sizes[-1], network.dtype)
     epsilon = check_non_negative_float(epsilon, "epsilon", positive=True)

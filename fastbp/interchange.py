@@ -21,7 +21,9 @@ from sklearn.neural_network._stochastic_optimizers import AdamOptimizer, SGDOpti
 from sklearn.utils.validation import check_is_fitted
 
 from fastbp import layout, optim
+from fastbp.backends import check_backend
 from fastbp.estimators import MLPClassifier, MLPRegressor
+from fastbp.validation import check_dtype
 
 # Fitted attributes that both libraries hold under the same name.
 SHARED_ATTRIBUTES = (
@@ -75,6 +77,12 @@ def from_sklearn(model, backend: str = "auto", dtype=None):
     if type(model) not in COUNTERPARTS:
         raise TypeError(f"from_sklearn needs a scikit-learn MLPClassifier or MLPRegressor, got {type(model).__name__}")
     check_is_fitted(model)
+    check_backend(backend)
+    if dtype is not None:
+        check_dtype(dtype)
+    for name in ("coefs_", "intercepts_"):
+        if not all(np.all(np.isfinite(array)) for array in getattr(model, name)):
+            raise ValueError(f"model.{name} contains NaN or infinite values; a fastbp estimator never holds them")
     estimator = COUNTERPARTS[type(model)](**model.get_params(), backend=backend, dtype=dtype)
     copy_attributes(model, estimator)
     sizes = [model.coefs_[0].shape[0]] + [intercept.shape[0] for intercept in model.intercepts_]

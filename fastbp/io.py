@@ -36,9 +36,13 @@ version, as readers ignore arrays they do not know.
 
 Files are written atomically (a temporary file in the same folder, then a
 rename), so a crash never leaves half a model behind, and read with
-``allow_pickle=False``, so loading never executes code.
+``allow_pickle=False``, so loading never executes code.  Before any array is
+read, every header in the archive is checked: an object dtype (a pickle) or
+a shape that declares more data than the file holds is refused, so a
+hand-edited header cannot make loading allocate memory for data that is not there.
 """
 
+import math
 import os
 import tempfile
 import zipfile
@@ -47,6 +51,9 @@ import numpy as np
 
 FORMAT = "fastbp-network"
 FORMAT_VERSION = 1
+
+# .npy format version -> its header reader (np.savez writes 1.0; 2.0 for headers over 64 KiB)
+HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
 
 # name -> (allowed dtype kinds, number of dimensions)
 SCHEMA = {
@@ -87,10 +94,33 @@ def save_arrays(path, arrays: dict) -> None:
         raise
 
 
+def check_declared_arrays(path) -> None:
+    """Read the header of every array in the archive, and refuse what np.load should not try to read.
+
+    A ``.npy`` header declares a shape and a dtype; a hand-edited one may
+    declare far more data than the file holds (np.load would allocate it
+    first) or an object dtype (a pickle, which is never loaded).
+    """
+    with zipfile.ZipFile(path) as archive:
+        for info in archive.infolist():
+            with archive.open(info) as member:
+                version = np.lib.format.read_magic(member)
+                if version not in HEADER_READERS:
+                    raise ValueError(f"{info.filename} is a .npy file of format {version}, which fastbp never writes")
+                shape, _, dtype = HEADER_READERS[version](member)
+                declared = math.prod(shape) * dtype.itemsize
+                held = info.file_size - member.tell()
+            if dtype.hasobject:
+                raise ValueError(f"{info.filename} holds Python objects (a pickle), which fastbp never loads")
+            if declared > held:
+                raise ValueError(f"{info.filename} declares shape {shape} of {dtype} ({declared:,} bytes) but holds {held:,} bytes")
+
+
 def load_arrays(path) -> dict:
     """Read and check a network file; a ``ValueError`` names whatever is wrong with it."""
     path = os.fspath(path)
     try:
+        check_declared_arrays(path)
         with np.load(path, allow_pickle=False) as archive:
             arrays = {name: archive[name] for name in archive.files}
     except FileNotFoundError:

@@ -18,6 +18,9 @@ from scipy.optimize import OptimizeResult, minimize
 
 from fastbp import layout
 from fastbp.backends import get_backend, numba_threads, thread_count
+from fastbp.interrupts import cancellable
+from fastbp.training import all_finite
+from fastbp.validation import check_buffers_fit
 
 
 def cost_and_gradient(network, backend: str, X: np.ndarray, Y: np.ndarray, S: np.ndarray, n_jobs=None) -> Callable:
@@ -29,6 +32,7 @@ def cost_and_gradient(network, backend: str, X: np.ndarray, Y: np.ndarray, S: np
     kernels = get_backend(backend)
     sizes, codes, L, n_samples = network.sizes, network.codes, network.L, X.shape[0]
     n_threads = thread_count(backend, sizes, n_samples, n_jobs)
+    check_buffers_fit(sizes, n_samples, network.dtype, "L-BFGS over the whole training set")
     A = layout.activation_buffer(sizes, n_samples, network.dtype)
     D = layout.delta_buffer(sizes, n_samples, network.dtype)
     layout.layer(A, sizes, 0, n_samples, 0)[:] = X
@@ -39,7 +43,7 @@ def cost_and_gradient(network, backend: str, X: np.ndarray, Y: np.ndarray, S: np
 
     def evaluate(theta: np.ndarray) -> tuple[float, np.ndarray]:
         network.theta[:] = theta
-        with numba_threads(n_threads):
+        with cancellable(), numba_threads(n_threads):
             kernels.forward(network.theta, sizes, codes, A, n_samples, n_threads)
             total = kernels.data_cost(network.cost_code, a_out, Y, S)
             kernels.output_delta(network.cost_code, codes[L], a_out, Y, S, delta_out)
@@ -61,23 +65,40 @@ def minimize_cost(network, backend: str, X, Y, S, max_iter: int, max_fun: int, t
     ``max_iter``, ``max_fun`` and ``tol`` are SciPy's ``maxiter``, ``maxfun``
     and ``gtol``.  ``callback(iteration, cost)`` is called after every
     iteration; returning True stops the optimisation.
+
+    A ``KeyboardInterrupt`` raised inside the optimisation (a Ctrl-C that
+    was not held back, see :mod:`fastbp.interrupts`) stops it: the network
+    gets the parameters of the last completed iteration (the initial ones
+    if none completed), and the result has ``interrupted = True``.  So does
+    an end with a NaN or infinite cost or parameters, with ``diverged = True``.
     """
     evaluate = cost_and_gradient(network, backend, X, Y, S, n_jobs)
-    iterations = 0
+    accepted = OptimizeResult(x=network.theta.astype(np.float64), fun=None, nit=0, status=-1,
+                              message="interrupted", success=False, interrupted=True)
 
     def after_iteration(intermediate_result: OptimizeResult) -> None:
-        nonlocal iterations
-        iterations += 1
-        if callback is not None and callback(iterations, float(intermediate_result.fun)):
+        accepted.nit += 1
+        accepted.x[:] = intermediate_result.x
+        accepted.fun = float(intermediate_result.fun)
+        if callback is not None and callback(accepted.nit, accepted.fun):
             raise StopIteration
 
-    result = minimize(
-        evaluate,
-        network.theta.astype(np.float64),
-        method="L-BFGS-B",
-        jac=True,
-        options={"maxfun": max_fun, "maxiter": max_iter, "gtol": tol},
-        callback=after_iteration,
-    )
+    try:
+        result = minimize(
+            evaluate,
+            accepted.x.copy(),
+            method="L-BFGS-B",
+            jac=True,
+            options={"maxfun": max_fun, "maxiter": max_iter, "gtol": tol},
+            callback=after_iteration,
+        )
+    except KeyboardInterrupt:
+        result = accepted
+    else:
+        if not (np.isfinite(result.fun) and all_finite(result.x)):
+            result = accepted
+            result.update(interrupted=False, diverged=True, message="the cost became NaN or infinite")
+    if result.fun is None:
+        result.fun = float(evaluate(result.x)[0])
     network.theta[:] = result.x
     return result

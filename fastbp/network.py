@@ -13,6 +13,7 @@ from fastbp.optim import hyperparameters
 from fastbp.shuffling import seed_state
 from fastbp.training import Trainer
 from fastbp.validation import (
+    check_buffers_fit,
     check_cost,
     check_dtype,
     check_inputs,
@@ -75,11 +76,11 @@ class Network:
         dtype="float64",
         seed: int | None = None,
     ):
-        self.sizes = check_sizes(sizes)
+        self.dtype = check_dtype(dtype)
+        self.sizes = check_sizes(sizes, self.dtype)
         self.codes = hidden_and_output_codes(self.L, hidden_activation, output_activation)
         self.cost_code = check_cost(cost, self.codes[self.L])
         self.l2 = check_non_negative_float(l2, "l2")
-        self.dtype = check_dtype(dtype)
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
             raise TypeError(f"seed must be a non-negative integer or None, got {seed!r}")
         init_seed, shuffle_seed = np.random.SeedSequence(seed).spawn(2)
@@ -150,6 +151,7 @@ class Network:
         X = check_inputs(X, self.sizes[0], self.dtype)
         kernels = get_backend(backend)
         rows = min(X.shape[0], PREDICT_ROWS)
+        check_buffers_fit(self.sizes, rows, self.dtype, "predicting", deltas=False)
         n_threads = thread_count(backend, self.sizes, rows)
         A = layout.activation_buffer(self.sizes, rows, self.dtype)
         outputs = np.empty((X.shape[0], self.sizes[-1]), dtype=self.dtype)
@@ -199,11 +201,23 @@ class Network:
         -------
         self
 
+        Raises
+        ------
+        KeyboardInterrupt
+            On Ctrl-C, once the epochs computing when it was pressed are
+            recorded (a second Ctrl-C cuts them short and undoes them): the
+            network keeps the weights of the last completed epoch, with the
+            loss curve and shuffling state that match them, and the interrupt
+            goes on to the caller (see :mod:`fastbp.interrupts`).
+        ValueError
+            Also when the training buffers would not fit in memory (the size is named).
+
         Warns
         -----
         DivergenceWarning
-            When an epoch's cost is NaN or infinite; training stops and the
-            weights of the last epoch with a finite cost are kept.
+            When an epoch's cost or the weights after it are NaN or infinite;
+            training stops there and the network keeps the state it had after
+            the epoch before (the warning names the epoch).
         """
         X = check_inputs(X, self.sizes[0], self.dtype)
         Y = check_targets(Y, X.shape[0], self.sizes[-1], self.dtype)
@@ -231,7 +245,16 @@ class Network:
         }
 
     def save(self, path) -> None:
-        """Write the network to ``path`` in fastbp's ``.npz`` format (see :mod:`fastbp.io`)."""
+        """Write the network to ``path`` in fastbp's ``.npz`` format (see :mod:`fastbp.io`).
+
+        Raises
+        ------
+        ValueError
+            If the parameters hold NaN or infinite values (set by hand: training never leaves them),
+            which :meth:`load` would refuse.
+        """
+        if not np.all(np.isfinite(self.theta)):
+            raise ValueError("the network's parameters contain NaN or infinite values; refusing to save them")
         save_arrays(path, self.to_arrays())
 
     @classmethod

@@ -6,6 +6,7 @@ Normalising here also means one compiled signature per dtype, whatever the
 layout, order or writeability of the user's arrays.
 """
 
+import os
 from numbers import Integral, Real
 
 import numpy as np
@@ -21,6 +22,7 @@ from fastbp.formulas import (
     OUTPUT_ACTIVATIONS,
     POISSON,
 )
+from fastbp.layout import parameter_count
 
 FLOAT_DTYPES = (np.float32, np.float64)
 
@@ -47,15 +49,32 @@ def check_dtype(dtype) -> np.dtype:
     return resolved
 
 
+def kernel_array(values: np.ndarray, dtype) -> np.ndarray:
+    """``values`` as a C-contiguous, aligned, writeable array of ``dtype``, copied only if it is not one.
+
+    Numba compiles one signature per layout and per writeability: a
+    read-only or Fortran-ordered array would compile the kernels again.
+    """
+    return np.require(values, dtype=dtype, requirements=["C_CONTIGUOUS", "ALIGNED", "WRITEABLE"])
+
+
+def as_array(array, name: str) -> np.ndarray:
+    """``np.asarray(array)``, a ragged nested list refused with a ``ValueError`` that names ``name``."""
+    try:
+        return np.asarray(array)
+    except ValueError as error:
+        raise ValueError(f"{name} is not a rectangular array of numbers: {error}") from error
+
+
 def check_array(array, name: str, dtype, ndim: int = 2) -> np.ndarray:
-    """``array`` as a finite, non-empty, C-contiguous array of ``dtype``.
+    """``array`` as a finite, non-empty, C-contiguous, writeable array of ``dtype``.
 
     Integer and boolean arrays are converted; object, string and complex arrays
-    are refused with a ``TypeError``; NaN or inf values, empty arrays and a wrong
-    number of dimensions with a ``ValueError``.
+    are refused with a ``TypeError``; NaN or inf values, empty arrays, ragged
+    nested lists and a wrong number of dimensions with a ``ValueError``.
     """
     dtype = check_dtype(dtype)
-    values = np.asarray(array)
+    values = as_array(array, name)
     if values.dtype.kind == "c":
         raise TypeError(f"{name} has complex values ({values.dtype}); fastbp needs real numbers")
     if values.dtype.kind not in "biuf":
@@ -65,7 +84,7 @@ def check_array(array, name: str, dtype, ndim: int = 2) -> np.ndarray:
     if values.size == 0:
         raise ValueError(f"{name} is empty (shape {values.shape}); it needs at least one sample and one column")
     with np.errstate(over="ignore", invalid="ignore"):
-        converted = np.ascontiguousarray(values, dtype=dtype)
+        converted = kernel_array(values, dtype)
     if not np.all(np.isfinite(converted)):
         raise ValueError(f"{name} contains NaN or infinite values (after conversion to {dtype})")
     return converted
@@ -73,7 +92,7 @@ def check_array(array, name: str, dtype, ndim: int = 2) -> np.ndarray:
 
 def check_targets(Y, n_samples: int, n_outputs: int, dtype) -> np.ndarray:
     """Targets ``Y`` as an ``(N, n_L)`` array; a 1-d ``Y`` is a single output."""
-    values = np.asarray(Y)
+    values = as_array(Y, "Y")
     if values.ndim == 1 and n_outputs == 1:
         values = values.reshape(-1, 1)
     Y = check_array(values, "Y", dtype, ndim=2)
@@ -92,8 +111,12 @@ def check_inputs(X, n_inputs: int, dtype) -> np.ndarray:
     return X
 
 
-def check_sizes(sizes) -> np.ndarray:
-    """Layer sizes ``n_0 .. n_L``: at least two positive integers."""
+def check_sizes(sizes, dtype="float64") -> np.ndarray:
+    """Layer sizes ``n_0 .. n_L``: at least two positive integers, whose parameters fit in memory.
+
+    The parameters take ``P`` values of ``dtype``, plus ``P`` float64 values
+    while they are drawn (see :meth:`fastbp.Network._initial_parameters`).
+    """
     try:
         values = list(sizes)
     except TypeError as error:
@@ -105,6 +128,8 @@ def check_sizes(sizes) -> np.ndarray:
             raise TypeError(f"layer sizes must be integers, got {size!r} in {values}")
         if size < 1:
             raise ValueError(f"layer sizes must be at least 1, got {size} in {values}")
+    n_parameters = parameter_count(values)
+    check_memory(n_parameters * (check_dtype(dtype).itemsize + 8), f"the {n_parameters:,} parameters of layer sizes {values}")
     return np.array(values, dtype=np.int64)
 
 
@@ -161,3 +186,33 @@ def check_non_negative_float(value, name: str, positive: bool = False) -> float:
         bound = "> 0" if positive else ">= 0"
         raise ValueError(f"{name} must be finite and {bound}, got {value}")
     return value
+
+
+def physical_memory() -> int | None:
+    """The machine's physical memory in bytes, or None where ``os.sysconf`` cannot tell."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def check_memory(n_bytes: int, what: str) -> None:
+    """Refuse, before allocating, ``n_bytes`` for ``what`` if they exceed the physical memory.
+
+    The bound is deliberately simple: no request larger than the machine's
+    whole physical memory (:func:`physical_memory`) can succeed without
+    swapping for hours or being killed, so it is refused with its size named.
+    """
+    limit = physical_memory()
+    if limit is not None and n_bytes > limit:
+        raise ValueError(
+            f"{what} would need {n_bytes / 2**30:,.1f} GiB ({n_bytes:,} bytes), more than this machine's "
+            f"{limit / 2**30:,.1f} GiB of physical memory"
+        )
+
+
+def check_buffers_fit(sizes, n_samples: int, dtype, what: str, deltas: bool = True) -> None:
+    """Refuse the activations (and ``deltas``) of ``n_samples`` samples if they would not fit in memory."""
+    units = sum(int(size) for size in sizes)
+    values = int(n_samples) * (units + (units - int(sizes[0]) if deltas else 0))
+    check_memory(values * np.dtype(dtype).itemsize, f"{what} ({n_samples:,} samples through layers of {units:,} units)")

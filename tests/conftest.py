@@ -4,6 +4,7 @@ import os
 
 import numpy as np
 import pytest
+from hypothesis import settings
 
 from fastbp import Network
 
@@ -57,3 +58,9 @@ def backend(request):
 # (FASTBP_CUDA_TESTS=1, see benchmarks/gpu_run.sh).
 CUDA_TESTS = os.environ.get("NUMBA_ENABLE_CUDASIM") == "1" or os.environ.get("FASTBP_CUDA_TESTS") == "1"
 collect_ignore = [] if CUDA_TESTS else ["cuda"]
+
+# Property tests (hypothesis): the same examples on every run (derandomize), few of
+# them (the suite's time), no deadline (the first example may compile kernels).
+settings.register_profile("fastbp", derandomize=True, max_examples=25, deadline=None, print_blob=True)
+settings.register_profile("thorough", max_examples=500, deadline=None, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "fastbp"))

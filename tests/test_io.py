@@ -106,3 +106,73 @@ def test_pickled_objects_are_never_loaded(trained):
 def test_missing_file_is_a_file_not_found_error(tmp_path):
     with pytest.raises(FileNotFoundError):
         Network.load(tmp_path / "absent.npz")
+
+
+def npy_bytes(array, shape=None) -> bytes:
+    """An .npy file of ``array``, its header declaring ``shape`` if given."""
+    buffer = io.BytesIO()
+    header = np.lib.format.header_data_from_array_1_0(array)
+    if shape is not None:
+        header["shape"] = shape
+    np.lib.format.write_array_header_1_0(buffer, header)
+    buffer.write(array.tobytes())
+    return buffer.getvalue()
+
+
+def replace_member(path, name, data: bytes) -> None:
+    with zipfile.ZipFile(path) as archive:
+        members = {info.filename: archive.read(info) for info in archive.infolist()}
+    members[name] = data
+    with zipfile.ZipFile(path, "w") as archive:
+        for member, content in members.items():
+            archive.writestr(member, content)
+
+
+@pytest.mark.parametrize(
+    "member, data, message",
+    [
+        ("theta.npy", npy_bytes(np.ones(51, np.float32), shape=(10**12,)), r"declares shape \(1000000000000,\)"),
+        ("theta.npy", npy_bytes(np.array([1.0, None], dtype=object)[:1].astype(object)), "Python objects"),
+        ("theta.npy", b"\x93NUMPY\x09\x00" + b"\x00" * 20, "format"),
+        ("theta.npy", b"", "not a readable"),
+    ],
+)
+def test_hand_edited_headers_are_refused_before_reading(trained, member, data, message):
+    _, path = trained
+    replace_member(path, member, data)
+    with pytest.raises(ValueError, match=message):
+        Network.load(path)
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (dict(theta=np.ones(51, np.float16)), "float32 or float64"),
+        (dict(theta=np.ones(51, np.int64)), "'theta' has dtype int64"),
+        (dict(rng_state=np.ones(1, np.float64)), "'rng_state' has dtype float64"),
+        (dict(rng_state=np.ones(2, np.uint64)), "rng_state must hold exactly one value"),
+        (dict(sizes=np.array([4, 10**12, 3])), r"would need [\d,.]+ GiB"),
+        (dict(l2=np.array(-1.0)), "l2 must be finite"),
+        (dict(hidden_activation=np.array("swish")), "unknown hidden activation"),
+        (dict(theta=np.ones((51, 1), np.float32)), r"2 dimension\(s\)"),
+    ],
+)
+def test_more_hand_edited_files_are_refused(trained, change, message):
+    _, path = trained
+    rewrite(path, **change)
+    with pytest.raises(ValueError, match=message):
+        Network.load(path)
+
+
+@pytest.mark.parametrize("fraction", [0.0, 0.1, 0.5, 0.9, 0.99])
+def test_files_cut_anywhere_are_refused(trained, fraction):
+    _, path = trained
+    data = path.read_bytes()
+    path.write_bytes(data[: int(len(data) * fraction)])
+    with pytest.raises(ValueError, match="not a readable fastbp model file"):
+        Network.load(path)
+
+
+def test_a_folder_is_not_a_model(tmp_path):
+    with pytest.raises(ValueError, match="not a readable fastbp model file"):
+        Network.load(tmp_path)

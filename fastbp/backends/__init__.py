@@ -76,7 +76,16 @@ def thread_count(name: str, sizes, batch_size: int, n_jobs=None) -> int:
 
 @contextmanager
 def numba_threads(n_threads: int):
-    """Run the block with Numba's thread count set to ``n_threads``, then restore it."""
+    """Run the block with Numba's thread count set to ``n_threads``, then restore it.
+
+    Numba's thread count is thread-local: this changes it for the calling
+    thread only, so fits running at the same time in several Python threads
+    do not change each other's count.  (A new thread starts at
+    ``NUMBA_NUM_THREADS``, whatever its parent set with
+    ``numba.set_num_threads``: ``n_jobs=None`` in it means all of them.)
+    The compiled kernels hold the GIL, so such fits take turns; each gives
+    bitwise the results it gives alone.
+    """
     previous = numba.get_num_threads()
     numba.set_num_threads(n_threads)
     try:

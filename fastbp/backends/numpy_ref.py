@@ -48,6 +48,20 @@ from fastbp.optim import (
 from fastbp.shuffling import shuffle
 
 
+def exp_normal(Z: np.ndarray) -> np.ndarray:
+    """exp(Z) for Z <= 0, never below the smallest normal float (twice it): no underflow.
+
+    The compiled exponential clamps its argument the same way (see :mod:`fastbp.exp`),
+    so that a softmax of any finite input never meets a denormal or a zero.
+    """
+    return np.exp(np.maximum(Z, np.log(2 * np.finfo(Z.dtype).tiny)))
+
+
+def positive(A: np.ndarray) -> np.ndarray:
+    """A, at least the smallest normal float: the rates in the Poisson cost's log and division."""
+    return np.maximum(A, np.finfo(A.dtype).tiny)
+
+
 def sigma(code: int, Z: np.ndarray) -> np.ndarray:
     """A = sigma(Z), row-wise for softmax."""
     if code == SIGMOID:
@@ -57,7 +71,7 @@ def sigma(code: int, Z: np.ndarray) -> np.ndarray:
     if code == RELU:
         return np.maximum(Z, 0)
     if code == SOFTMAX:
-        E = np.exp(Z - Z.max(axis=1, keepdims=True))
+        E = exp_normal(Z - Z.max(axis=1, keepdims=True))
         return E / E.sum(axis=1, keepdims=True)
     if code == EXP:
         return np.exp(Z)
@@ -88,7 +102,7 @@ def dC_dA(cost: int, A: np.ndarray, Y: np.ndarray) -> np.ndarray:
     if cost == MSE:
         return A - Y
     if cost == POISSON:
-        return 1 - Y / A
+        return 1 - Y / positive(A)
     P = probabilities(A)
     if cost == BINARY_CROSS_ENTROPY:
         return -Y / P + (1 - Y) / (1 - P)
@@ -156,7 +170,7 @@ def data_cost(cost, a, y, s):
         return float(s @ (0.5 * np.sum((a - y) ** 2, axis=1)))
     if cost == POISSON:
         # y log(y / a), taken as 0 where y = 0
-        y_log = np.where(y > 0, y * np.log(np.where(y > 0, y, 1) / a), 0)
+        y_log = np.where(y > 0, y * np.log(np.where(y > 0, y, 1) / positive(a)), 0)
         return float(s @ np.sum(y_log - y + a, axis=1))
     P = probabilities(a)
     if cost == BINARY_CROSS_ENTROPY:
