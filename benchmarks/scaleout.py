@@ -164,7 +164,7 @@ def dask_part(rounds: int) -> None:
             first = timed_search(X, y)
             seconds = [timed_search(X, y) for _ in range(rounds)]
         print(f"  {f'no Dask, this process, {threads} Numba thread(s)':<44}{n_fits / statistics.median(seconds):>7.2f} fits/s "
-              f"(first search {n_fits / first:.2f})")
+              f"(first search {n_fits / first:.2f}; load average after: {os.getloadavg()[0]:.2f})")
     for n_workers in (1, 2):
         with local_cluster(n_workers, dashboard_address=None) as cluster, Client(cluster) as client:
             with get_task_stream(client) as stream, joblib.parallel_backend("dask"):
@@ -172,7 +172,8 @@ def dask_part(rounds: int) -> None:
             with joblib.parallel_backend("dask"):
                 seconds = [timed_search(X, y) for _ in range(rounds)]
         label = f"{n_workers} Dask worker(s) x {numba_threads_per_worker(n_workers)} Numba thread(s)"
-        print(f"  {label:<44}{n_fits / statistics.median(seconds):>7.2f} fits/s (first search {n_fits / first:.2f})")
+        print(f"  {label:<44}{n_fits / statistics.median(seconds):>7.2f} fits/s (first search {n_fits / first:.2f}; "
+              f"load average after: {os.getloadavg()[0]:.2f})")
         if stream.data:
             print(f"    tasks of the first search, per worker: {first_and_later_tasks(stream.data)}")
         else:
@@ -205,7 +206,9 @@ def rank_job(epochs: int) -> None:
     network = workload.network("float32")
     arguments = dict(batch_size=workload.batch_size, learning_rate=LEARNING_RATE)
     mpi.fit(network, X[shard], Y[shard], comm, epochs=1, **arguments)  # untimed: loads the kernels
+    cpu = time.process_time()
     run = mpi.fit(network, X[shard], Y[shard], comm, epochs=epochs, **arguments)
+    cpu = (time.process_time() - cpu) / run.seconds
     message = np.ones_like(network.theta)
     allreduce = []
     for _ in range(50):
@@ -214,8 +217,8 @@ def rank_job(epochs: int) -> None:
         comm.Allreduce(MPI.IN_PLACE, message, op=MPI.SUM)
         allreduce.append(time.perf_counter() - started)
     shares = comm.gather(run.communication_seconds / run.seconds, root=0)
-    result = {"epoch": run.seconds / epochs, "shares": shares, "allreduce": statistics.median(allreduce),
-              "steps": run.steps / epochs}
+    cpus = comm.gather(cpu, root=0)
+    result = {"epoch": run.seconds / epochs, "shares": shares, "cpus": cpus, "allreduce": statistics.median(allreduce)}
     if comm.size == 1:
         baseline = workload.network("float32")
         baseline.fit(X, Y, epochs=1, **arguments)
@@ -248,12 +251,16 @@ def mpi_part(rounds: int, epochs: int) -> dict:
         shift = round_index % len(MPI_CONFIGS)
         for ranks, threads in MPI_CONFIGS[shift:] + MPI_CONFIGS[:shift]:
             results[ranks, threads].append(launch(ranks, threads, epochs))
-    print(f"  {'ranks x threads':<18}{'ms/epoch':>10}{'Allreduce share':>17}{'one Allreduce':>15}")
+    print(f"  {'ranks x threads':<18}{'ms/epoch':>10}{'Allreduce share':>17}{'one Allreduce':>15}{'CPU/wall per rank':>19}")
     for (ranks, threads), runs in results.items():
         epoch = statistics.median(run["epoch"] for run in runs)
         share = statistics.median(statistics.mean(run["shares"]) for run in runs)
         allreduce = statistics.median(run["allreduce"] for run in runs)
-        print(f"  {f'{ranks} x {threads}':<18}{1e3 * epoch:>10.1f}{100 * share:>16.1f}%{1e6 * allreduce:>12.0f} us")
+        cpu = statistics.median(statistics.mean(run["cpus"]) for run in runs)
+        print(f"  {f'{ranks} x {threads}':<18}{1e3 * epoch:>10.1f}{100 * share:>16.1f}%{1e6 * allreduce:>12.0f} us"
+              f"{100 * cpu:>18.0f}%")
+    print(f"  (load average after: {os.getloadavg()[0]:.2f}; CPU/wall: CPU seconds of a rank's process per second "
+          "of its epochs, summed over its threads; MPICH polls while it waits in Allreduce)")
     single = results[1, 1]
     loop = statistics.median(run["compiled_loop"] for run in single)
     print(f"  1 process, fastbp's compiled epoch loop (Network.fit, no MPI), 1 thread: {1e3 * loop:.1f} ms/epoch")

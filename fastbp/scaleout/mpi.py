@@ -54,8 +54,9 @@ step's arithmetic and its communication.
 
 Rank 0's model is the result.  At the end rank 0 broadcasts its weights, so
 every rank ends with them; :attr:`DataParallelRun.drift` reports how far the
-other ranks' weights were from rank 0's before that broadcast (0.0 when every
-rank received the same bits from ``Allreduce``, as MPICH and Open MPI give).
+other ranks' weights were from rank 0's before that broadcast: 0.0 when
+``Allreduce`` gave every rank the same bits (MPICH does, as the tests check
+with 2 ranks; the MPI standard recommends it without requiring it).
 """
 
 import math
