@@ -46,7 +46,6 @@ from pathlib import Path
 
 import numpy as np
 
-from .compare import flops_per_unit
 from .workloads import LEARNING_RATE, WORKLOADS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -274,6 +273,10 @@ def mpi_part(rounds: int, epochs: int) -> dict:
 
 def model_part(measured: dict | None, networks: list) -> None:
     """The cost model's predictions for mnistlike from the measured 1-rank epoch (or a 1-thread fit here)."""
+    # Imported here, not at the top: asv imports this module while measuring
+    # commits that predate fastbp.bench.
+    from fastbp.bench.compare import flops_per_unit
+
     workload = WORKLOADS["mnistlike"]
     n_samples = 10000
     if measured is None:

@@ -204,10 +204,23 @@ EXAMPLES = {
     "digits.py": ["--epochs", "3"],
     "backends.py": ["--epochs", "2"],
 }
+# Examples that print their results and draw nothing.
+EXAMPLES_WITHOUT_FIGURES = {
+    "dask_search.py": ["--workers", "2"],
+}
 
 
 def test_every_python_example_is_tested():
-    assert sorted(path.name for path in (ROOT / "examples").glob("*.py")) == sorted(EXAMPLES)
+    tested = sorted([*EXAMPLES, *EXAMPLES_WITHOUT_FIGURES])
+    assert sorted(path.name for path in (ROOT / "examples").glob("*.py")) == tested
+
+
+def test_dask_search_example_runs_on_a_local_cluster(tmp_path):
+    result = run(str(ROOT / "examples" / "dask_search.py"), *EXAMPLES_WITHOUT_FIGURES["dask_search.py"], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "fits on 2 Dask workers" in result.stdout
+    assert len(re.findall(r"\d+ Numba threads, \d+ kernel signatures", result.stdout)) == 2, result.stdout
+    assert re.search(r"held-out accuracy 0\.(8|9)\d\d", result.stdout), result.stdout
 
 
 @pytest.mark.parametrize("script", sorted(EXAMPLES))
