@@ -60,8 +60,18 @@ def assert_same_network(interrupted: Network, clean: Network) -> None:
 
 @pytest.fixture(autouse=True)
 def default_handler_is_restored():
-    yield
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    """Each test starts with Python's own SIGINT handler and must leave it in place.
+
+    An interactive Python has that handler; a process that a non-interactive
+    shell starts in the background inherits SIGINT ignored, and Python then
+    installs none.
+    """
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
