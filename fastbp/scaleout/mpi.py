@@ -324,7 +324,8 @@ class DataParallelTrainer:
                 network.theta[:] = last_finite
                 warnings.warn(
                     f"the cost became {loss} at epoch {len(network.loss_curve) + 1}; training stopped on every "
-                    f"rank and the weights after epoch {len(network.loss_curve)} were kept.",
+                    f"rank and the weights after epoch {len(network.loss_curve)} were kept. "
+                    f"Try a smaller learning rate than {self.hyper[optim.LEARNING_RATE_INIT]}.",
                     DivergenceWarning,
                     stacklevel=3,
                 )
