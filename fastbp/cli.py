@@ -8,11 +8,7 @@ Ctrl-C during ``train`` exits with status 130 and saves nothing.
 """
 
 import argparse
-import signal
 import sys
-import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 
 from fastbp import __version__
 from fastbp.backends import BACKENDS
@@ -187,11 +183,10 @@ def run_demo(arguments: argparse.Namespace) -> int:
 
 
 def run_train(arguments: argparse.Namespace) -> int:
-    """Train, with Ctrl-C noticed even where the estimators catch it."""
+    """Train, score, save and plot as the options say."""
     from fastbp.commands import train
 
-    with interrupt_flag() as interrupted:
-        return train.run(arguments, interrupted)
+    return train.run(arguments)
 
 
 def run_predict(arguments: argparse.Namespace) -> int:
@@ -206,29 +201,6 @@ def run_info(arguments: argparse.Namespace) -> int:
     from fastbp.commands import info
 
     return info.run(arguments)
-
-
-@contextmanager
-def interrupt_flag() -> Iterator[Callable[[], bool]]:
-    """A function telling whether Ctrl-C was pressed meanwhile.
-
-    Ctrl-C still raises ``KeyboardInterrupt``; the flag is there because the
-    estimators catch it (as scikit-learn's do) and return what they have.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield lambda: False
-        return
-    pressed = []
-
-    def handler(signal_number, frame):
-        pressed.append(signal_number)
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGINT, handler)
-    try:
-        yield lambda: bool(pressed)
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 def one_line(error: BaseException) -> str:

@@ -70,7 +70,7 @@ except ImportError as error:  # pragma: no cover - exercised in a subprocess by 
 from fastbp import layout, optim
 from fastbp.backends import check_n_jobs, get_backend
 from fastbp.estimator_validation import check_known_labels, class_labels, naming, refuse_strings, validate_features, validate_inputs
-from fastbp.interrupts import held_interrupts
+from fastbp.interrupts import TrainingInterrupted, held_interrupts
 from fastbp.lbfgs import minimize_cost
 from fastbp.network import Network
 from fastbp.progress import Progress
@@ -344,7 +344,7 @@ class BaseMLP(BaseEstimator):
                 self._epochs(trainer, network, X_train, Y_train, S_train, validation, random_state, incremental,
                              progress, interrupts)
         except KeyboardInterrupt:
-            warnings.warn("Training interrupted by user.")
+            warnings.warn("Training interrupted by user.", TrainingInterrupted)
         finally:
             progress.close()
         if self.early_stopping:
@@ -432,7 +432,7 @@ class BaseMLP(BaseEstimator):
         finally:
             progress.close()
         if stopped_by_user or result.get("interrupted", False):
-            warnings.warn("Training interrupted by user.")
+            warnings.warn("Training interrupted by user.", TrainingInterrupted)
         elif result.get("diverged", False):
             warnings.warn(
                 f"the cost became NaN or infinite at iteration {result.nit + 1}; training stopped and the "

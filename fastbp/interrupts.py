@@ -16,11 +16,26 @@ the state it saved before that call (see :meth:`fastbp.training.Trainer.run`).
 The handler is installed only by the outermost training loop, only in the
 main thread (Python delivers signals to it alone), and only where SIGINT has
 Python's default handler: an application's own handler is left alone.
+
+Holding the first press matters most while Numba compiles (the first fit of
+a process with a cold cache): a ``KeyboardInterrupt`` raised inside the
+compiler, possibly inside one of llvmlite's ctypes callbacks, leaves
+Numba's state half built and Python reporting the interrupt as unraisable.
+A held press lets the compilation finish and stops after the first epoch.
 """
 
 import signal
 import threading
 from contextlib import contextmanager
+
+
+class TrainingInterrupted(UserWarning):
+    """Warned when Ctrl-C stopped a fit early: "Training interrupted by user.", as scikit-learn says it.
+
+    A subclass of ``UserWarning`` (the category scikit-learn uses), so that
+    filters written for scikit-learn's warning still match it.
+    """
+
 
 # The HeldInterrupts whose handler is installed (main thread only), or None.
 _installed = None

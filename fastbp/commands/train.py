@@ -19,6 +19,7 @@ import numpy as np
 
 from fastbp import functional
 from fastbp.datasets import split, standardization
+from fastbp.interrupts import TrainingInterrupted
 from fastbp.network import Network
 from fastbp.plotting import MISSING
 from fastbp.predictor import Predictor, fold_standardization
@@ -129,8 +130,13 @@ def check_outputs(arguments: argparse.Namespace) -> None:
         raise ImportError(MISSING)
 
 
-def run(arguments: argparse.Namespace, interrupted) -> int:
-    """Train as ``arguments`` say and print what happened; ``interrupted()`` tells whether Ctrl-C was pressed."""
+def run(arguments: argparse.Namespace) -> int:
+    """Train as ``arguments`` say and print what happened.
+
+    Ctrl-C during the fit stops it at the end of an epoch (the estimator
+    warns :class:`~fastbp.interrupts.TrainingInterrupted`); that, like Ctrl-C
+    anywhere else, raises ``KeyboardInterrupt`` before anything is saved.
+    """
     check_outputs(arguments)
     table = read_table(arguments.data, with_target=True)
     if len(table.names) < 2:
@@ -159,7 +165,7 @@ def run(arguments: argparse.Namespace, interrupted) -> int:
         finally:
             recorder.bar.close()
     seconds = time.perf_counter() - started
-    if interrupted():
+    if any(issubclass(warning.category, TrainingInterrupted) for warning in caught):
         raise KeyboardInterrupt
     for warning in dict.fromkeys(str(warning.message).splitlines()[0] for warning in caught):
         print(f"note: {warning}")
