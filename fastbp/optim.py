@@ -108,6 +108,15 @@ def adam_step(theta, grad, m, v, hyper, t):
 
 
 @register_jitable
+def optimizer_step(theta, grad, optimizer, hyper, velocity, second_moment, t):
+    """Update number t of ``optimizer`` (:func:`sgd_step` or :func:`adam_step`) on the given parameters."""
+    if optimizer == ADAM:
+        adam_step(theta, grad, velocity, second_moment, hyper, t)
+    else:
+        sgd_step(theta, grad, velocity, hyper)
+
+
+@register_jitable
 def end_of_epoch_schedule(hyper, samples_seen):
     """The 'invscaling' schedule, after each epoch: alpha = alpha_0 / (t + 1)^power_t.
 

@@ -1,5 +1,10 @@
 """The parallel backend: layers big enough to be split over threads, checked against the oracle and for determinism."""
 
+import os
+import subprocess
+import sys
+import textwrap
+
 import numba
 import numpy as np
 import pytest
@@ -7,13 +12,15 @@ from conftest import TOLERANCE
 
 from fastbp import Network, functional
 from fastbp.backends import check_n_jobs, numba_threads, thread_count
-from fastbp.backends.tuning import PARALLEL_MIN_WORK
+from fastbp import layout
+from fastbp.backends.tuning import PARALLEL_MIN_PARAMETERS, PARALLEL_MIN_WORK
 from fastbp.optim import hyperparameters
 from fastbp.training import Trainer
 
-# Layers 1 and 2 carry 64 * 128 * 64 = 2**19 multiply-adds per batch of 64, above
+# Layers 1 and 2 carry 64 * 256 * 64 = 2**20 multiply-adds per batch of 64, above
 # PARALLEL_MIN_WORK, and go to the threads; layer 3 (64 * 10 * 64) stays serial.
-SIZES = [64, 128, 64, 10]
+# The 33738 parameters are above PARALLEL_MIN_PARAMETERS: the update is threaded too.
+SIZES = [64, 256, 64, 10]
 BATCH = 64
 
 needs_two_threads = pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="needs NUMBA_NUM_THREADS >= 2")
@@ -26,8 +33,9 @@ def problem(dtype, seed=0):
     return X, Y
 
 
-def test_the_layers_really_go_to_the_threads():
+def test_the_layers_and_the_update_really_go_to_the_threads():
     assert BATCH * SIZES[1] * SIZES[0] >= PARALLEL_MIN_WORK > BATCH * SIZES[3] * SIZES[2]
+    assert layout.parameter_count(np.array(SIZES)) >= PARALLEL_MIN_PARAMETERS
 
 
 @needs_two_threads
@@ -59,11 +67,12 @@ def train(backend, n_jobs, dtype="float32", optimizer="sgd"):
 
 
 @needs_two_threads
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_one_and_two_threads_give_bitwise_identical_weights(dtype):
-    one = train("parallel", 1, dtype)
-    two = train("parallel", 2, dtype)
-    serial = train("serial", None, dtype)
+def test_one_and_two_threads_give_bitwise_identical_weights(dtype, optimizer):
+    one = train("parallel", 1, dtype, optimizer)
+    two = train("parallel", 2, dtype, optimizer)
+    serial = train("serial", None, dtype, optimizer)
     assert one.theta.tobytes() == two.theta.tobytes() == serial.theta.tobytes()
     assert one.loss_curve == two.loss_curve == serial.loss_curve
 
@@ -87,3 +96,37 @@ def test_thread_count_follows_n_jobs_and_is_restored():
 def test_bad_n_jobs(n_jobs, error):
     with pytest.raises(error, match="n_jobs"):
         check_n_jobs(n_jobs)
+
+
+# Three fresh processes sharing an empty Numba cache: the first compiles a parallel kernel alone,
+# the second compiles the forward pass that calls it (the kernel then comes from the cache), the
+# third loads that forward pass from the cache and runs it.
+FRESH_PROCESSES = [
+    """
+    from fastbp.backends import parallel
+    W, b, a_prev, z = np.ones((256, 64)), np.ones(256), np.ones((64, 64)), np.empty((64, 256))
+    parallel.input_sum(W, b, a_prev, z, 2)
+    """,
+    """
+    functional.forward(Network([64, 256, 64, 10], seed=0), np.ones((64, 64)), "parallel")
+    """,
+    """
+    network, X = Network([64, 256, 64, 10], seed=0), np.ones((64, 64))
+    a, a_ref = functional.forward(network, X, "parallel"), functional.forward(network, X, "numpy")
+    print(np.allclose(a[-1], a_ref[-1]))
+    """,
+]
+
+
+@needs_two_threads
+def test_a_cached_caller_of_a_parallel_kernel_finds_the_threads_started(tmp_path):
+    # Numba (issue #8578, 0.68 included) starts its thread pool when it loads a parallel
+    # function from the cache, but not when it loads a cached caller that has the parallel code
+    # linked in: that caller would crash on a pool never started.  fastbp's entry points ask for
+    # Numba's thread count first, which starts the pool.
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path))
+    for source in FRESH_PROCESSES:
+        program = "import numpy as np\nfrom fastbp import Network, functional\n" + textwrap.dedent(source)
+        result = subprocess.run([sys.executable, "-c", program], env=env, capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "True"

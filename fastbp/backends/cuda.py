@@ -664,7 +664,7 @@ def accumulate_gradients(theta, sizes, A, D, n_samples, weight_sum, l2, grad, n_
     return squared_weights(theta, sizes)
 
 
-def apply_update(theta, grad, optimizer, hyper, velocity, second_moment, counters):
+def apply_update(theta, grad, optimizer, hyper, velocity, second_moment, counters, n_threads):
     """One step of the optimiser (see :mod:`fastbp.optim`) on all parameters at once."""
     counters[UPDATES] += 1
     d_theta, d_velocity, d_second = cuda.to_device(theta), cuda.to_device(velocity), cuda.to_device(second_moment)

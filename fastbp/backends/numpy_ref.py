@@ -147,7 +147,7 @@ def accumulate_gradients(theta, sizes, A, D, n_samples, weight_sum, l2, grad, n_
     return squared_weights(theta, sizes)
 
 
-def apply_update(theta, grad, optimizer, hyper, velocity, second_moment, counters):
+def apply_update(theta, grad, optimizer, hyper, velocity, second_moment, counters, n_threads):
     """theta <- theta - alpha dC/dtheta, with momentum, or Adam (vector form)."""
     counters[UPDATES] += 1
     if optimizer == ADAM:
@@ -215,7 +215,7 @@ def train_epochs(X, Y, S, theta, sizes, codes, cost, l2, batch_size, do_shuffle,
             output_delta(cost, codes[L], a_out, y, s, layer(D, sizes, L, n_samples, 1))
             backprop_deltas(theta, sizes, codes, A, D, n_samples, n_threads)
             accumulate_gradients(theta, sizes, A, D, n_samples, weight_sum, l2, grad, n_threads)
-            apply_update(theta, grad, optimizer, hyper, velocity, second_moment, counters)
+            apply_update(theta, grad, optimizer, hyper, velocity, second_moment, counters, n_threads)
         counters[SAMPLES_SEEN] += n_total
         if hyper[SCHEDULE] == INVSCALING:
             hyper[LEARNING_RATE] = hyper[LEARNING_RATE_INIT] / (counters[SAMPLES_SEEN] + 1.0) ** hyper[POWER_T]

@@ -13,7 +13,10 @@ the results are bitwise those of the serial backend, for any thread count:
 * deltas delta^l_j(n): by samples ``n`` (rows of ``delta^l``);
 * gradients dC/dW^l_kj: by receiving units ``k`` (rows of ``dW^l``), in
   chunks of ``GRADIENT_ROWS`` rows fixed by the layer, not by the threads;
-  the chunks' sums of squares (for the L2 term) are added in chunk order.
+  the chunks' sums of squares (for the L2 term) are added in chunk order;
+* the optimiser's update: by parameters, one share of the flat buffers per
+  thread (each parameter's update reads and writes only its own entries, so
+  here the split may follow the thread count).
 """
 
 import numba
@@ -21,6 +24,7 @@ import numpy as np
 
 from fastbp.backends import loops
 from fastbp.backends.tuning import GRADIENT_ROWS, parallel_kernel, units_tile
+from fastbp.optim import optimizer_step
 
 
 @parallel_kernel
@@ -57,3 +61,13 @@ def layer_gradients(W, a_prev, delta, inv_n, decay, dW, db):
     for c in range(n_chunks):
         squares += chunk_squares[c]
     return squares
+
+
+@parallel_kernel
+def apply_optimizer(theta, grad, optimizer, hyper, velocity, second_moment, t, n_threads):
+    """Update number t of the optimiser on all parameters, the flat buffers shared among the threads."""
+    n_parameters = theta.shape[0]
+    share = -(-n_parameters // n_threads)
+    for c in numba.prange(-(-n_parameters // share)):
+        part = slice(c * share, min((c + 1) * share, n_parameters))
+        optimizer_step(theta[part], grad[part], optimizer, hyper, velocity[part], second_moment[part], t)

@@ -15,16 +15,28 @@ once per batch, not once per sample.
 The last argument, ``n_threads``, is how many threads the layer loops may
 use: 1 for the serial backend; with more (the ``parallel`` backend), layers
 with enough work go to :mod:`fastbp.backends.parallel`, which splits the
-same loops over threads and gives bitwise the same results.
+same loops over threads and gives bitwise the same results.  A caller
+that passes more than one from Python must start Numba's threads first
+(``numba.get_num_threads()`` does), as fastbp's own entry points do:
+Numba starts them when it loads a parallel function from its cache, but not
+when it loads a cached caller with the parallel code linked in (Numba issue
+#8578), and that caller would then crash.
 """
 
 import math
 
 from fastbp.backends import loops, parallel
 from fastbp.backends.loops import copy, data_cost, load_batch, output_delta
-from fastbp.backends.tuning import GRADIENT_ROWS, inlined_kernel, kernel, units_tile, worth_threads
+from fastbp.backends.tuning import (
+    GRADIENT_ROWS,
+    PARALLEL_MIN_PARAMETERS,
+    inlined_kernel,
+    kernel,
+    units_tile,
+    worth_threads,
+)
 from fastbp.layout import biases, layer, weights
-from fastbp.optim import ADAM, SAMPLES_SEEN, UPDATES, adam_step, end_of_epoch_schedule, sgd_step
+from fastbp.optim import SAMPLES_SEEN, UPDATES, end_of_epoch_schedule, optimizer_step
 from fastbp.shuffling import shuffle
 
 __all__ = [
@@ -117,16 +129,16 @@ def accumulate_gradients(theta, sizes, A, D, n_samples, weight_sum, l2, grad, n_
 
 
 @inlined_kernel
-def apply_update(theta, grad, optimizer, hyper, velocity, second_moment, counters):
+def apply_update(theta, grad, optimizer, hyper, velocity, second_moment, counters, n_threads):
     """One step of the optimiser (see :mod:`fastbp.optim`) on all parameters at once.
 
     Plain gradient descent: W^l_kj <- W^l_kj - alpha dC/dW^l_kj, b^l_k <- b^l_k - alpha dC/db^l_k.
     """
     counters[UPDATES] += 1
-    if optimizer == ADAM:
-        adam_step(theta, grad, velocity, second_moment, hyper, counters[UPDATES])
+    if n_threads > 1 and theta.shape[0] >= PARALLEL_MIN_PARAMETERS:
+        parallel.apply_optimizer(theta, grad, optimizer, hyper, velocity, second_moment, counters[UPDATES], n_threads)
     else:
-        sgd_step(theta, grad, velocity, hyper)
+        optimizer_step(theta, grad, optimizer, hyper, velocity, second_moment, counters[UPDATES])
 
 
 @kernel
@@ -187,7 +199,7 @@ def train_epochs(X, Y, S, theta, sizes, codes, cost, l2, batch_size, do_shuffle,
             batch_cost += 0.5 * l2 * squares
             # The epoch's cost weighs each batch's C by its number of samples.
             epoch_cost += batch_cost * n_samples / weight_sum
-            apply_update(theta, grad, optimizer, hyper, velocity, second_moment, counters)
+            apply_update(theta, grad, optimizer, hyper, velocity, second_moment, counters, n_threads)
         counters[SAMPLES_SEEN] += n_total
         end_of_epoch_schedule(hyper, counters[SAMPLES_SEEN])
         losses[epoch] = epoch_cost / n_total

@@ -27,6 +27,8 @@ GRADIENT_ROWS = 16
 # multiply-adds (n_samples * n_l * n_{l-1}): below it, starting a parallel
 # region (some microseconds) costs more than the second core saves.
 PARALLEL_MIN_WORK = 1 << 18
+# The optimiser's update goes to the threads from this many parameters on.
+PARALLEL_MIN_PARAMETERS = 1 << 15
 
 
 def kernel(function):

@@ -316,7 +316,7 @@ class DataParallelTrainer:
                 epoch_cost += batch_cost + 0.5 * l2_share * squares
                 if gradients:
                     self.allreduce(grad)
-                kernels.apply_update(network.theta, grad, self.optimizer, self.hyper, self.velocity, self.second_moment, self.counters)
+                kernels.apply_update(network.theta, grad, self.optimizer, self.hyper, self.velocity, self.second_moment, self.counters, n_threads)
                 if not gradients and self.counters[optim.UPDATES] % self.period == 0:
                     self.average_parameters()
             loss = self.comm.allreduce(epoch_cost, op=MPI.SUM) / (ranks * n_local)
