@@ -26,7 +26,10 @@ with a note):
 The peers are timed in rounds: each round trains every peer for one
 measurement unit (one epoch; 10000 epochs for xor), the order rotated from
 round to round, so that drift of the machine (clock, caches, other load)
-hits every peer alike.  Reported: the median seconds per unit over the
+hits every peer alike.  After each unit of a peer that runs on another
+thread pool (BLAS, PyTorch's, XLA's) the next peer waits ``SETTLE_SECONDS``
+untimed: those pools keep their threads spinning for a while after their
+work, on the cores the next peer needs.  Reported: the median seconds per unit over the
 rounds, each peer's time divided by the best fastbp backend's (above 1:
 fastbp is that many times faster), GFLOP/s and the fraction of the peak,
 the peak being the best of several large matrix products through NumPy's
@@ -58,6 +61,9 @@ from fastbp.bench.workloads import L2, LEARNING_RATE, WORKLOADS, Workload, compi
 
 # xor: PyTorch and scikit-learn take 10 to 40 s per 10000 epochs, hence 3 rounds
 DEFAULT_ROUNDS = {"digits": 20, "mnistlike": 5, "wide": 3, "online": 7, "xor": 3}
+# Measured on the 2-core development machine: a mnistlike epoch (108 ms on 2 threads) that
+# started at once after a scikit-learn fit took 170 to 180 ms, one that started 0.1 s later 110 ms.
+SETTLE_SECONDS = 0.2
 QUICK_ROUNDS = 2
 PEERS = ["fastbp", "numpy", "jax", "torch", "sklearn"]
 
@@ -97,6 +103,7 @@ class FastbpPeer:
         self.name = "numpy" if backend == "numpy" else f"fastbp-{backend}"
         self.workload, self.X, self.Y, self.backend = workload, X, Y, backend
         self.compile_seconds = None if backend == "numpy" else warm_up(backend, X.dtype)
+        self.settle_seconds = SETTLE_SECONDS if backend == "numpy" else 0.0
         self.network = workload.network(X.dtype)
 
     def train(self) -> None:
@@ -112,6 +119,7 @@ class TorchPeer:
 
     name = "torch"
     compile_seconds = None
+    settle_seconds = SETTLE_SECONDS
 
     def __init__(self, workload: Workload, X: np.ndarray, Y: np.ndarray, threads: int):
         import torch
@@ -165,6 +173,7 @@ class JaxPeer:
     """A measurement unit as one ``jax.jit``: ``lax.scan`` over epochs, and over mini-batches in each."""
 
     name = "jax"
+    settle_seconds = SETTLE_SECONDS
 
     def __init__(self, workload: Workload, X: np.ndarray, Y: np.ndarray):
         import jax
@@ -238,6 +247,7 @@ class SklearnPeer:
 
     name = "sklearn"
     compile_seconds = None
+    settle_seconds = SETTLE_SECONDS
 
     def __init__(self, workload: Workload, X: np.ndarray, Y: np.ndarray):
         from sklearn.neural_network import MLPClassifier, MLPRegressor
@@ -301,6 +311,7 @@ def measure_rounds(peers: list, rounds: int) -> dict[str, list[float]]:
             started = time.perf_counter()
             peer.train()
             seconds[peer.name].append(time.perf_counter() - started)
+            time.sleep(peer.settle_seconds)
     return seconds
 
 
