@@ -11,9 +11,9 @@ import pytest
 from conftest import TOLERANCE
 
 from fastbp import Network, functional
-from fastbp.backends import check_n_jobs, numba_threads, thread_count
 from fastbp import layout
-from fastbp.backends.tuning import PARALLEL_MIN_PARAMETERS, PARALLEL_MIN_WORK
+from fastbp.backends import check_n_jobs, numba_threads, thread_count
+from fastbp.backends.tuning import PARALLEL_MIN_PARAMETERS, PARALLEL_MIN_WORK, worth_transposing
 from fastbp.optim import hyperparameters
 from fastbp.training import Trainer
 
@@ -22,29 +22,40 @@ from fastbp.training import Trainer
 # The 33738 parameters are above PARALLEL_MIN_PARAMETERS: the update is threaded too.
 SIZES = [64, 256, 64, 10]
 BATCH = 64
+# Layer 1 (513 x 515 weights, batches of 129) takes the transposed gradients; 513 rows
+# and 515 columns leave remainders to both of their register blocks.  Split in two, the
+# 10 output units and the 129 samples give odd shares, which the threads must round up.
+BIG_SIZES = [515, 513, 10]
+BIG_BATCH = 129
+NETWORKS = {"small": (SIZES, BATCH), "transposed": (BIG_SIZES, BIG_BATCH)}
 
 needs_two_threads = pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="needs NUMBA_NUM_THREADS >= 2")
 
 
-def problem(dtype, seed=0):
+def problem(dtype, seed=0, sizes=SIZES, batch=BATCH):
     rng = np.random.default_rng(seed)
-    X = rng.normal(size=(3 * BATCH + 5, SIZES[0])).astype(dtype)
-    Y = np.eye(SIZES[-1], dtype=dtype)[rng.integers(0, SIZES[-1], X.shape[0])]
+    X = rng.normal(size=(3 * batch + 5, sizes[0])).astype(dtype)
+    Y = np.eye(sizes[-1], dtype=dtype)[rng.integers(0, sizes[-1], X.shape[0])]
     return X, Y
 
 
 def test_the_layers_and_the_update_really_go_to_the_threads():
     assert BATCH * SIZES[1] * SIZES[0] >= PARALLEL_MIN_WORK > BATCH * SIZES[3] * SIZES[2]
     assert layout.parameter_count(np.array(SIZES)) >= PARALLEL_MIN_PARAMETERS
+    assert not worth_transposing(BATCH, np.empty((SIZES[1], SIZES[0])))
+    assert worth_transposing(BIG_BATCH, np.empty((BIG_SIZES[1], BIG_SIZES[0])))
+    assert not worth_transposing(BIG_BATCH, np.empty((BIG_SIZES[2], BIG_SIZES[1])))
 
 
 @needs_two_threads
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("hidden", ["sigmoid", "relu"])
-def test_threaded_steps_match_oracle(hidden, dtype):
-    network = Network(SIZES, hidden, "softmax", "categorical_cross_entropy", l2=0.1, dtype=dtype, seed=1)
-    X, Y = problem(dtype)
-    X, Y = X[:BATCH], Y[:BATCH]
+@pytest.mark.parametrize("shape", NETWORKS)
+def test_threaded_steps_match_oracle(shape, hidden, dtype):
+    sizes, batch = NETWORKS[shape]
+    network = Network(sizes, hidden, "softmax", "categorical_cross_entropy", l2=0.1, dtype=dtype, seed=1)
+    X, Y = problem(dtype, sizes=sizes, batch=batch)
+    X, Y = X[:batch], Y[:batch]
     a = functional.forward(network, X, "parallel")
     a_ref = functional.forward(network, X, "numpy")
     for got, want in zip(a, a_ref):
@@ -58,21 +69,23 @@ def test_threaded_steps_match_oracle(hidden, dtype):
     np.testing.assert_allclose(got, want, rtol=TOLERANCE[dtype], atol=TOLERANCE[dtype])
 
 
-def train(backend, n_jobs, dtype="float32", optimizer="sgd"):
-    network = Network(SIZES, "sigmoid", "softmax", "categorical_cross_entropy", l2=1e-4, dtype=dtype, seed=2)
-    X, Y = problem(dtype, seed=3)
+def train(backend, n_jobs, dtype="float32", optimizer="sgd", shape="small"):
+    sizes, batch = NETWORKS[shape]
+    network = Network(sizes, "sigmoid", "softmax", "categorical_cross_entropy", l2=1e-4, dtype=dtype, seed=2)
+    X, Y = problem(dtype, seed=3, sizes=sizes, batch=batch)
     trainer = Trainer(network, hyperparameters(0.1, momentum=0.9), optimizer, backend, n_jobs=n_jobs)
-    trainer.run(X, Y, np.ones(X.shape[0], dtype=dtype), epochs=3, batch_size=BATCH)
+    trainer.run(X, Y, np.ones(X.shape[0], dtype=dtype), epochs=3, batch_size=batch)
     return network
 
 
 @needs_two_threads
 @pytest.mark.parametrize("optimizer", ["sgd", "adam"])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_one_and_two_threads_give_bitwise_identical_weights(dtype, optimizer):
-    one = train("parallel", 1, dtype, optimizer)
-    two = train("parallel", 2, dtype, optimizer)
-    serial = train("serial", None, dtype, optimizer)
+@pytest.mark.parametrize("shape", NETWORKS)
+def test_one_and_two_threads_give_bitwise_identical_weights(shape, dtype, optimizer):
+    one = train("parallel", 1, dtype, optimizer, shape)
+    two = train("parallel", 2, dtype, optimizer, shape)
+    serial = train("serial", None, dtype, optimizer, shape)
     assert one.theta.tobytes() == two.theta.tobytes() == serial.theta.tobytes()
     assert one.loss_curve == two.loss_curve == serial.loss_curve
 

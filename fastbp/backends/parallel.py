@@ -7,7 +7,9 @@ enough work when they are given more than one thread (the ``parallel``
 backend gives them Numba's thread count or ``n_jobs``).
 
 How each formula is split, so that no two threads write the same element and
-the results are bitwise those of the serial backend, for any thread count:
+the results are bitwise those of the serial backend, for any thread count
+(shares of units and samples start at even indices, see
+:func:`fastbp.backends.tuning.even_share`):
 
 * input sums z^l_k: by receiving units ``k`` (rows of ``W^l``);
 * deltas delta^l_j(n): by samples ``n`` (rows of ``delta^l``);
@@ -23,7 +25,7 @@ import numba
 import numpy as np
 
 from fastbp.backends import loops
-from fastbp.backends.tuning import GRADIENT_ROWS, parallel_kernel, units_tile
+from fastbp.backends.tuning import GRADIENT_ROWS, even_share, parallel_kernel, units_tile
 from fastbp.optim import optimizer_step
 
 
@@ -31,7 +33,7 @@ from fastbp.optim import optimizer_step
 def input_sum(W, b, a_prev, z, n_threads):
     """z^l_k = sum_j W^l_kj a^{l-1}_j + b^l_k, rows of ``W`` shared among the threads."""
     n_units, n_inputs = W.shape
-    tile = min(units_tile(n_inputs), -(-n_units // n_threads))
+    tile = min(units_tile(n_inputs), even_share(n_units, n_threads))
     n_tiles = -(-n_units // tile)
     for t in numba.prange(n_tiles):
         loops.input_sum(W, b, a_prev, z, t * tile, min((t + 1) * tile, n_units))
@@ -41,22 +43,28 @@ def input_sum(W, b, a_prev, z, n_threads):
 def backpropagate(W_next, delta_next, code, a, delta, n_threads):
     """delta^l_j = sigma_l'(z^l_j) * sum_k W^{l+1}_kj delta^{l+1}_k, samples shared among the threads."""
     n_samples = a.shape[0]
-    chunk = -(-n_samples // n_threads)
+    chunk = even_share(n_samples, n_threads)
     for c in numba.prange(-(-n_samples // chunk)):
         rows = slice(c * chunk, min((c + 1) * chunk, n_samples))
         loops.backpropagate(W_next, delta_next[rows], code, a[rows], delta[rows])
 
 
 @parallel_kernel
-def layer_gradients(W, a_prev, delta, inv_n, decay, dW, db):
-    """dC/dW^l and dC/db^l of one layer, rows shared among the threads; returns sum_kj (W^l_kj)^2."""
+def layer_gradients(W, a_prev, delta, transposed, inv_n, decay, dW, db):
+    """dC/dW^l and dC/db^l of one layer, rows shared among the threads; returns sum_kj (W^l_kj)^2.
+
+    With ``transposed``, ``a_prev`` and ``delta`` hold a^{l-1} and delta^l
+    transposed (see :func:`fastbp.backends.loops.layer_gradients_transposed`).
+    """
     n_units = W.shape[0]
     n_chunks = -(-n_units // GRADIENT_ROWS)
     chunk_squares = np.empty(n_chunks)
     for c in numba.prange(n_chunks):
-        chunk_squares[c] = loops.layer_gradients(
-            W, a_prev, delta, inv_n, decay, dW, db, c * GRADIENT_ROWS, min((c + 1) * GRADIENT_ROWS, n_units)
-        )
+        k_start, k_stop = c * GRADIENT_ROWS, min((c + 1) * GRADIENT_ROWS, n_units)
+        if transposed:
+            chunk_squares[c] = loops.layer_gradients_transposed(W, a_prev, delta, inv_n, decay, dW, db, k_start, k_stop)
+        else:
+            chunk_squares[c] = loops.layer_gradients(W, a_prev, delta, inv_n, decay, dW, db, k_start, k_stop)
     squares = 0.0
     for c in range(n_chunks):
         squares += chunk_squares[c]

@@ -25,6 +25,8 @@ when it loads a cached caller with the parallel code linked in (Numba issue
 
 import math
 
+import numpy as np
+
 from fastbp.backends import loops, parallel
 from fastbp.backends.loops import copy, data_cost, load_batch, output_delta
 from fastbp.backends.tuning import (
@@ -34,6 +36,7 @@ from fastbp.backends.tuning import (
     kernel,
     units_tile,
     worth_threads,
+    worth_transposing,
 )
 from fastbp.layout import biases, layer, weights
 from fastbp.optim import SAMPLES_SEEN, UPDATES, end_of_epoch_schedule, optimizer_step
@@ -106,7 +109,9 @@ def accumulate_gradients(theta, sizes, A, D, n_samples, weight_sum, l2, grad, n_
     sum_l sum_kj (W^l_kj)^2, which the L2 term of the cost needs.
 
     The rows of ``dW^l`` go in chunks of ``GRADIENT_ROWS``, whose sums of
-    squares are added in order, as the parallel backend adds them.
+    squares are added in order, as the parallel backend adds them.  Big
+    layers and batches take their a^{l-1} and delta^l transposed, samples
+    contiguous (see :func:`fastbp.backends.loops.layer_gradients_transposed`).
     """
     inv_n = theta.dtype.type(1.0 / weight_sum)
     decay = theta.dtype.type(l2 / weight_sum)
@@ -117,14 +122,23 @@ def accumulate_gradients(theta, sizes, A, D, n_samples, weight_sum, l2, grad, n_
         delta = layer(D, sizes, l, n_samples, 1)
         dW = weights(grad, sizes, l)
         db = biases(grad, sizes, l)
+        transposed = worth_transposing(n_samples, W)
+        if transposed:
+            aT = np.empty((W.shape[1], n_samples), dtype=theta.dtype)
+            deltaT = np.empty((W.shape[0], n_samples), dtype=theta.dtype)
+            loops.transpose(a_prev, aT)
+            loops.transpose(delta, deltaT)
+            a_prev, delta = aT, deltaT
         if worth_threads(n_threads, n_samples, W):
-            squares += parallel.layer_gradients(W, a_prev, delta, inv_n, decay, dW, db)
+            squares += parallel.layer_gradients(W, a_prev, delta, transposed, inv_n, decay, dW, db)
         else:
             # dC/dW^l_kj and dC/db^l_k, one chunk of units k after another
             for k_start in range(0, W.shape[0], GRADIENT_ROWS):
-                squares += loops.layer_gradients(
-                    W, a_prev, delta, inv_n, decay, dW, db, k_start, min(k_start + GRADIENT_ROWS, W.shape[0])
-                )
+                k_stop = min(k_start + GRADIENT_ROWS, W.shape[0])
+                if transposed:
+                    squares += loops.layer_gradients_transposed(W, a_prev, delta, inv_n, decay, dW, db, k_start, k_stop)
+                else:
+                    squares += loops.layer_gradients(W, a_prev, delta, inv_n, decay, dW, db, k_start, k_stop)
     return squares
 
 
