@@ -153,10 +153,11 @@ def run(arguments: argparse.Namespace) -> int:
     X = (X - mean) / scale
     what = f"{np.unique(y[train]).size} classes" if task == "classify" else "regression"
     print(f"{table.source}: {len(y)} samples, {len(inputs)} inputs, target {table.names[target]!r} ({what})")
-    print(f"training on {train.size}, holding out {test.size} (--test-size {arguments.test_size}, --seed {arguments.seed})", flush=True)
-
     recorder = Recorder(X[test], y[test], arguments.epochs)
     estimator = estimator_for(arguments, task, recorder)
+    # Printed once the estimator (and scikit-learn) is imported: from here on, Ctrl-C is
+    # held by the fit until an epoch ends (see fastbp.interrupts).
+    print(f"training on {train.size}, holding out {test.size} (--test-size {arguments.test_size}, --seed {arguments.seed})", flush=True)
     started = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
