@@ -29,8 +29,8 @@ round to round, so that drift of the machine (clock, caches, other load)
 hits every peer alike.  After each unit of a peer that runs on another
 thread pool (BLAS, PyTorch's, XLA's) the next peer waits ``SETTLE_SECONDS``
 untimed: those pools keep their threads spinning for a while after their
-work, on the cores the next peer needs.  Reported: the median seconds per unit over the
-rounds, each peer's time divided by the best fastbp backend's (above 1:
+work, on the cores the next peer needs.  Reported: the median seconds per
+unit over the rounds, each peer's time divided by the best fastbp backend's (above 1:
 fastbp is that many times faster), GFLOP/s and the fraction of the peak,
 the peak being the best of several large matrix products through NumPy's
 BLAS in the same dtype and thread count.  One untimed unit per peer comes
