@@ -7,7 +7,7 @@ grid stays quick.  A backend that cannot run here (CUDA without a GPU) is
 skipped: asv treats ``NotImplementedError`` raised in ``setup`` as "skipped".
 """
 
-from fastbp.network import warm_up
+from fastbp.engine.network import warm_up
 
 from .workloads import L2, LEARNING_RATE, NETWORK_SEED, WORKLOADS, compiled_backends, unavailable
 
@@ -36,8 +36,12 @@ class TrainEpoch:
     def train(self) -> None:
         """Train the network for one measurement unit."""
         self.network.fit(
-            self.X, self.Y, epochs=self.workload.epochs, learning_rate=LEARNING_RATE,
-            batch_size=self.workload.batch_size, backend=self.backend,
+            self.X,
+            self.Y,
+            epochs=self.workload.epochs,
+            learning_rate=LEARNING_RATE,
+            batch_size=self.workload.batch_size,
+            backend=self.backend,
         )
 
     def time_epoch(self, backend: str, dtype: str, workload: str) -> None:
@@ -83,9 +87,7 @@ class FirstFit:
     def timeraw_cold_cache(self, backend: str, dtype: str) -> tuple[str, str]:
         """An empty Numba cache: every kernel that a fit needs is compiled for ``dtype``."""
         empty_cache = (
-            "import os, tempfile\n"
-            "cache = tempfile.TemporaryDirectory()\n"
-            "os.environ['NUMBA_CACHE_DIR'] = cache.name\n"
+            "import os, tempfile\ncache = tempfile.TemporaryDirectory()\nos.environ['NUMBA_CACHE_DIR'] = cache.name\n"
         )
         return first_fit(backend, dtype, empty_cache)
 

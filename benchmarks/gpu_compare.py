@@ -68,7 +68,9 @@ def fastbp_epochs(name, X, Y):
 
     _, sizes, output, cost, batch, _ = WORKLOADS[name]
     network = Network(sizes, "sigmoid", output, cost, l2=L2, dtype="float32", seed=0)
-    return lambda epochs: network.fit(X, Y, epochs=epochs, learning_rate=LEARNING_RATE, batch_size=batch, backend="cuda")
+    return lambda epochs: network.fit(
+        X, Y, epochs=epochs, learning_rate=LEARNING_RATE, batch_size=batch, backend="cuda"
+    )
 
 
 def torch_epochs(name, X, Y):
@@ -125,8 +127,12 @@ def jax_epochs(name, X, Y):
     for l in range(1, len(sizes)):
         key, sub = jax.random.split(key)
         bound = np.sqrt(6.0 / (sizes[l] + sizes[l - 1]))
-        params.append((jax.random.uniform(sub, (sizes[l], sizes[l - 1]), jnp.float32, -bound, bound),
-                       jnp.zeros(sizes[l], jnp.float32)))
+        params.append(
+            (
+                jax.random.uniform(sub, (sizes[l], sizes[l - 1]), jnp.float32, -bound, bound),
+                jnp.zeros(sizes[l], jnp.float32),
+            )
+        )
 
     def batch_cost(params, x, y):
         a = x
@@ -165,7 +171,11 @@ def jax_epochs(name, X, Y):
     return run
 
 
-PEERS = {"fastbp-cuda": ("numba_cuda", fastbp_epochs), "pytorch-cuda": ("torch", torch_epochs), "jax-gpu": ("jax", jax_epochs)}
+PEERS = {
+    "fastbp-cuda": ("numba_cuda", fastbp_epochs),
+    "pytorch-cuda": ("torch", torch_epochs),
+    "jax-gpu": ("jax", jax_epochs),
+}
 
 
 def fp32_peak() -> tuple:
@@ -177,7 +187,10 @@ def fp32_peak() -> tuple:
         lanes = FP32_LANES_PER_SM.get(device.compute_capability[0])
         if lanes:
             peak = device.MULTIPROCESSOR_COUNT * lanes * 2 * device.CLOCK_RATE * 1e3
-            return peak, f"{device.name}: {device.MULTIPROCESSOR_COUNT} SMs x {lanes} lanes x 2 x {device.CLOCK_RATE / 1e6:.2f} GHz"
+            return (
+                peak,
+                f"{device.name}: {device.MULTIPROCESSOR_COUNT} SMs x {lanes} lanes x 2 x {device.CLOCK_RATE / 1e6:.2f} GHz",
+            )
     except Exception as error:  # any failure to query falls back to the documented constant
         print(f"note: could not query the device ({error}); using the H100 SXM constant")
     return H100_SXM_FP32_PEAK, "H100 SXM FP32 non-tensor peak, 67 TFLOP/s (data sheet)"
@@ -220,7 +233,9 @@ def main() -> None:
         for peer, values in times.items():
             seconds = statistics.median(values)
             ratio = f"{seconds / ours:9.2f}x" if ours else "         -"
-            print(f"{name:10} {peer:13} {seconds:11.3e} {ratio:>10} {flops / seconds / 1e9:9.1f} {flops / seconds / peak:8.1%}")
+            print(
+                f"{name:10} {peer:13} {seconds:11.3e} {ratio:>10} {flops / seconds / 1e9:9.1f} {flops / seconds / peak:8.1%}"
+            )
 
 
 if __name__ == "__main__":

@@ -72,8 +72,16 @@ def ring_allreduce_seconds(n_bytes: float, ranks: int, bandwidth: float, latency
     return 2 * (ranks - 1) * latency + 2 * (ranks - 1) / ranks * n_bytes / bandwidth
 
 
-def epoch_seconds(n_samples: int, batch_size: int, ranks: int, sample_seconds: float, n_bytes: float,
-                  bandwidth: float, latency: float, period: int = 1) -> float:
+def epoch_seconds(
+    n_samples: int,
+    batch_size: int,
+    ranks: int,
+    sample_seconds: float,
+    n_bytes: float,
+    bandwidth: float,
+    latency: float,
+    period: int = 1,
+) -> float:
     """Predicted seconds per epoch of data-parallel training on ``ranks`` machines.
 
     Compute: each machine trains ``n_samples / ranks`` samples at
@@ -156,14 +164,18 @@ def dask_part(rounds: int) -> None:
     pixels, labels = load_digits()
     X, y = pixels / 16.0, labels
     n_fits = math.prod(len(values) for values in SEARCH_GRID.values()) * SEARCH_FOLDS
-    print(f"dask: GridSearchCV, {n_fits} fits of MLPClassifier(64 hidden, sgd, 50 epochs) on {X.shape[0]} digits, "
-          f"{SEARCH_FOLDS} folds; fits/s of the median of {rounds} searches after a first one")
+    print(
+        f"dask: GridSearchCV, {n_fits} fits of MLPClassifier(64 hidden, sgd, 50 epochs) on {X.shape[0]} digits, "
+        f"{SEARCH_FOLDS} folds; fits/s of the median of {rounds} searches after a first one"
+    )
     for threads in (1, 2):
         with numba_threads(threads):
             first = timed_search(X, y)
             seconds = [timed_search(X, y) for _ in range(rounds)]
-        print(f"  {f'no Dask, this process, {threads} Numba thread(s)':<44}{n_fits / statistics.median(seconds):>7.2f} fits/s "
-              f"(first search {n_fits / first:.2f}; load average after: {os.getloadavg()[0]:.2f})")
+        print(
+            f"  {f'no Dask, this process, {threads} Numba thread(s)':<44}{n_fits / statistics.median(seconds):>7.2f} fits/s "
+            f"(first search {n_fits / first:.2f}; load average after: {os.getloadavg()[0]:.2f})"
+        )
     for n_workers in (1, 2):
         with local_cluster(n_workers, dashboard_address=None) as cluster, Client(cluster) as client:
             with get_task_stream(client) as stream, joblib.parallel_backend("dask"):
@@ -171,13 +183,17 @@ def dask_part(rounds: int) -> None:
             with joblib.parallel_backend("dask"):
                 seconds = [timed_search(X, y) for _ in range(rounds)]
         label = f"{n_workers} Dask worker(s) x {numba_threads_per_worker(n_workers)} Numba thread(s)"
-        print(f"  {label:<44}{n_fits / statistics.median(seconds):>7.2f} fits/s (first search {n_fits / first:.2f}; "
-              f"load average after: {os.getloadavg()[0]:.2f})")
+        print(
+            f"  {label:<44}{n_fits / statistics.median(seconds):>7.2f} fits/s (first search {n_fits / first:.2f}; "
+            f"load average after: {os.getloadavg()[0]:.2f})"
+        )
         if stream.data:
             print(f"    tasks of the first search, per worker: {first_and_later_tasks(stream.data)}")
         else:
-            print("    no task reached the worker: joblib's Dask backend runs the fits in this process when the "
-                  "cluster has one thread in all")
+            print(
+                "    no task reached the worker: joblib's Dask backend runs the fits in this process when the "
+                "cluster has one thread in all"
+            )
 
 
 # ---- MPI epochs ------------------------------------------------------------------
@@ -231,7 +247,17 @@ def rank_job(epochs: int) -> None:
 def launch(ranks: int, threads: int, epochs: int) -> dict:
     """One ``mpiexec -n ranks`` run of :func:`rank_job` with ``threads`` Numba threads per rank."""
     environment = dict(os.environ, NUMBA_NUM_THREADS=str(threads), PYTHONPATH=str(ROOT))
-    command = [find_mpiexec(), "-n", str(ranks), sys.executable, "-m", "benchmarks.scaleout", "--rank-job", "--epochs", str(epochs)]
+    command = [
+        find_mpiexec(),
+        "-n",
+        str(ranks),
+        sys.executable,
+        "-m",
+        "benchmarks.scaleout",
+        "--rank-job",
+        "--epochs",
+        str(epochs),
+    ]
     result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env=environment, timeout=600)
     if result.returncode != 0:
         raise SystemExit(f"{' '.join(command)} failed:\n{result.stdout}{result.stderr}")
@@ -242,24 +268,32 @@ def mpi_part(rounds: int, epochs: int) -> dict:
     """Median epoch times of the MPI configurations; returns the 1-rank, 1-thread results."""
     workload = WORKLOADS["mnistlike"]
     parameters = workload.network("float32").theta
-    print(f"mpi: mnistlike, {'-'.join(map(str, workload.sizes))}, 10000 samples, global batch {workload.batch_size}, "
-          f"float32, {parameters.size} parameters ({parameters.nbytes / 1024:.0f} KiB per Allreduce); "
-          f"median of {rounds} launches of {epochs} epochs each")
+    print(
+        f"mpi: mnistlike, {'-'.join(map(str, workload.sizes))}, 10000 samples, global batch {workload.batch_size}, "
+        f"float32, {parameters.size} parameters ({parameters.nbytes / 1024:.0f} KiB per Allreduce); "
+        f"median of {rounds} launches of {epochs} epochs each"
+    )
     results = {config: [] for config in MPI_CONFIGS}
     for round_index in range(rounds):
         shift = round_index % len(MPI_CONFIGS)
         for ranks, threads in MPI_CONFIGS[shift:] + MPI_CONFIGS[:shift]:
             results[ranks, threads].append(launch(ranks, threads, epochs))
-    print(f"  {'ranks x threads':<18}{'ms/epoch':>10}{'Allreduce share':>17}{'one Allreduce':>15}{'CPU/wall per rank':>19}")
+    print(
+        f"  {'ranks x threads':<18}{'ms/epoch':>10}{'Allreduce share':>17}{'one Allreduce':>15}{'CPU/wall per rank':>19}"
+    )
     for (ranks, threads), runs in results.items():
         epoch = statistics.median(run["epoch"] for run in runs)
         share = statistics.median(statistics.mean(run["shares"]) for run in runs)
         allreduce = statistics.median(run["allreduce"] for run in runs)
         cpu = statistics.median(statistics.mean(run["cpus"]) for run in runs)
-        print(f"  {f'{ranks} x {threads}':<18}{1e3 * epoch:>10.1f}{100 * share:>16.1f}%{1e6 * allreduce:>12.0f} us"
-              f"{100 * cpu:>18.0f}%")
-    print(f"  (load average after: {os.getloadavg()[0]:.2f}; CPU/wall: CPU seconds of a rank's process per second "
-          "of its epochs, summed over its threads; MPICH polls while it waits in Allreduce)")
+        print(
+            f"  {f'{ranks} x {threads}':<18}{1e3 * epoch:>10.1f}{100 * share:>16.1f}%{1e6 * allreduce:>12.0f} us"
+            f"{100 * cpu:>18.0f}%"
+        )
+    print(
+        f"  (load average after: {os.getloadavg()[0]:.2f}; CPU/wall: CPU seconds of a rank's process per second "
+        "of its epochs, summed over its threads; MPICH polls while it waits in Allreduce)"
+    )
     single = results[1, 1]
     loop = statistics.median(run["compiled_loop"] for run in single)
     print(f"  1 process, fastbp's compiled epoch loop (Network.fit, no MPI), 1 thread: {1e3 * loop:.1f} ms/epoch")
@@ -288,14 +322,18 @@ def model_part(measured: dict | None, networks: list) -> None:
         measured = {"epoch": (time.perf_counter() - started) / 2, "bytes": network.theta.nbytes}
     sample_seconds = measured["epoch"] / n_samples
     flops = flops_per_unit(workload, n_samples)
-    print(f"model: compute {1e6 * sample_seconds:.1f} us per sample ({flops / measured['epoch'] / 1e9:.1f} GFLOP/s "
-          f"on one core, measured), Allreduce of {measured['bytes'] / 1024:.0f} KiB per step of {workload.batch_size} "
-          f"samples, ring algorithm; networks assumed")
+    print(
+        f"model: compute {1e6 * sample_seconds:.1f} us per sample ({flops / measured['epoch'] / 1e9:.1f} GFLOP/s "
+        f"on one core, measured), Allreduce of {measured['bytes'] / 1024:.0f} KiB per step of {workload.batch_size} "
+        f"samples, ring algorithm; networks assumed"
+    )
     if "allreduce" in measured:
         predicted = epoch_seconds(n_samples, workload.batch_size, 2, sample_seconds, measured["bytes"], math.inf, 0.0)
         predicted += math.ceil(n_samples / workload.batch_size) * measured["allreduce"]
-        print(f"  check on this machine: 2 ranks, with the measured Allreduce of {1e6 * measured['allreduce']:.0f} us: "
-              f"predicted {1e3 * predicted:.1f} ms/epoch, measured {1e3 * measured['two_ranks']:.1f} ms/epoch")
+        print(
+            f"  check on this machine: 2 ranks, with the measured Allreduce of {1e6 * measured['allreduce']:.0f} us: "
+            f"predicted {1e3 * predicted:.1f} ms/epoch, measured {1e3 * measured['two_ranks']:.1f} ms/epoch"
+        )
     print(model_table(sample_seconds, measured["bytes"], n_samples, workload.batch_size, networks))
 
 
@@ -307,7 +345,9 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--epochs", type=int, default=3, help="timed epochs per MPI launch (default 3)")
     parser.add_argument("--bandwidth", type=float, nargs="+", default=[10.0, 100.0], help="assumed network Gbit/s")
     parser.add_argument("--latency", type=float, nargs="+", default=[25.0, 2.0], help="assumed latency per message, us")
-    parser.add_argument("--period", type=int, default=8, help="steps between parameter averages in the model (default 8)")
+    parser.add_argument(
+        "--period", type=int, default=8, help="steps between parameter averages in the model (default 8)"
+    )
     parser.add_argument("--rank-job", action="store_true", help=argparse.SUPPRESS)
     arguments = parser.parse_args(argv)
     arguments.parts = arguments.parts.split(",")
@@ -327,8 +367,10 @@ def main(argv: list[str] | None = None) -> int:
     if arguments.rank_job:
         rank_job(arguments.epochs)
         return 0
-    print(f"fastbp scale-out: {os.cpu_count()} CPU(s); load average at start (1, 5, 15 min): "
-          f"{', '.join(f'{load:.2f}' for load in os.getloadavg())}\n")
+    print(
+        f"fastbp scale-out: {os.cpu_count()} CPU(s); load average at start (1, 5, 15 min): "
+        f"{', '.join(f'{load:.2f}' for load in os.getloadavg())}\n"
+    )
     measured = None
     if "dask" in arguments.parts:
         dask_part(arguments.rounds)
@@ -337,8 +379,10 @@ def main(argv: list[str] | None = None) -> int:
         measured = mpi_part(arguments.rounds, arguments.epochs)
         print()
     if "model" in arguments.parts:
-        networks = [(f"{bandwidth:g} Gbit/s, {latency:g} us", bandwidth * 1e9 / 8, latency * 1e-6, 1)
-                    for bandwidth, latency in zip(arguments.bandwidth, arguments.latency)]
+        networks = [
+            (f"{bandwidth:g} Gbit/s, {latency:g} us", bandwidth * 1e9 / 8, latency * 1e-6, 1)
+            for bandwidth, latency in zip(arguments.bandwidth, arguments.latency)
+        ]
         name, bandwidth, latency, _ = networks[0]
         networks.append((f"{name}, params every {arguments.period}", bandwidth, latency, arguments.period))
         model_part(measured, networks)

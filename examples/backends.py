@@ -18,8 +18,8 @@ import argparse
 import time
 
 from fastbp.bench.workloads import LEARNING_RATE, WORKLOADS, compiled_backends, unavailable
-from fastbp.network import warm_up
-from fastbp.plotting import new_figure, save
+from fastbp.cli.plotting import new_figure, save
+from fastbp.engine.network import warm_up
 
 
 def main() -> None:
@@ -39,17 +39,23 @@ def main() -> None:
         compile_seconds = warm_up(backend, arguments.dtype)
         network = workload.network(arguments.dtype)
         started = time.perf_counter()
-        network.fit(X, Y, epochs=arguments.epochs, learning_rate=LEARNING_RATE, batch_size=workload.batch_size, backend=backend)
+        network.fit(
+            X, Y, epochs=arguments.epochs, learning_rate=LEARNING_RATE, batch_size=workload.batch_size, backend=backend
+        )
         seconds = time.perf_counter() - started
         rows.append((backend, compile_seconds, 1e3 * seconds / arguments.epochs, network.loss_curve[-1]))
 
-    print(f"digits 64-32-10, {X.shape[0]} images, batch {workload.batch_size}, {arguments.epochs} epochs, {arguments.dtype}")
+    print(
+        f"digits 64-32-10, {X.shape[0]} images, batch {workload.batch_size}, {arguments.epochs} epochs, {arguments.dtype}"
+    )
     print(f"{'backend':<10}{'compile s':>10}{'ms/epoch':>10}{'final cost':>12}")
     for backend, compile_seconds, per_epoch, cost in rows:
         print(f"{backend:<10}{compile_seconds:>10.2f}{per_epoch:>10.3g}{cost:>12.6f}")
 
     figure, axes = new_figure(width=6.4, height=4.0)
-    bars = axes.bar([row[0] for row in rows], [row[2] for row in rows], color=[f"C{index}" for index in range(len(rows))])
+    bars = axes.bar(
+        [row[0] for row in rows], [row[2] for row in rows], color=[f"C{index}" for index in range(len(rows))]
+    )
     axes.bar_label(bars, labels=[f"{row[2]:.3g}" for row in rows])
     axes.set_ylabel("milliseconds per epoch")
     axes.set_title(f"the same fit on each backend: digits 64-32-10, {arguments.dtype}")

@@ -39,7 +39,9 @@ def main() -> None:
     grid = {"hidden_layer_sizes": [(16,), (32,)], "alpha": [1e-4, 1e-2], "learning_rate_init": [0.05, 0.2]}
     search = GridSearchCV(MLPClassifier(solver="sgd", max_iter=20, random_state=0), grid, cv=3)
 
-    cluster = nullcontext(options.scheduler) if options.scheduler else local_cluster(options.workers, dashboard_address=None)
+    cluster = (
+        nullcontext(options.scheduler) if options.scheduler else local_cluster(options.workers, dashboard_address=None)
+    )
     with cluster as address, Client(address) as client:
         started = time.perf_counter()
         with joblib.parallel_backend("dask"), warnings.catch_warnings():
@@ -51,8 +53,10 @@ def main() -> None:
     n_fits = len(search.cv_results_["params"]) * search.n_splits_
     print(f"{n_fits} fits on {len(reports)} Dask workers in {seconds:.2f} s ({n_fits / seconds:.1f} fits/s)")
     for worker, report in sorted(reports.items()):
-        print(f"  {worker}: {report['numba_threads']} Numba threads, {report['signatures']} kernel signatures "
-              f"({report['loaded']} loaded from Numba's cache, {report['compiled']} compiled)")
+        print(
+            f"  {worker}: {report['numba_threads']} Numba threads, {report['signatures']} kernel signatures "
+            f"({report['loaded']} loaded from Numba's cache, {report['compiled']} compiled)"
+        )
     print(f"best parameters: {search.best_params_}")
     print(f"cross-validated accuracy {search.best_score_:.3f}, held-out accuracy {search.score(X_test, y_test):.3f}")
 

@@ -15,9 +15,9 @@ import argparse
 import numpy as np
 
 from fastbp import functional
-from fastbp.demo import report, train_digits
+from fastbp.cli.demo import report, train_digits
+from fastbp.cli.plotting import new_figure, save
 from fastbp.datasets import load_digits, one_hot, split, standardization
-from fastbp.plotting import new_figure, save
 
 
 def main() -> None:
@@ -54,8 +54,15 @@ def main() -> None:
     shown = matrix.imshow(confusion, cmap="Blues")
     for (true, guess), count in np.ndenumerate(confusion):
         if count:
-            matrix.text(guess, true, str(count), ha="center", va="center", fontsize=8,
-                        color="white" if count > confusion.max() / 2 else "black")
+            matrix.text(
+                guess,
+                true,
+                str(count),
+                ha="center",
+                va="center",
+                fontsize=8,
+                color="white" if count > confusion.max() / 2 else "black",
+            )
     matrix.set_xticks(range(10))
     matrix.set_yticks(range(10))
     matrix.set_xlabel("predicted digit")

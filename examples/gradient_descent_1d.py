@@ -15,7 +15,7 @@ import argparse
 import numpy as np
 
 from fastbp import gradient_descent_1d
-from fastbp.plotting import new_figure, save
+from fastbp.cli.plotting import new_figure, save
 
 ALPHAS = (0.05, 0.3, 1.05)
 
@@ -36,7 +36,11 @@ def main() -> None:
     figure, panels = new_figure(len(ALPHAS), width=4.2 * len(ALPHAS), height=4.0)
     for alpha, axes in zip(ALPHAS, panels):
         path = gradient_descent_1d(df_dw, w0=-4.0, learning_rate=alpha, steps=arguments.steps)
-        print(f"alpha={alpha:<5} w: " + " ".join(f"{w:.3g}" for w in path[:6]) + f" ... {path[-1]:.6g}  f(w)={f(path[-1]):.6g}")
+        print(
+            f"alpha={alpha:<5} w: "
+            + " ".join(f"{w:.3g}" for w in path[:6])
+            + f" ... {path[-1]:.6g}  f(w)={f(path[-1]):.6g}"
+        )
         reach = max(7.0, float(np.max(np.abs(path - 3.0)))) * 1.05
         w = np.linspace(3.0 - reach, 3.0 + reach, 400)
         axes.plot(w, f(w), color="0.6", label="f(w) = (w - 3)^2 + 1")

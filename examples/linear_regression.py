@@ -16,7 +16,7 @@ import argparse
 import numpy as np
 
 from fastbp import Network
-from fastbp.plotting import new_figure, save
+from fastbp.cli.plotting import new_figure, save
 
 
 def main() -> None:
@@ -34,7 +34,10 @@ def main() -> None:
     print(f"gradient descent: w1 = {w1:.6f}, w0 = {w0:.6f}")
     print(f"least squares:    w1 = {slope:.6f}, w0 = {intercept:.6f}")
     shown = [i for i in (0, 9, 99, 999) if i < len(network.loss_curve)]
-    print(f"cost after {', '.join(str(i + 1) for i in shown)} steps: " + ", ".join(f"{network.loss_curve[i]:.5f}" for i in shown))
+    print(
+        f"cost after {', '.join(str(i + 1) for i in shown)} steps: "
+        + ", ".join(f"{network.loss_curve[i]:.5f}" for i in shown)
+    )
 
     figure, (data, cost) = new_figure(2, width=10.0, height=4.2)
     line = np.linspace(-2, 2, 2)

@@ -15,7 +15,7 @@ import argparse
 import numpy as np
 
 from fastbp import Network
-from fastbp.plotting import new_figure, save
+from fastbp.cli.plotting import new_figure, save
 
 
 def main() -> None:

@@ -1,11 +1,11 @@
 """fastbp: fully connected networks trained by backpropagation, compiled with Numba."""
 
-__version__ = "0.1.0"
-
-from fastbp.descent import gradient_descent_1d
-from fastbp.gradcheck import GradientCheck, check_gradients
-from fastbp.network import Network
-from fastbp.training import DivergenceWarning
+from fastbp._version import __version__
+from fastbp.engine import functional
+from fastbp.engine.descent import gradient_descent_1d
+from fastbp.engine.gradcheck import GradientCheck, check_gradients
+from fastbp.engine.network import Network
+from fastbp.engine.training import DivergenceWarning
 
 # The scikit-learn estimators need scikit-learn (pip install fastbp[sklearn]);
 # they are imported on first use, so that `import fastbp` does not import it.
@@ -20,14 +20,15 @@ __all__ = [
     "__version__",
     "check_gradients",
     "from_sklearn",
+    "functional",
     "gradient_descent_1d",
 ]
 
 
 def __getattr__(name: str):
-    """``fastbp.MLPClassifier``, ``fastbp.MLPRegressor``, ``fastbp.from_sklearn``: from :mod:`fastbp.estimators`."""
+    """``fastbp.MLPClassifier``, ``fastbp.MLPRegressor``, ``fastbp.from_sklearn``: from :mod:`fastbp.sklearn`."""
     if name in ESTIMATORS:
-        from fastbp import estimators
+        from fastbp import sklearn
 
-        return getattr(estimators, name)
+        return getattr(sklearn, name)
     raise AttributeError(f"module 'fastbp' has no attribute {name!r}")

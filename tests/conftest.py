@@ -53,6 +53,7 @@ def backend(request):
     """Each compiled backend in turn."""
     return request.param
 
+
 # tests/cuda runs in its own process, under Numba's CUDA simulator
 # (NUMBA_ENABLE_CUDASIM=1 python -m pytest tests/cuda) or on a GPU
 # (FASTBP_CUDA_TESTS=1, see benchmarks/gpu_run.sh).

@@ -10,8 +10,9 @@ import warnings
 import numpy as np
 import pytest
 
-from fastbp import MLPClassifier, MLPRegressor, Network, check_gradients, from_sklearn, functional, validation
-from fastbp.backends import serial
+from fastbp import MLPClassifier, MLPRegressor, Network, check_gradients, from_sklearn, functional
+from fastbp.backends.cpu import serial
+from fastbp.engine import validation
 
 RNG = np.random.default_rng(0)
 N = 20
@@ -49,8 +50,19 @@ BAD = {
 BAD_FEATURES = {**BAD, "zero features": (lambda g: g[:, :0], r"0 feature|empty")}
 # (fewer samples are fine where nothing else has to match them)
 BAD_PREDICT_FEATURES = {name: spoil for name, spoil in BAD_FEATURES.items() if name != "one sample short"}
-BAD_LABELS = {name: BAD[name] for name in ("NaN", "infinity", "one dimension too many", "zero samples",
-                                          "one sample short", "object array holding a dict", "complex numbers", "None")}
+BAD_LABELS = {
+    name: BAD[name]
+    for name in (
+        "NaN",
+        "infinity",
+        "one dimension too many",
+        "zero samples",
+        "one sample short",
+        "object array holding a dict",
+        "complex numbers",
+        "None",
+    )
+}
 UNSEEN_LABELS = {"labels never seen in fit": (lambda g: np.where(g == 2, 7, g), r"label\(s\) \[7\]")}
 
 
@@ -76,14 +88,24 @@ ENTRY_POINTS = {
     "Network.fit(Y)": ("Y", ONE_HOT, BAD, lambda bad: network().fit(X, bad, epochs=1)),
     "Network.predict(X)": ("X", X, BAD_PREDICT_FEATURES, lambda bad: network().predict(bad)),
     "functional.forward(X)": ("X", X, BAD_PREDICT_FEATURES, lambda bad: functional.forward(network(), bad)),
-    "functional.deltas(Y)": ("Y", ONE_HOT, BAD, lambda bad: functional.deltas(network(), functional.forward(network(), X), bad)),
+    "functional.deltas(Y)": (
+        "Y",
+        ONE_HOT,
+        BAD,
+        lambda bad: functional.deltas(network(), functional.forward(network(), X), bad),
+    ),
     "functional.cost(Y)": ("Y", ONE_HOT, BAD, lambda bad: functional.cost(network(), X, bad)),
     "check_gradients(X)": ("X", X, BAD_FEATURES, lambda bad: check_gradients(network(), bad, ONE_HOT)),
     "check_gradients(Y)": ("Y", ONE_HOT, BAD, lambda bad: check_gradients(network(), X, bad)),
     "MLPClassifier.fit(X)": ("X", X, BAD_FEATURES, lambda bad: MLPClassifier((4,), max_iter=1).fit(bad, LABELS)),
     "MLPClassifier.fit(y)": ("y", LABELS, BAD_LABELS, lambda bad: MLPClassifier((4,), max_iter=1).fit(X, bad)),
     "MLPClassifier.partial_fit(X)": ("X", X, BAD_FEATURES, lambda bad: classifier().partial_fit(bad, LABELS)),
-    "MLPClassifier.partial_fit(y)": ("y", LABELS, {**BAD_LABELS, **UNSEEN_LABELS}, lambda bad: classifier().partial_fit(X, bad)),
+    "MLPClassifier.partial_fit(y)": (
+        "y",
+        LABELS,
+        {**BAD_LABELS, **UNSEEN_LABELS},
+        lambda bad: classifier().partial_fit(X, bad),
+    ),
     "MLPClassifier.predict(X)": ("X", X, BAD_PREDICT_FEATURES, lambda bad: classifier().predict(bad)),
     "MLPClassifier.predict_proba(X)": ("X", X, BAD_PREDICT_FEATURES, lambda bad: classifier().predict_proba(bad)),
     "MLPClassifier.score(X)": ("X", X, BAD_FEATURES, lambda bad: classifier().score(bad, LABELS)),
@@ -156,7 +178,9 @@ def test_from_sklearn_refuses_bad_models_and_options():
 def test_sizes_beyond_memory_are_refused_before_allocating(monkeypatch):
     with pytest.raises(ValueError, match=r"parameters of layer sizes \[3, 1000000000, 3\] would need [\d,.]+ GiB"):
         MLPClassifier(hidden_layer_sizes=(10**9,)).fit(X, LABELS)
-    with pytest.raises(ValueError, match=r"layer sizes \[1000000, 1000000\] would need [\d,.]+ GiB \([\d,]+ bytes\), more than"):
+    with pytest.raises(
+        ValueError, match=r"layer sizes \[1000000, 1000000\] would need [\d,.]+ GiB \([\d,]+ bytes\), more than"
+    ):
         Network([10**6, 10**6])
     with pytest.raises(ValueError, match=r"would need"):
         Network([3, 10**20, 1])
@@ -168,7 +192,9 @@ def test_sizes_beyond_memory_are_refused_before_allocating(monkeypatch):
     # The other buffers, against a pretend machine of 1 GiB.
     monkeypatch.setattr(validation, "physical_memory", lambda: 2**30)
     rows = np.zeros((300, 1))
-    with pytest.raises(ValueError, match=r"predicting \(300 samples through layers of 1,000,002 units\) would need 2.2 GiB"):
+    with pytest.raises(
+        ValueError, match=r"predicting \(300 samples through layers of 1,000,002 units\) would need 2.2 GiB"
+    ):
         wide.predict(rows)
     with pytest.raises(ValueError, match=r"the forward pass \(300 samples"):
         functional.forward(wide, rows)

@@ -16,7 +16,9 @@ BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 
 def test_compare_quick_digits_prints_a_row_per_peer(capsys):
     assert compare.main(["--quick", "--workloads", "digits", "--peers", "fastbp,numpy", "--dtype", "float64"]) == 0
-    rows = [line.split() for line in capsys.readouterr().out.splitlines() if line.startswith("  ") and "peer" not in line]
+    rows = [
+        line.split() for line in capsys.readouterr().out.splitlines() if line.startswith("  ") and "peer" not in line
+    ]
     measurable = [f"fastbp-{name}" for name in compiled_backends() if unavailable(name) is None]
     assert sorted(row[0] for row in rows) == sorted(["numpy"] + measurable)
     for row in rows:

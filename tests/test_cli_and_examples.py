@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from fastbp import Network, cli
-from fastbp.predictor import Predictor
+from fastbp.cli.predictor import Predictor
 
 ROOT = Path(__file__).resolve().parent.parent
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -23,7 +23,9 @@ def environment() -> dict:
 
 
 def run(*arguments, cwd=ROOT):
-    return subprocess.run([sys.executable, *arguments], capture_output=True, text=True, cwd=cwd, env=environment(), timeout=300)
+    return subprocess.run(
+        [sys.executable, *arguments], capture_output=True, text=True, cwd=cwd, env=environment(), timeout=300
+    )
 
 
 def assert_png(path: Path) -> None:
@@ -51,8 +53,27 @@ def colours(tmp_path_factory) -> Path:
 def trained(colours, tmp_path_factory):
     """``fastbp train ... --save --plot`` on the colours: the run and the folder it wrote to."""
     folder = tmp_path_factory.mktemp("trained")
-    result = run("-m", "fastbp", "train", str(colours), "--target", "colour", "--hidden", "8,4", "--epochs", "5",
-                 "--solver", "sgd", "--learning-rate", "0.05", "--save", "model.npz", "--plot", "curve.png", cwd=folder)
+    result = run(
+        "-m",
+        "fastbp",
+        "train",
+        str(colours),
+        "--target",
+        "colour",
+        "--hidden",
+        "8,4",
+        "--epochs",
+        "5",
+        "--solver",
+        "sgd",
+        "--learning-rate",
+        "0.05",
+        "--save",
+        "model.npz",
+        "--plot",
+        "curve.png",
+        cwd=folder,
+    )
     return result, folder
 
 
@@ -101,8 +122,23 @@ def test_regression_on_an_npz_file_with_lbfgs(tmp_path):
     rng = np.random.default_rng(1)
     X = rng.normal(size=(60, 2))
     np.savez(tmp_path / "data.npz", X=X, y=X[:, 0] - 0.5 * X[:, 1] + 0.3)
-    trained = run("-m", "fastbp", "train", "data.npz", "--solver", "lbfgs", "--epochs", "20", "--hidden", "4",
-                  "--activation", "tanh", "--save", "model.npz", cwd=tmp_path)
+    trained = run(
+        "-m",
+        "fastbp",
+        "train",
+        "data.npz",
+        "--solver",
+        "lbfgs",
+        "--epochs",
+        "20",
+        "--hidden",
+        "4",
+        "--activation",
+        "tanh",
+        "--save",
+        "model.npz",
+        cwd=tmp_path,
+    )
     assert trained.returncode == 0, trained.stderr
     assert "target 'y' (regression)" in trained.stdout
     assert re.search(r"training: \d+ iterations", trained.stdout)
@@ -120,13 +156,20 @@ def test_info_reports_versions_threads_cuda_and_cache():
     assert result.returncode == 0, result.stderr
     import numba
 
-    for line in ("fastbp: 0.1.0", f"NumPy: {np.__version__}", f"Numba: {numba.__version__}",
-                 "Numba threads: ", "threading layer: ", "CUDA device: ", "Numba cache: "):
+    for line in (
+        "fastbp: 0.1.0",
+        f"NumPy: {np.__version__}",
+        f"Numba: {numba.__version__}",
+        "Numba threads: ",
+        "threading layer: ",
+        "CUDA device: ",
+        "Numba cache: ",
+    ):
         assert line in result.stdout
 
 
 def test_info_names_the_missing_cuda_package_or_the_simulator(monkeypatch):
-    from fastbp.commands import info
+    from fastbp.cli import info
 
     monkeypatch.setitem(sys.modules, "numba.cuda", None)  # as if numba-cuda were not installed
     assert info.cuda_device() == 'none: numba-cuda is not installed (pip install "fastbp[cuda]")'
@@ -143,11 +186,20 @@ def test_bench_quick_prints_a_table():
 
 BAD_INPUT = [
     (["train", "missing.csv"], "fastbp: error: no such file or shipped dataset: missing.csv (datasets: digits)"),
-    (["train", "{colours}", "--target", "shade"], "fastbp: error: {colours} has no column 'shade' (columns: a, b, colour, c)"),
+    (
+        ["train", "{colours}", "--target", "shade"],
+        "fastbp: error: {colours} has no column 'shade' (columns: a, b, colour, c)",
+    ),
     (["train", "{colours}"], "fastbp: error: {colours}, line 2, column 'colour': 'red' is not a finite number"),
     (["train", "{colours}", "--epochs", "0"], "fastbp train: error: argument --epochs: must be at least 1, got 0"),
-    (["train", "{colours}", "--learning-rate", "fast"], "fastbp train: error: argument --learning-rate: 'fast' is not a number"),
-    (["train", "{colours}", "--hidden", "8,x"], "fastbp train: error: argument --hidden: '8,x' is not a comma-separated list"),
+    (
+        ["train", "{colours}", "--learning-rate", "fast"],
+        "fastbp train: error: argument --learning-rate: 'fast' is not a number",
+    ),
+    (
+        ["train", "{colours}", "--hidden", "8,x"],
+        "fastbp train: error: argument --hidden: '8,x' is not a comma-separated list",
+    ),
     (["predict", "{colours}", "{colours}"], "fastbp: error: {colours} is not a readable fastbp model file"),
     (["predict", "missing.npz", "{colours}"], "fastbp: error: missing.npz: No such file or directory"),
     (["bench", "--workloads", "huge"], "fastbp bench: error: unknown workloads: huge"),
@@ -201,9 +253,31 @@ def test_ctrl_c_during_training_exits_with_one_line_and_saves_nothing(cache, tmp
     if cache == "cold":
         env["NUMBA_CACHE_DIR"] = str(numba_cache)
     process = subprocess.Popen(
-        [sys.executable, "-m", "fastbp", "train", "digits", "--epochs", "100000", "--tol", "0", "--solver", "sgd",
-         "--batch-size", "1", "--backend", "serial", "--save", "model.npz"],
-        cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint,
+        [
+            sys.executable,
+            "-m",
+            "fastbp",
+            "train",
+            "digits",
+            "--epochs",
+            "100000",
+            "--tol",
+            "0",
+            "--solver",
+            "sgd",
+            "--batch-size",
+            "1",
+            "--backend",
+            "serial",
+            "--save",
+            "model.npz",
+        ],
+        cwd=work,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=default_sigint,
     )
     try:
         for line in process.stdout:

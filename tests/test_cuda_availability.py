@@ -9,8 +9,11 @@ from fastbp.backends import get_backend
 
 
 def test_import_fastbp_does_not_import_numba_cuda():
-    code = "import sys, fastbp, fastbp.network, fastbp.training; print('numba.cuda' in sys.modules)"
-    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
+    code = "import sys, fastbp, fastbp.engine.network, fastbp.engine.training; print('numba.cuda' in sys.modules)"
+    assert (
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+        == "False"
+    )
 
 
 def test_cuda_without_numba_cuda_or_gpu_names_the_reason():

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from fastbp import DivergenceWarning, MLPClassifier, MLPRegressor, Network
-from fastbp.training import all_finite
+from fastbp.engine.training import all_finite
 
 BACKENDS = ["serial", "parallel", "numpy"]
 RNG = np.random.default_rng(7)
@@ -50,8 +50,12 @@ def test_weights_that_overflow_while_the_cost_is_still_finite_are_caught(backend
     # finite, while the update itself overflows to infinity.
     network = Network([1, 1], output_activation="identity", cost="mse", seed=0)
     before = network.theta.copy()
-    with pytest.warns(DivergenceWarning, match="the weights became NaN or infinite at epoch 1; .*smaller learning rate"):
-        network.fit(np.full((4, 1), 1e150), np.zeros((4, 1)), epochs=3, learning_rate=1e10, batch_size=4, backend=backend)
+    with pytest.warns(
+        DivergenceWarning, match="the weights became NaN or infinite at epoch 1; .*smaller learning rate"
+    ):
+        network.fit(
+            np.full((4, 1), 1e150), np.zeros((4, 1)), epochs=3, learning_rate=1e10, batch_size=4, backend=backend
+        )
     assert network.theta.tobytes() == before.tobytes()
     assert network.loss_curve == []
 
@@ -62,8 +66,9 @@ def test_estimators_never_hold_non_finite_weights(kind, solver):
     # (Adam's steps are at most about the learning rate: it needs larger inputs to overflow.)
     X = RNG.normal(size=(60, 4)) * (1e150 if solver == "sgd" else 1e300)
     target = (X[:, 0] > 0).astype(int) if kind is MLPClassifier else X[:, 0]
-    estimator = kind(hidden_layer_sizes=(8,), solver=solver, learning_rate_init=1e4, max_iter=50, random_state=0,
-                     backend="serial")
+    estimator = kind(
+        hidden_layer_sizes=(8,), solver=solver, learning_rate_init=1e4, max_iter=50, random_state=0, backend="serial"
+    )
     with pytest.warns(DivergenceWarning, match=r"at epoch \d+; .*Try a smaller learning rate than 10000.0"):
         estimator.fit(X, target)
     for array in estimator.coefs_ + estimator.intercepts_:
@@ -74,8 +79,9 @@ def test_estimators_never_hold_non_finite_weights(kind, solver):
 
 def test_adam_weights_overflowing_in_the_first_epoch_leave_the_initial_weights():
     X = RNG.normal(size=(40, 3)) * 1e100
-    estimator = MLPRegressor(hidden_layer_sizes=(5,), learning_rate_init=1.0, max_iter=50, random_state=0,
-                             backend="serial")
+    estimator = MLPRegressor(
+        hidden_layer_sizes=(5,), learning_rate_init=1.0, max_iter=50, random_state=0, backend="serial"
+    )
     with pytest.warns(DivergenceWarning, match="the weights became NaN or infinite at epoch 1"):
         estimator.fit(X, X[:, 0])
     assert estimator.n_iter_ == 0 and estimator.loss_curve_ == []
@@ -88,7 +94,9 @@ def test_lbfgs_with_a_non_finite_cost_keeps_the_last_finite_iterate(kind):
     X = RNG.normal(size=(40, 3)) * 1e200
     target = (X[:, 0] > 0).astype(int) if kind is MLPClassifier else X[:, 0]
     estimator = kind(hidden_layer_sizes=(5,), solver="lbfgs", max_iter=50, random_state=0, backend="serial")
-    with pytest.warns(DivergenceWarning, match=r"at iteration \d+; .*weights after iteration \d+ were kept.*scale them"):
+    with pytest.warns(
+        DivergenceWarning, match=r"at iteration \d+; .*weights after iteration \d+ were kept.*scale them"
+    ):
         estimator.fit(X, target)
     for array in estimator.coefs_ + estimator.intercepts_:
         assert np.all(np.isfinite(array))

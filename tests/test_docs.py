@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from fastbp.io import OPTIONAL, SCHEMA
+from fastbp.engine.io import OPTIONAL, SCHEMA
 
 ROOT = Path(__file__).resolve().parent.parent
 FORMULAS = ROOT / "docs" / "formulas.md"
 # [`name` path:first-last](../path#Lfirst-Llast)
 REFERENCE = re.compile(r"\[`(?P<name>\w+)` (?P<path>[\w/.]+):(?P<first>\d+)-(?P<last>\d+)\]\((?P<link>[^)]*)\)")
-# The equations of NOTATION.md, as the page must quote them.
+# The equations of docs/notation.md, as the page must quote them.
 EQUATIONS = [
     "a^0 = x",
     "z^l_k = sum_j W^l_kj a^{l-1}_j + b^l_k",

@@ -6,8 +6,8 @@ import numba
 import numpy as np
 import pytest
 
-from fastbp.backends.tuning import ERROR_MODEL, FASTMATH
-from fastbp.exp import exp
+from fastbp.backends.cpu.tuning import ERROR_MODEL, FASTMATH
+from fastbp.numerics.exp import exp
 
 
 # Compiled as the kernels are, but never cached: a function loaded from Numba's
@@ -25,10 +25,13 @@ def ulp_error(dtype, x):
     return np.abs(out - exact) / np.spacing(exact.astype(dtype)).astype(np.float64)
 
 
-@pytest.mark.parametrize("dtype, low, high, bound", [
-    ("float32", -87.0, 88.0, 5.0),
-    ("float64", -5.0, 5.0, 3.0),
-])
+@pytest.mark.parametrize(
+    "dtype, low, high, bound",
+    [
+        ("float32", -87.0, 88.0, 5.0),
+        ("float64", -5.0, 5.0, 3.0),
+    ],
+)
 def test_error_in_units_in_the_last_place(dtype, low, high, bound):
     x = np.linspace(low, high, 200001).astype(dtype)
     assert ulp_error(dtype, x).max() <= bound
@@ -36,7 +39,7 @@ def test_error_in_units_in_the_last_place(dtype, low, high, bound):
 
 def test_float64_relative_error_over_the_whole_range():
     # The error grows with |x|: the callers' fastmath reassociation may merge
-    # the two parts of ln 2 (see fastbp.exp); it stays far below the 1e-10
+    # the two parts of ln 2 (see fastbp.numerics.exp); it stays far below the 1e-10
     # to which the backends must agree with the oracle.
     x = np.linspace(-708.0, 709.0, 200001)
     out = np.empty_like(x)

@@ -15,7 +15,8 @@ import pytest
 from sklearn.exceptions import ConvergenceWarning
 
 from fastbp import MLPClassifier, MLPRegressor, Network
-from fastbp.backends import numpy_ref, serial
+from fastbp.backends import numpy_ref
+from fastbp.backends.cpu import serial
 
 BACKENDS = ["serial", "parallel", "numpy"]
 RNG = np.random.default_rng(0)
@@ -150,8 +151,9 @@ def test_estimator_interrupted_at_an_epoch_keeps_it_with_a_consistent_state(kind
     target = labels if kind is MLPClassifier else Y[:, 0]
 
     def model(**options):
-        return kind(hidden_layer_sizes=(6,), solver=solver, batch_size=8, random_state=0, tol=0, backend="serial",
-                    **options)
+        return kind(
+            hidden_layer_sizes=(6,), solver=solver, batch_size=8, random_state=0, tol=0, backend="serial", **options
+        )
 
     def ctrl_c_at_epoch_4(estimator, epoch, loss):
         if epoch == 4:
@@ -217,8 +219,14 @@ def test_fits_in_other_threads_leave_the_handler_alone():
 
     def fit():
         seen.append(signal.getsignal(signal.SIGINT) is signal.default_int_handler)
-        network().fit(X, Y, epochs=2, callback=lambda net, epoch, loss: seen.append(
-            signal.getsignal(signal.SIGINT) is signal.default_int_handler))
+        network().fit(
+            X,
+            Y,
+            epochs=2,
+            callback=lambda net, epoch, loss: seen.append(
+                signal.getsignal(signal.SIGINT) is signal.default_int_handler
+            ),
+        )
 
     worker = threading.Thread(target=fit)
     worker.start()

@@ -37,7 +37,12 @@ def test_round_trip_keeps_everything(trained):
     loaded = Network.load(path)
     assert loaded.theta.tobytes() == network.theta.tobytes()
     assert loaded.dtype == np.float32
-    assert (loaded.hidden_activation, loaded.output_activation, loaded.cost, loaded.l2) == ("relu", "softmax", "categorical_cross_entropy", 1e-3)
+    assert (loaded.hidden_activation, loaded.output_activation, loaded.cost, loaded.l2) == (
+        "relu",
+        "softmax",
+        "categorical_cross_entropy",
+        1e-3,
+    )
     assert loaded.loss_curve == network.loss_curve
     X = np.random.default_rng(1).normal(size=(5, 4))
     np.testing.assert_array_equal(loaded.predict(X), network.predict(X))

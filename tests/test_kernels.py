@@ -32,10 +32,14 @@ def test_each_step_matches_oracle(backend, hidden, output, cost, dtype, seed):
     d_ref = functional.deltas(network, a_ref, Y, "numpy")
     assert_layers_close(d, d_ref, dtype)
 
-    for got, want in zip(functional.gradients(network, a_ref, d_ref, backend), functional.gradients(network, a_ref, d_ref, "numpy")):
+    for got, want in zip(
+        functional.gradients(network, a_ref, d_ref, backend), functional.gradients(network, a_ref, d_ref, "numpy")
+    ):
         assert_layers_close(got, want, dtype)
 
-    assert functional.cost(network, X, Y, backend) == pytest.approx(functional.cost(network, X, Y, "numpy"), rel=TOLERANCE[dtype])
+    assert functional.cost(network, X, Y, backend) == pytest.approx(
+        functional.cost(network, X, Y, "numpy"), rel=TOLERANCE[dtype]
+    )
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
@@ -43,7 +47,9 @@ def test_update_matches_oracle(backend, dtype):
     network, X, Y = random_problem(7, "tanh", "softmax", "categorical_cross_entropy", dtype=dtype, n_layers=3)
     a = functional.forward(network, X)
     dW, db = functional.gradients(network, a, functional.deltas(network, a, Y))
-    twin = network.__class__(network.sizes.tolist(), "tanh", "softmax", "categorical_cross_entropy", dtype=dtype, seed=7)
+    twin = network.__class__(
+        network.sizes.tolist(), "tanh", "softmax", "categorical_cross_entropy", dtype=dtype, seed=7
+    )
     functional.update(network, dW, db, 0.3, backend)
     functional.update(twin, dW, db, 0.3, "numpy")
     np.testing.assert_allclose(network.theta, twin.theta, rtol=TOLERANCE[dtype])

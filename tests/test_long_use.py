@@ -26,7 +26,9 @@ def resident_bytes() -> int:
 def small_fit(seed: int, backend: str = "serial") -> MLPClassifier:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return MLPClassifier((8,), max_iter=3, batch_size=16, shuffle=False, random_state=seed, backend=backend).fit(X, labels)
+        return MLPClassifier((8,), max_iter=3, batch_size=16, shuffle=False, random_state=seed, backend=backend).fit(
+            X, labels
+        )
 
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="resident memory is read from /proc")
@@ -70,7 +72,8 @@ def test_networks_fitted_in_two_threads_equal_those_fitted_one_after_the_other(b
 
     def fit(seed):
         return Network([6, 16, 3], "relu", "softmax", "categorical_cross_entropy", seed=seed).fit(
-            X, Y, epochs=40, batch_size=4, backend=backend)
+            X, Y, epochs=40, batch_size=4, backend=backend
+        )
 
     seeds = [1, 2]
     alone = [fit(seed) for seed in seeds]
@@ -85,8 +88,9 @@ def test_numba_thread_count_is_per_thread_and_restored():
     previous = numba.get_num_threads()
     numba.set_num_threads(1)
     try:
-        seen = fitted_in_threads(lambda seed: (numba.get_num_threads(), small_fit(seed, "parallel"),
-                                               numba.get_num_threads()), [0])[0]
+        seen = fitted_in_threads(
+            lambda seed: (numba.get_num_threads(), small_fit(seed, "parallel"), numba.get_num_threads()), [0]
+        )[0]
         assert seen[0] == seen[2] == numba.config.NUMBA_NUM_THREADS
         assert numba.get_num_threads() == 1
     finally:
@@ -97,7 +101,8 @@ def test_a_long_fit_with_a_callback_runs_every_epoch():
     # One epoch per call with a callback: the chunk size, still updated, once grew
     # as 4^epochs and overflowed a float after about 510 epochs.
     seen = []
-    network = Network([6, 3], seed=0).fit(X, np.eye(3)[labels], epochs=600, batch_size=60,
-                                           callback=lambda net, epoch, loss: seen.append(epoch))
+    network = Network([6, 3], seed=0).fit(
+        X, np.eye(3)[labels], epochs=600, batch_size=60, callback=lambda net, epoch, loss: seen.append(epoch)
+    )
     assert seen == list(range(1, 601))
     assert len(network.loss_curve) == 600

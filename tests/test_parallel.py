@@ -11,11 +11,11 @@ import pytest
 from conftest import TOLERANCE
 
 from fastbp import Network, functional
-from fastbp import layout
 from fastbp.backends import check_n_jobs, numba_threads, thread_count
-from fastbp.backends.tuning import PARALLEL_MIN_PARAMETERS, PARALLEL_MIN_WORK, worth_transposing
-from fastbp.optim import hyperparameters
-from fastbp.training import Trainer
+from fastbp.backends.cpu.tuning import PARALLEL_MIN_PARAMETERS, PARALLEL_MIN_WORK, worth_transposing
+from fastbp.engine.training import Trainer
+from fastbp.numerics import layout
+from fastbp.numerics.optim import hyperparameters
 
 # Layers 1 and 2 carry 64 * 256 * 64 = 2**20 multiply-adds per batch of 64, above
 # PARALLEL_MIN_WORK, and go to the threads; layer 3 (64 * 10 * 64) stays serial.
@@ -116,7 +116,7 @@ def test_bad_n_jobs(n_jobs, error):
 # third loads that forward pass from the cache and runs it.
 FRESH_PROCESSES = [
     """
-    from fastbp.backends import parallel
+    from fastbp.backends.cpu import parallel
     W, b, a_prev, z = np.ones((256, 64)), np.ones(256), np.ones((64, 64)), np.empty((64, 256))
     parallel.input_sum(W, b, a_prev, z, 2)
     """,

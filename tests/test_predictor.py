@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 from fastbp import Network
-from fastbp.io import load_arrays, save_arrays
-from fastbp.predictor import Predictor, fold_standardization
-from fastbp.tabular import read_table
+from fastbp.cli.predictor import Predictor, fold_standardization
+from fastbp.cli.tabular import read_table
+from fastbp.engine.io import load_arrays, save_arrays
 
 
 def test_folding_the_standardization_gives_the_same_outputs_on_raw_inputs():
@@ -19,11 +19,18 @@ def test_folding_the_standardization_gives_the_same_outputs_on_raw_inputs():
     np.testing.assert_allclose(network.predict(X), expected, rtol=1e-12, atol=1e-14)
 
 
-@pytest.mark.parametrize("classes", [np.array(["no", "yes"]), np.array([3, 7, 9])], ids=["binary-text", "multiclass-int"])
+@pytest.mark.parametrize(
+    "classes", [np.array(["no", "yes"]), np.array([3, 7, 9])], ids=["binary-text", "multiclass-int"]
+)
 def test_a_saved_predictor_keeps_its_labels_and_predicts_them(classes, tmp_path):
     binary = classes.shape[0] == 2
-    network = Network([2, 3, 1 if binary else 3], "relu", "sigmoid" if binary else "softmax",
-                      "binary_cross_entropy" if binary else "categorical_cross_entropy", seed=1)
+    network = Network(
+        [2, 3, 1 if binary else 3],
+        "relu",
+        "sigmoid" if binary else "softmax",
+        "binary_cross_entropy" if binary else "categorical_cross_entropy",
+        seed=1,
+    )
     Predictor(network, classes, ["u", "v"], "label", 1).save(tmp_path / "model.npz")
     loaded = Predictor.load(tmp_path / "model.npz")
     assert loaded.classes.dtype == classes.dtype and loaded.classes.tolist() == classes.tolist()
@@ -98,7 +105,7 @@ def test_npz_files_need_X_and_y(tmp_path):
 def test_the_progress_bar_draws_on_a_terminal_only():
     import io
 
-    from fastbp.progress import EpochBar
+    from fastbp.cli.progress import EpochBar
 
     class Terminal(io.StringIO):
         def isatty(self):

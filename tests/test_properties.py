@@ -35,8 +35,15 @@ def problems(draw, max_scale: float = 1.0):
 
 
 def copy_of(network: Network) -> Network:
-    twin = Network(network.sizes.tolist(), network.hidden_activation, network.output_activation, network.cost,
-                   l2=network.l2, dtype=network.dtype, seed=0)
+    twin = Network(
+        network.sizes.tolist(),
+        network.hidden_activation,
+        network.output_activation,
+        network.cost,
+        l2=network.l2,
+        dtype=network.dtype,
+        seed=0,
+    )
     twin.theta[:] = network.theta
     twin.rng_state[:] = network.rng_state
     return twin

@@ -13,9 +13,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fastbp import Network, optim
-from fastbp.shuffling import shuffle
-from fastbp.training import Trainer
+from fastbp import Network
+from fastbp.engine.training import Trainer
+from fastbp.numerics import optim
+from fastbp.numerics.shuffling import shuffle
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPTS = Path(__file__).resolve().parent / "scripts"
@@ -117,7 +118,11 @@ def two_ranks(tmp_path_factory):
     environment = dict(os.environ, PYTHONPATH=str(ROOT), NUMBA_NUM_THREADS="1")
     result = subprocess.run(
         [mpiexec, "-n", "2", sys.executable, str(SCRIPTS / "mpi_fit.py"), str(path)],
-        capture_output=True, text=True, cwd=ROOT, env=environment, timeout=300,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=environment,
+        timeout=300,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     sys.path.insert(0, str(SCRIPTS))
@@ -131,7 +136,9 @@ def two_ranks(tmp_path_factory):
 def global_batches(shards: list, batch_size: int, order: np.ndarray) -> np.ndarray:
     """The rows of ``shards`` in the order the ranks visit them: per global batch, each rank's slice in turn."""
     local = batch_size // len(shards)
-    return np.concatenate([shard[order[start : start + local]] for start in range(0, order.shape[0], local) for shard in shards])
+    return np.concatenate(
+        [shard[order[start : start + local]] for start in range(0, order.shape[0], local) for shard in shards]
+    )
 
 
 def single_process_sgd(script, X_shards, Y_shards, arguments) -> Network:
@@ -143,8 +150,15 @@ def single_process_sgd(script, X_shards, Y_shards, arguments) -> Network:
         shuffle(order, state)
         X = global_batches(X_shards, arguments["batch_size"], order)
         Y = global_batches(Y_shards, arguments["batch_size"], order)
-        network.fit(X, Y, epochs=1, learning_rate=arguments["learning_rate"], batch_size=arguments["batch_size"],
-                    shuffle=False, backend="serial")
+        network.fit(
+            X,
+            Y,
+            epochs=1,
+            learning_rate=arguments["learning_rate"],
+            batch_size=arguments["batch_size"],
+            shuffle=False,
+            backend="serial",
+        )
     return network
 
 

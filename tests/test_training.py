@@ -5,12 +5,19 @@ import pytest
 from conftest import OUTPUT_COSTS, TOLERANCE, random_problem
 
 from fastbp import DivergenceWarning, Network, gradient_descent_1d
-from fastbp.demo import train_digits
+from fastbp.cli.demo import train_digits
 
 
 def copy_network(network):
-    twin = Network(network.sizes.tolist(), network.hidden_activation, network.output_activation, network.cost,
-                   l2=network.l2, dtype=network.dtype, seed=0)
+    twin = Network(
+        network.sizes.tolist(),
+        network.hidden_activation,
+        network.output_activation,
+        network.cost,
+        l2=network.l2,
+        dtype=network.dtype,
+        seed=0,
+    )
     twin.theta[:] = network.theta
     twin.rng_state[:] = network.rng_state
     return twin
@@ -122,10 +129,12 @@ OPTIMIZERS = [
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("optimizer,options", OPTIMIZERS)
 def test_optimizers_and_sample_weights_match_oracle(backend, optimizer, options, dtype):
-    from fastbp.optim import hyperparameters
-    from fastbp.training import Trainer
+    from fastbp.engine.training import Trainer
+    from fastbp.numerics.optim import hyperparameters
 
-    network, X, Y = random_problem(5, "relu", "softmax", "categorical_cross_entropy", dtype=dtype, l2=1e-2, n_layers=2, n_samples=9)
+    network, X, Y = random_problem(
+        5, "relu", "softmax", "categorical_cross_entropy", dtype=dtype, l2=1e-2, n_layers=2, n_samples=9
+    )
     X, Y = X.astype(dtype), Y.astype(dtype)
     S = np.random.default_rng(0).uniform(0.1, 3.0, X.shape[0]).astype(dtype)
     results = []

@@ -96,7 +96,9 @@ def test_integer_boolean_fortran_and_readonly_inputs_are_accepted(network):
     ],
 )
 def test_bad_network_definitions(arguments, error, message):
-    options = dict(sizes=[3, 4, 2], hidden_activation="sigmoid", output_activation="softmax", cost="categorical_cross_entropy")
+    options = dict(
+        sizes=[3, 4, 2], hidden_activation="sigmoid", output_activation="softmax", cost="categorical_cross_entropy"
+    )
     options.update(arguments)
     with pytest.raises(error, match=message):
         Network(**options)
@@ -127,7 +129,11 @@ def test_functional_api_checks_layer_shapes(network):
     a[1] = a[1][:, :2]
     with pytest.raises(ValueError, match=r"activations\[1\] must have shape \(4, 5\)"):
         functional.deltas(network, a, GOOD_Y)
-    dW, db = functional.gradients(network, functional.forward(network, GOOD_X), functional.deltas(network, functional.forward(network, GOOD_X), GOOD_Y))
+    dW, db = functional.gradients(
+        network,
+        functional.forward(network, GOOD_X),
+        functional.deltas(network, functional.forward(network, GOOD_X), GOOD_Y),
+    )
     dW[2] = dW[2].T
     with pytest.raises(ValueError, match=r"dW\[2\] must have shape"):
         functional.update(network, dW, db, 0.1)

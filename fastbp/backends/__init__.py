@@ -1,6 +1,6 @@
 """The backends, by name: each a module with the same kernel functions.
 
-``numpy`` is the oracle (NOTATION.md's matrix form); ``serial`` runs the
+``numpy`` is the oracle (docs/notation.md's matrix form); ``serial`` runs the
 compiled index loops on one thread; ``parallel`` runs the same module's
 loops with layers that have enough work split over Numba's threads;
 ``auto`` picks ``parallel`` when some layer of the network has enough work
@@ -21,9 +21,9 @@ from types import ModuleType
 import numba
 
 BACKENDS = {
-    "auto": "fastbp.backends.serial",
-    "serial": "fastbp.backends.serial",
-    "parallel": "fastbp.backends.serial",
+    "auto": "fastbp.backends.cpu.serial",
+    "serial": "fastbp.backends.cpu.serial",
+    "parallel": "fastbp.backends.cpu.serial",
     "numpy": "fastbp.backends.numpy_ref",
     "cuda": "fastbp.backends.cuda",
 }
@@ -62,7 +62,7 @@ def check_n_jobs(n_jobs) -> int:
 
 def thread_count(name: str, sizes, batch_size: int, n_jobs=None) -> int:
     """How many threads backend ``name`` uses for a network of ``sizes`` and batches of ``batch_size``."""
-    from fastbp.backends.tuning import PARALLEL_MIN_WORK
+    from fastbp.backends.cpu.tuning import PARALLEL_MIN_WORK
 
     if check_backend(name) in ("serial", "numpy", "cuda"):
         return 1

@@ -1,4 +1,4 @@
-"""The oracle: NOTATION.md's matrix form in plain NumPy.
+"""The oracle: docs/notation.md's matrix form in plain NumPy.
 
 Same function names and signatures as the compiled backends, so that one
 test checks each of them against this module (``n_threads`` is ignored:
@@ -12,13 +12,13 @@ function is the matrix formula it names, with rows = samples::
     dC/db^l = (1/N) column sums of Delta^l
 
 The activations and costs are written again here as NumPy expressions,
-independently of :mod:`fastbp.formulas`, so that the oracle does not share
+independently of :mod:`fastbp.numerics.formulas`, so that the oracle does not share
 their mistakes.
 """
 
 import numpy as np
 
-from fastbp.formulas import (
+from fastbp.numerics.formulas import (
     BINARY_CROSS_ENTROPY,
     EXP,
     MSE,
@@ -29,8 +29,8 @@ from fastbp.formulas import (
     TANH,
     is_canonical_pair,
 )
-from fastbp.layout import biases, layer, weights
-from fastbp.optim import (
+from fastbp.numerics.layout import biases, layer, weights
+from fastbp.numerics.optim import (
     ADAM,
     BETA_1,
     BETA_2,
@@ -45,13 +45,13 @@ from fastbp.optim import (
     SCHEDULE,
     UPDATES,
 )
-from fastbp.shuffling import shuffle
+from fastbp.numerics.shuffling import shuffle
 
 
 def exp_normal(Z: np.ndarray) -> np.ndarray:
     """exp(Z) for Z <= 0, never below the smallest normal float (twice it): no underflow.
 
-    The compiled exponential clamps its argument the same way (see :mod:`fastbp.exp`),
+    The compiled exponential clamps its argument the same way (see :mod:`fastbp.numerics.exp`),
     so that a softmax of any finite input never meets a denormal or a zero.
     """
     return np.exp(np.maximum(Z, np.log(2 * np.finfo(Z.dtype).tiny)))
@@ -192,9 +192,33 @@ def load_batch(X, Y, S, order, start, A0, y, s):
     return float(np.sum(S[rows]))
 
 
-def train_epochs(X, Y, S, theta, sizes, codes, cost, l2, batch_size, do_shuffle, optimizer, hyper,
-                 velocity, second_moment, counters, order, rng_state, A, D, Y_batch, S_batch, grad,
-                 last_finite, losses, n_threads):
+def train_epochs(
+    X,
+    Y,
+    S,
+    theta,
+    sizes,
+    codes,
+    cost,
+    l2,
+    batch_size,
+    do_shuffle,
+    optimizer,
+    hyper,
+    velocity,
+    second_moment,
+    counters,
+    order,
+    rng_state,
+    A,
+    D,
+    Y_batch,
+    S_batch,
+    grad,
+    last_finite,
+    losses,
+    n_threads,
+):
     """Mini-batch gradient descent, the same contract as the compiled backends."""
     n_total = X.shape[0]
     L = len(sizes) - 1

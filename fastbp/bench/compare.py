@@ -35,7 +35,7 @@ fastbp is that many times faster), GFLOP/s and the fraction of the peak,
 the peak being the best of several large matrix products through NumPy's
 BLAS in the same dtype and thread count.  One untimed unit per peer comes
 first, so compilation is excluded from the times; compile times are printed
-on their own (fastbp: :func:`fastbp.network.warm_up`, which loads Numba's
+on their own (fastbp: :func:`fastbp.engine.network.warm_up`, which loads Numba's
 on-disk cache when it is warm; JAX: lowering and compiling the unit).
 
 The FLOP count of one epoch of ``N`` samples in batches of ``B``, for layer
@@ -98,7 +98,7 @@ class FastbpPeer:
     """fastbp through its public API, with the backend ``backend``."""
 
     def __init__(self, workload: Workload, X: np.ndarray, Y: np.ndarray, backend: str):
-        from fastbp.network import warm_up
+        from fastbp.engine.network import warm_up
 
         self.name = "numpy" if backend == "numpy" else f"fastbp-{backend}"
         self.workload, self.X, self.Y, self.backend = workload, X, Y, backend
@@ -109,8 +109,12 @@ class FastbpPeer:
     def train(self) -> None:
         """One measurement unit."""
         self.network.fit(
-            self.X, self.Y, epochs=self.workload.epochs, learning_rate=LEARNING_RATE,
-            batch_size=self.workload.batch_size, backend=self.backend,
+            self.X,
+            self.Y,
+            epochs=self.workload.epochs,
+            learning_rate=LEARNING_RATE,
+            batch_size=self.workload.batch_size,
+            backend=self.backend,
         )
 
 
@@ -144,7 +148,8 @@ class TorchPeer:
         biases = [layer.bias for layer in self.model if isinstance(layer, torch.nn.Linear)]
         self.optimizer = torch.optim.SGD(
             [{"params": weights, "weight_decay": L2 / workload.batch_size}, {"params": biases, "weight_decay": 0.0}],
-            lr=LEARNING_RATE, momentum=0.0,
+            lr=LEARNING_RATE,
+            momentum=0.0,
         )
         self.generator = torch.Generator().manual_seed(0)
 
@@ -254,9 +259,17 @@ class SklearnPeer:
 
         self.workload, self.X = workload, X
         options = dict(
-            hidden_layer_sizes=workload.sizes[1:-1], activation="logistic", solver="sgd", alpha=L2,
-            batch_size=workload.batch_size, learning_rate="constant", learning_rate_init=LEARNING_RATE,
-            momentum=0.0, nesterovs_momentum=False, shuffle=True, random_state=0,
+            hidden_layer_sizes=workload.sizes[1:-1],
+            activation="logistic",
+            solver="sgd",
+            alpha=L2,
+            batch_size=workload.batch_size,
+            learning_rate="constant",
+            learning_rate_init=LEARNING_RATE,
+            momentum=0.0,
+            nesterovs_momentum=False,
+            shuffle=True,
+            random_state=0,
         )
         if workload.output_activation == "identity":
             self.model, self.y, self.classes = MLPRegressor(**options), Y[:, 0], None
@@ -324,7 +337,11 @@ def milliseconds(seconds: float) -> str:
 def report(workload: Workload, n_samples: int, seconds: dict, compile_seconds: dict, peak: float, rounds: int) -> str:
     """The table of one workload."""
     flops = flops_per_unit(workload, n_samples)
-    unit = "10000 epochs" if workload.epochs == 10000 else f"{workload.epochs} epoch" + ("s" if workload.epochs > 1 else "")
+    unit = (
+        "10000 epochs"
+        if workload.epochs == 10000
+        else f"{workload.epochs} epoch" + ("s" if workload.epochs > 1 else "")
+    )
     median = {name: statistics.median(times) for name, times in seconds.items()}
     fastbp = [name for name in median if name.startswith("fastbp-")]
     best = min(median[name] for name in fastbp) if fastbp else None
@@ -356,7 +373,9 @@ def limit_threads(threads: int):
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The comparison's options, on ``parser`` (this module's own, or ``fastbp bench``'s)."""
-    parser.add_argument("--workloads", default=",".join(WORKLOADS), help="comma-separated, from: " + ", ".join(WORKLOADS))
+    parser.add_argument(
+        "--workloads", default=",".join(WORKLOADS), help="comma-separated, from: " + ", ".join(WORKLOADS)
+    )
     parser.add_argument("--peers", default=",".join(PEERS), help="comma-separated, from: " + ", ".join(PEERS))
     parser.add_argument("--rounds", type=int, default=None, help="timing rounds per workload (default: per workload)")
     parser.add_argument("--dtype", default="float32", choices=["float32", "float64"])
@@ -378,7 +397,9 @@ def check_arguments(parser: argparse.ArgumentParser, arguments: argparse.Namespa
         import numba
 
         if not 1 <= arguments.threads <= numba.config.NUMBA_NUM_THREADS:
-            parser.error(f"--threads must be from 1 to NUMBA_NUM_THREADS={numba.config.NUMBA_NUM_THREADS}, got {arguments.threads}")
+            parser.error(
+                f"--threads must be from 1 to NUMBA_NUM_THREADS={numba.config.NUMBA_NUM_THREADS}, got {arguments.threads}"
+            )
     return arguments
 
 
@@ -403,7 +424,9 @@ def run(arguments: argparse.Namespace) -> int:
     notes = []
     if "jax" in arguments.peers and "jax" not in sys.modules:
         if threads == 1:
-            os.environ["XLA_FLAGS"] = os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+            os.environ["XLA_FLAGS"] = (
+                os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+            )
         elif threads != os.cpu_count():
             notes.append(f"jax uses all {os.cpu_count()} cores: XLA has no flag for {threads} threads")
     limits = limit_threads(threads)

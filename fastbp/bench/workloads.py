@@ -10,8 +10,8 @@ each epoch.  The synthetic data sets are drawn from a fixed seed, so every
 peer and every run trains on the same numbers.
 """
 
-from dataclasses import dataclass
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -82,11 +82,21 @@ WORKLOADS = {
     for workload in (
         Workload("digits", (64, 32, 10), "softmax", "categorical_cross_entropy", 32, 1, digits_data),
         Workload(
-            "mnistlike", (784, 128, 64, 10), "softmax", "categorical_cross_entropy", 64, 1,
+            "mnistlike",
+            (784, 128, 64, 10),
+            "softmax",
+            "categorical_cross_entropy",
+            64,
+            1,
             lambda rng: teacher_classes(rng, 10000, 784),
         ),
         Workload(
-            "wide", (1024, 1024, 1024, 10), "softmax", "categorical_cross_entropy", 256, 1,
+            "wide",
+            (1024, 1024, 1024, 10),
+            "softmax",
+            "categorical_cross_entropy",
+            256,
+            1,
             lambda rng: teacher_classes(rng, 8192, 1024),
         ),
         Workload("online", (16, 32, 1), "identity", "mse", 1, 1, regression_data),

@@ -10,7 +10,7 @@ fastbp's estimators run unchanged in scikit-learn's ``GridSearchCV`` and
         search.fit(X, y)              # each fit runs as a task on some worker
 
 Compiled kernels.  A task unpickles an estimator whose class lives in
-:mod:`fastbp.estimators`; the worker process imports fastbp once, loads each
+:mod:`fastbp.sklearn.base`; the worker process imports fastbp once, loads each
 kernel from Numba's on-disk cache (``cache=True``) the first time a task
 calls it, and keeps it in memory for the tasks that follow.  A worker thus
 compiles nothing when the cache is warm (it is written by the first process
@@ -48,7 +48,7 @@ from contextlib import contextmanager
 import numba
 from numba.core.dispatcher import Dispatcher
 
-from fastbp.validation import check_positive_int
+from fastbp.engine.validation import check_positive_int
 
 try:
     from distributed import LocalCluster

@@ -26,7 +26,7 @@ each rank permutes its local sample indices with the shared generator
 permutation of their equal-sized shards.
 
 Synchronous gradient averaging (``average="gradients"``, the default).  The
-global batch's gradient (NOTATION.md, ``N = B``) splits into the ranks'
+global batch's gradient (docs/notation.md, ``N = B``) splits into the ranks'
 shares::
 
     dC/dW^l_kj = (1/B) sum_n delta^l_k(n) a^{l-1}_j(n)  +  (lambda/B) W^l_kj
@@ -47,7 +47,7 @@ and ``period=1`` this equals gradient averaging; larger periods communicate
 ``period`` times less and drift between averages.  The optimiser's state
 (momentum, Adam's moments) stays local to each rank.
 
-The ranks drive fastbp's compiled kernels (:mod:`fastbp.backends.serial`)
+The ranks drive fastbp's compiled kernels (:mod:`fastbp.backends.cpu.serial`)
 step by step from Python, with the ``Allreduce`` between the gradients and
 the update: the few microseconds of Python per step are small next to the
 step's arithmetic and its communication.
@@ -66,12 +66,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fastbp import layout, optim
 from fastbp.backends import get_backend, numba_threads, thread_count
-from fastbp.network import Network
-from fastbp.shuffling import shuffle as shuffle_order
-from fastbp.training import DivergenceWarning
-from fastbp.validation import check_inputs, check_non_negative_float, check_positive_int, check_targets
+from fastbp.engine.network import Network
+from fastbp.engine.training import DivergenceWarning
+from fastbp.engine.validation import check_inputs, check_non_negative_float, check_positive_int, check_targets
+from fastbp.numerics import layout, optim
+from fastbp.numerics.shuffling import shuffle as shuffle_order
 
 try:
     from mpi4py import MPI
@@ -162,7 +162,7 @@ def fit(
     learning_rate : float
         alpha.
     optimizer : {"sgd", "adam"}
-        The update rule (:mod:`fastbp.optim`), with ``momentum`` and
+        The update rule (:mod:`fastbp.numerics.optim`), with ``momentum`` and
         ``nesterov`` for "sgd" and ``beta_1``, ``beta_2``, ``epsilon`` for "adam".
     momentum, nesterov, beta_1, beta_2, epsilon
         The optimiser's hyperparameters (scikit-learn's meanings).
@@ -225,7 +225,13 @@ def fit(
     check_same_everywhere(comm, (X.shape[0],), "the number of samples per shard (shards must be equal)")
     check_same_everywhere(
         comm,
-        (tuple(network.sizes.tolist()), tuple(network.codes.tolist()), network.cost_code, network.l2, network.dtype.str),
+        (
+            tuple(network.sizes.tolist()),
+            tuple(network.codes.tolist()),
+            network.cost_code,
+            network.l2,
+            network.dtype.str,
+        ),
         "the network (sizes, activations, cost, l2, dtype)",
     )
     check_same_everywhere(
@@ -244,7 +250,9 @@ def fit(
     before = network.theta.copy()
     comm.Bcast(network.theta, root=0)
     drift = comm.allreduce(float(np.max(np.abs(before - network.theta))), op=MPI.MAX)
-    return DataParallelRun(done, int(trainer.counters[optim.UPDATES]), ranks, seconds, trainer.communication_seconds, drift)
+    return DataParallelRun(
+        done, int(trainer.counters[optim.UPDATES]), ranks, seconds, trainer.communication_seconds, drift
+    )
 
 
 class DataParallelTrainer:
@@ -311,12 +319,23 @@ class DataParallelTrainer:
                 kernels.backprop_deltas(network.theta, sizes, codes, A, D, n_samples, n_threads)
                 # N = B for a share of the global batch's gradient, N = b for a local step.
                 scale = ranks * weight_sum if gradients else weight_sum
-                squares = kernels.accumulate_gradients(network.theta, sizes, A, D, n_samples, scale, l2_share, grad, n_threads)
+                squares = kernels.accumulate_gradients(
+                    network.theta, sizes, A, D, n_samples, scale, l2_share, grad, n_threads
+                )
                 # This rank's share of B C: its samples' costs and 1/R of the L2 term.
                 epoch_cost += batch_cost + 0.5 * l2_share * squares
                 if gradients:
                     self.allreduce(grad)
-                kernels.apply_update(network.theta, grad, self.optimizer, self.hyper, self.velocity, self.second_moment, self.counters, n_threads)
+                kernels.apply_update(
+                    network.theta,
+                    grad,
+                    self.optimizer,
+                    self.hyper,
+                    self.velocity,
+                    self.second_moment,
+                    self.counters,
+                    n_threads,
+                )
                 if not gradients and self.counters[optim.UPDATES] % self.period == 0:
                     self.average_parameters()
             loss = self.comm.allreduce(epoch_cost, op=MPI.SUM) / (ranks * n_local)

@@ -17,13 +17,19 @@ import pytest
 _shared = importlib.util.spec_from_file_location("shared_conftest", pathlib.Path(__file__).parents[1] / "conftest.py")
 shared = importlib.util.module_from_spec(_shared)
 _shared.loader.exec_module(shared)
-HIDDEN, OUTPUT_COSTS, TOLERANCE, random_problem = shared.HIDDEN, shared.OUTPUT_COSTS, shared.TOLERANCE, shared.random_problem
+HIDDEN, OUTPUT_COSTS, TOLERANCE, random_problem = (
+    shared.HIDDEN,
+    shared.OUTPUT_COSTS,
+    shared.TOLERANCE,
+    shared.random_problem,
+)
 
 os.environ.setdefault("FASTBP_CUDA_BLOCK", "4")
 os.environ.setdefault("FASTBP_CUDA_REGISTERS", "2")
 
-cuda_backend = pytest.importorskip("fastbp.backends.cuda", reason="numba-cuda or a GPU (or the simulator) is missing",
-                                   exc_type=ImportError)
+pytest.importorskip(
+    "fastbp.backends.cuda", reason="numba-cuda or a GPU (or the simulator) is missing", exc_type=ImportError
+)
 
 # Which kernels the entry points use: the element kernels, the tiled ones, the fused epoch kernel.
 STRATEGIES = {
@@ -43,5 +49,5 @@ def backend():
 def strategy(request, monkeypatch):
     """Each choice of kernels in turn."""
     for name, value in STRATEGIES[request.param].items():
-        monkeypatch.setattr(cuda_backend, name, value)
+        monkeypatch.setattr(f"fastbp.backends.cuda.config.{name}", value)
     return request.param

@@ -16,17 +16,20 @@ def check_every_step(hidden, output, cost, dtype, seed):
     d_ref = functional.deltas(network, a_ref, Y, "numpy")
     assert_layers_close(functional.deltas(network, a_ref, Y, "cuda"), d_ref, dtype)
     got = functional.gradient_vector(network, a_ref, d_ref, "cuda")
-    np.testing.assert_allclose(got, functional.gradient_vector(network, a_ref, d_ref, "numpy"), rtol=TOLERANCE[dtype],
-                               atol=TOLERANCE[dtype])
+    np.testing.assert_allclose(
+        got, functional.gradient_vector(network, a_ref, d_ref, "numpy"), rtol=TOLERANCE[dtype], atol=TOLERANCE[dtype]
+    )
     assert got.dtype == np.dtype(dtype)
-    assert functional.cost(network, X, Y, "cuda") == pytest.approx(functional.cost(network, X, Y, "numpy"), rel=TOLERANCE[dtype])
+    assert functional.cost(network, X, Y, "cuda") == pytest.approx(
+        functional.cost(network, X, Y, "numpy"), rel=TOLERANCE[dtype]
+    )
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("output,cost", OUTPUT_COSTS)
 @pytest.mark.parametrize("hidden", HIDDEN)
 def test_element_kernels_match_oracle(hidden, output, cost, dtype, monkeypatch):
-    monkeypatch.setattr("fastbp.backends.cuda.TILED_MIN_WIDTH", 10**9)
+    monkeypatch.setattr("fastbp.backends.cuda.config.TILED_MIN_WIDTH", 10**9)
     check_every_step(hidden, output, cost, dtype, seed=5)
 
 
@@ -34,7 +37,7 @@ def test_element_kernels_match_oracle(hidden, output, cost, dtype, monkeypatch):
 @pytest.mark.parametrize("hidden", HIDDEN)
 def test_tiled_kernels_match_oracle(hidden, dtype, monkeypatch):
     # Every product through the tiled kernels (the cost only enters the output delta).
-    monkeypatch.setattr("fastbp.backends.cuda.TILED_MIN_WIDTH", 0)
+    monkeypatch.setattr("fastbp.backends.cuda.config.TILED_MIN_WIDTH", 0)
     check_every_step(hidden, "softmax", "categorical_cross_entropy", dtype, seed=6)
 
 
@@ -42,7 +45,7 @@ def test_tiled_kernels_match_oracle(hidden, dtype, monkeypatch):
 @pytest.mark.parametrize("optimizer", ["sgd", "adam"])
 def test_update_matches_oracle(optimizer, dtype):
     from fastbp.backends import cuda, numpy_ref
-    from fastbp.optim import OPTIMIZERS, hyperparameters
+    from fastbp.numerics.optim import OPTIMIZERS, hyperparameters
 
     rng = np.random.default_rng(0)
     theta, grad = (rng.normal(size=37).astype(dtype) for _ in range(2))

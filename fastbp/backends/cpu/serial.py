@@ -1,0 +1,248 @@
+"""The serial backend: the index loops of :mod:`fastbp.backends.cpu.loops`, one range after another.
+
+This module holds the layer-by-layer structure of the derivation: the
+forward pass, the delta recursion, the gradients, the update, and
+``train_epochs``, the whole training loop in compiled code.  Its functions
+have the same names and signatures in every backend (the NumPy oracle
+:mod:`fastbp.backends.numpy_ref` included).
+
+Storage (see :mod:`fastbp.numerics.layout`): ``theta`` holds all parameters in one
+flat buffer, ``A`` the activations ``a^0 .. a^L`` of a batch and ``D`` the
+deltas ``delta^1 .. delta^L``, each layer an ``(N, n_l)`` block.  A whole
+mini-batch goes through one layer before the next: each weight is loaded
+once per batch, not once per sample.
+
+The last argument, ``n_threads``, is how many threads the layer loops may
+use: 1 for the serial backend; with more (the ``parallel`` backend), layers
+with enough work go to :mod:`fastbp.backends.cpu.parallel`, which splits the
+same loops over threads and gives bitwise the same results.  A caller
+that passes more than one from Python must start Numba's threads first
+(``numba.get_num_threads()`` does), as fastbp's own entry points do:
+Numba starts them when it loads a parallel function from its cache, but not
+when it loads a cached caller with the parallel code linked in (Numba issue
+#8578), and that caller would then crash.
+"""
+
+import math
+
+import numpy as np
+
+from fastbp.backends.cpu import loops, parallel
+from fastbp.backends.cpu.loops import copy, data_cost, load_batch, output_delta
+from fastbp.backends.cpu.tuning import (
+    GRADIENT_ROWS,
+    PARALLEL_MIN_PARAMETERS,
+    inlined_kernel,
+    kernel,
+    units_tile,
+    worth_threads,
+    worth_transposing,
+)
+from fastbp.numerics.layout import biases, layer, weights
+from fastbp.numerics.optim import SAMPLES_SEEN, UPDATES, end_of_epoch_schedule, optimizer_step
+from fastbp.numerics.shuffling import shuffle
+
+__all__ = [
+    "accumulate_gradients",
+    "apply_update",
+    "backprop_deltas",
+    "data_cost",
+    "forward",
+    "load_batch",
+    "output_delta",
+    "squared_weights",
+    "train_epochs",
+]
+
+
+@inlined_kernel
+def forward(theta, sizes, codes, A, n_samples, n_threads):
+    """The forward pass over the batch held in layer 0 of ``A``.
+
+    For l = 1 .. L: z^l = W^l a^{l-1} + b^l, then a^l = sigma_l(z^l), each
+    computed in the block of ``A`` that will hold ``a^l``.
+
+    Cache blocking: the input sums go in tiles of rows of ``W^l`` (about
+    256 KiB), each of which serves every sample of the batch while it sits in
+    the L2 cache, so a wide layer's weights come from memory once per batch,
+    not once per group of samples.
+    """
+    for l in range(1, sizes.shape[0]):
+        W = weights(theta, sizes, l)
+        b = biases(theta, sizes, l)
+        a_prev = layer(A, sizes, l - 1, n_samples, 0)
+        a = layer(A, sizes, l, n_samples, 0)
+        if worth_threads(n_threads, n_samples, W):
+            parallel.input_sum(W, b, a_prev, a, n_threads)
+        else:
+            # z^l_k = sum_j W^l_kj a^{l-1}_j + b^l_k, one tile of units k after another
+            tile = units_tile(W.shape[1])
+            for k_start in range(0, W.shape[0], tile):
+                loops.input_sum(W, b, a_prev, a, k_start, min(k_start + tile, W.shape[0]))
+        loops.activate(codes[l], a)
+
+
+@inlined_kernel
+def backprop_deltas(theta, sizes, codes, A, D, n_samples, n_threads):
+    """The delta recursion, from layer L - 1 down to layer 1.
+
+    ``delta^L`` must already be in ``D`` (see :func:`output_delta`).
+    """
+    for l in range(sizes.shape[0] - 2, 0, -1):
+        W_next = weights(theta, sizes, l + 1)
+        delta_next = layer(D, sizes, l + 1, n_samples, 1)
+        delta = layer(D, sizes, l, n_samples, 1)
+        a = layer(A, sizes, l, n_samples, 0)
+        if worth_threads(n_threads, n_samples, W_next):
+            parallel.backpropagate(W_next, delta_next, codes[l], a, delta, n_threads)
+        else:
+            # delta^l_j = sigma_l'(z^l_j) * sum_k W^{l+1}_kj delta^{l+1}_k, every sample n
+            loops.backpropagate(W_next, delta_next, codes[l], a, delta)
+
+
+@inlined_kernel
+def accumulate_gradients(theta, sizes, A, D, n_samples, weight_sum, l2, grad, n_threads):
+    """The gradients of the batch cost C, written into ``grad`` (laid out as ``theta``).
+
+    N in the formulas is ``weight_sum``, the sum of the samples' weights
+    (the number of samples when they all weigh 1).  Returns
+    sum_l sum_kj (W^l_kj)^2, which the L2 term of the cost needs.
+
+    The rows of ``dW^l`` go in chunks of ``GRADIENT_ROWS``, whose sums of
+    squares are added in order, as the parallel backend adds them.  Big
+    layers and batches take their a^{l-1} and delta^l transposed, samples
+    contiguous (see :func:`fastbp.backends.cpu.loops.layer_gradients_transposed`).
+    """
+    inv_n = theta.dtype.type(1.0 / weight_sum)
+    decay = theta.dtype.type(l2 / weight_sum)
+    squares = 0.0
+    for l in range(1, sizes.shape[0]):
+        W = weights(theta, sizes, l)
+        a_prev = layer(A, sizes, l - 1, n_samples, 0)
+        delta = layer(D, sizes, l, n_samples, 1)
+        dW = weights(grad, sizes, l)
+        db = biases(grad, sizes, l)
+        transposed = worth_transposing(n_samples, W)
+        if transposed:
+            aT = np.empty((W.shape[1], n_samples), dtype=theta.dtype)
+            deltaT = np.empty((W.shape[0], n_samples), dtype=theta.dtype)
+            loops.transpose(a_prev, aT)
+            loops.transpose(delta, deltaT)
+            a_prev, delta = aT, deltaT
+        if worth_threads(n_threads, n_samples, W):
+            squares += parallel.layer_gradients(W, a_prev, delta, transposed, inv_n, decay, dW, db)
+        else:
+            # dC/dW^l_kj and dC/db^l_k, one chunk of units k after another
+            for k_start in range(0, W.shape[0], GRADIENT_ROWS):
+                k_stop = min(k_start + GRADIENT_ROWS, W.shape[0])
+                if transposed:
+                    squares += loops.layer_gradients_transposed(W, a_prev, delta, inv_n, decay, dW, db, k_start, k_stop)
+                else:
+                    squares += loops.layer_gradients(W, a_prev, delta, inv_n, decay, dW, db, k_start, k_stop)
+    return squares
+
+
+@inlined_kernel
+def apply_update(theta, grad, optimizer, hyper, velocity, second_moment, counters, n_threads):
+    """One step of the optimiser (see :mod:`fastbp.numerics.optim`) on all parameters at once.
+
+    Plain gradient descent: W^l_kj <- W^l_kj - alpha dC/dW^l_kj, b^l_k <- b^l_k - alpha dC/db^l_k.
+    """
+    counters[UPDATES] += 1
+    if n_threads > 1 and theta.shape[0] >= PARALLEL_MIN_PARAMETERS:
+        parallel.apply_optimizer(theta, grad, optimizer, hyper, velocity, second_moment, counters[UPDATES], n_threads)
+    else:
+        optimizer_step(theta, grad, optimizer, hyper, velocity, second_moment, counters[UPDATES])
+
+
+@kernel
+def squared_weights(theta, sizes):
+    """sum_l sum_kj (W^l_kj)^2, the sum in the L2 term (biases excluded)."""
+    total = 0.0
+    for l in range(1, sizes.shape[0]):
+        W = weights(theta, sizes, l)
+        for k in range(W.shape[0]):
+            for j in range(W.shape[1]):
+                total += W[k, j] * W[k, j]
+    return total
+
+
+@kernel
+def train_epochs(
+    X,
+    Y,
+    S,
+    theta,
+    sizes,
+    codes,
+    cost,
+    l2,
+    batch_size,
+    do_shuffle,
+    optimizer,
+    hyper,
+    velocity,
+    second_moment,
+    counters,
+    order,
+    rng_state,
+    A,
+    D,
+    Y_batch,
+    S_batch,
+    grad,
+    last_finite,
+    losses,
+    n_threads,
+):
+    """Mini-batch gradient descent for ``losses.shape[0]`` epochs.
+
+    Each epoch sets ``order`` to ``0 .. N-1`` and shuffles it (if
+    ``do_shuffle``), then for each batch of ``batch_size`` samples (the last
+    one may be smaller) runs the forward pass, the output delta, the delta
+    recursion, the gradients and the optimiser's update.  ``batch_size = N``
+    is batch gradient descent, ``1`` is online learning.  ``S`` holds the
+    samples' weights (all 1 for the plain formulas).
+
+    ``losses[e]`` receives the epoch's cost: the batch costs C weighted by
+    their size and averaged over the samples, as scikit-learn reports it.
+    If it is not finite the run stops, ``theta`` is restored from
+    ``last_finite`` (the weights after the last epoch with a finite cost) and
+    the number of epochs completed before is returned; else ``losses.shape[0]``.
+    """
+    n_total = X.shape[0]
+    L = sizes.shape[0] - 1
+    for epoch in range(losses.shape[0]):
+        # Each epoch's order depends on the generator state alone, so that
+        # one fit of 2E epochs equals two fits of E epochs.
+        for n in range(n_total):
+            order[n] = n
+        if do_shuffle:
+            shuffle(order, rng_state)
+        epoch_cost = 0.0
+        for start in range(0, n_total, batch_size):
+            n_samples = min(batch_size, n_total - start)
+            # Y_batch holds the batch's targets laid out as layer L: an (N, n_L) block.
+            y = layer(Y_batch, sizes, L, n_samples, L)
+            s = S_batch[:n_samples]
+            weight_sum = load_batch(X, Y, S, order, start, layer(A, sizes, 0, n_samples, 0), y, s)
+            forward(theta, sizes, codes, A, n_samples, n_threads)
+            a_out = layer(A, sizes, L, n_samples, 0)
+            batch_cost = data_cost(cost, a_out, y, s)
+            output_delta(cost, codes[L], a_out, y, s, layer(D, sizes, L, n_samples, 1))
+            backprop_deltas(theta, sizes, codes, A, D, n_samples, n_threads)
+            squares = accumulate_gradients(theta, sizes, A, D, n_samples, weight_sum, l2, grad, n_threads)
+            # N C = sum_n s_n C_n + (lambda / 2) sum_l sum_kj (W^l_kj)^2, with the
+            # sum of squares that the gradient pass computed on the way.
+            batch_cost += 0.5 * l2 * squares
+            # The epoch's cost weighs each batch's C by its number of samples.
+            epoch_cost += batch_cost * n_samples / weight_sum
+            apply_update(theta, grad, optimizer, hyper, velocity, second_moment, counters, n_threads)
+        counters[SAMPLES_SEEN] += n_total
+        end_of_epoch_schedule(hyper, counters[SAMPLES_SEEN])
+        losses[epoch] = epoch_cost / n_total
+        if not math.isfinite(losses[epoch]):
+            copy(last_finite, theta)
+            return epoch
+        copy(theta, last_finite)
+    return losses.shape[0]

@@ -1,0 +1,207 @@
+"""``fastbp train``: fit an ``MLPClassifier`` or ``MLPRegressor`` to a table, score, save, plot.
+
+The inputs are standardised with the training rows' means and deviations
+(the saved model folds that into its first layer, see
+:func:`fastbp.cli.predictor.fold_standardization`).  A random ``--test-size``
+fraction of the rows is held out: its cost is recorded after every epoch
+(the validation curve of ``--plot``) and its accuracy (classification) or
+R^2 (regression) is reported at the end.  Nothing chooses the model on the
+held-out rows, so their score is an honest estimate.
+"""
+
+import argparse
+import importlib.util
+import os
+import time
+import warnings
+
+import numpy as np
+
+from fastbp.cli.plotting import MISSING
+from fastbp.cli.predictor import Predictor, fold_standardization
+from fastbp.cli.progress import EpochBar
+from fastbp.cli.tabular import Table, read_table
+from fastbp.datasets import split, standardization
+from fastbp.engine import functional
+from fastbp.engine.interrupts import TrainingInterrupted
+from fastbp.engine.network import Network
+
+# A numeric target is a class label when it is integral with at most this many distinct values.
+MAX_INFERRED_CLASSES = 20
+
+
+def infer_task(table: Table, target: int) -> str:
+    """``"classify"`` when the target is not numeric, or integral with few distinct values; else ``"regress"``."""
+    try:
+        values = table.numbers(target)
+    except ValueError:
+        return "classify"
+    integral = np.all(values == np.round(values))
+    return "classify" if integral and np.unique(values).size <= MAX_INFERRED_CLASSES else "regress"
+
+
+def class_labels(table: Table, target: int) -> np.ndarray:
+    """The target as labels: integers or floats when they are all numbers, else the strings themselves."""
+    try:
+        values = table.numbers(target)
+    except ValueError:
+        return np.asarray(table.columns[target], dtype=str)
+    return values.astype(np.int64) if np.all(values == np.round(values)) else values
+
+
+def estimator_for(arguments: argparse.Namespace, task: str, callback):
+    """The scikit-learn-compatible estimator the options describe."""
+    from fastbp.sklearn.base import MLPClassifier, MLPRegressor
+
+    estimator = MLPClassifier if task == "classify" else MLPRegressor
+    return estimator(
+        hidden_layer_sizes=arguments.hidden,
+        activation="logistic" if arguments.activation == "sigmoid" else arguments.activation,
+        solver=arguments.solver,
+        alpha=arguments.l2,
+        batch_size=arguments.batch_size,
+        learning_rate_init=arguments.learning_rate,
+        max_iter=arguments.epochs,
+        tol=arguments.tol,
+        random_state=arguments.seed,
+        backend=arguments.backend,
+        n_jobs=arguments.threads,
+        dtype=arguments.dtype,
+        callback=callback,
+    )
+
+
+def network_of(estimator, network: Network | None = None) -> Network:
+    """A :class:`Network` holding a fitted estimator's weights (from its public ``coefs_``, ``intercepts_``).
+
+    ``network``, if given, is one made by an earlier call for the same estimator: its weights are updated.
+    """
+    from fastbp.sklearn.base import OUTPUT_PAIRS
+    from fastbp.sklearn.interchange import theta_from_layers
+
+    sizes = [estimator.coefs_[0].shape[0]] + [coef.shape[1] for coef in estimator.coefs_]
+    dtype = estimator.coefs_[0].dtype
+    if network is None:
+        output_activation, cost = OUTPUT_PAIRS[estimator.out_activation_]
+        network = Network(
+            sizes, estimator.activation, output_activation, cost, l2=float(estimator.alpha), dtype=dtype, seed=0
+        )
+    network.theta[:] = theta_from_layers(estimator.coefs_, estimator.intercepts_, sizes, dtype)
+    return network
+
+
+def target_matrix(estimator, y: np.ndarray) -> np.ndarray:
+    """``y`` as the network's targets: one-hot over ``classes_`` (one column for two classes), or a column."""
+    classes = getattr(estimator, "classes_", None)
+    if classes is None:
+        return y[:, None].astype(np.float64)
+    if classes.shape[0] == 2:
+        return (y == classes[1])[:, None].astype(np.float64)
+    return (y[:, None] == classes[None, :]).astype(np.float64)
+
+
+class Recorder:
+    """The estimator's callback: the training cost and held-out cost of every epoch, and the bar."""
+
+    def __init__(self, X_test: np.ndarray, y_test: np.ndarray, total: int):
+        self.X_test, self.y_test = X_test, y_test
+        self.training: list[float] = []
+        self.held_out: list[float] = []
+        self.bar = EpochBar(total)
+        self.network: Network | None = None
+
+    def __call__(self, estimator, epoch: int, loss: float) -> bool:
+        """Record epoch ``epoch``; never asks to stop."""
+        self.training.append(float(loss))
+        values = {"loss": loss}
+        if self.y_test.shape[0]:
+            self.network = network_of(estimator, self.network)
+            self.held_out.append(functional.cost(self.network, self.X_test, target_matrix(estimator, self.y_test)))
+            values["held-out"] = self.held_out[-1]
+        self.bar.update(epoch, **values)
+        return False
+
+
+def check_outputs(arguments: argparse.Namespace) -> None:
+    """Fail before training, not after, when ``--save`` or ``--plot`` could not be written."""
+    for option in ("save", "plot"):
+        path = getattr(arguments, option)
+        if path is not None and not os.path.isdir(os.path.dirname(os.path.abspath(path))):
+            raise FileNotFoundError(f"--{option} {path}: no such folder")
+    if arguments.plot is not None and importlib.util.find_spec("matplotlib") is None:
+        raise ImportError(MISSING)
+
+
+def run(arguments: argparse.Namespace) -> int:
+    """Train as ``arguments`` say and print what happened.
+
+    Ctrl-C during the fit stops it at the end of an epoch (the estimator
+    warns :class:`~fastbp.engine.interrupts.TrainingInterrupted`); that, like Ctrl-C
+    anywhere else, raises ``KeyboardInterrupt`` before anything is saved.
+    """
+    check_outputs(arguments)
+    table = read_table(arguments.data, with_target=True)
+    if len(table.names) < 2:
+        raise ValueError(f"{table.source} has one column: nothing to learn the target from")
+    target = table.column_index(arguments.target)
+    inputs = [index for index in range(len(table.names)) if index != target]
+    X = table.inputs(inputs)
+    task = arguments.task or infer_task(table, target)
+    y = class_labels(table, target) if task == "classify" else table.numbers(target)
+    train, test = split(len(y), arguments.test_size, arguments.seed)
+    if train.size < 2:
+        raise ValueError(f"{table.source} has {len(y)} samples: too few to train on after holding out {test.size}")
+    mean, scale = standardization(X, train)
+    X = (X - mean) / scale
+    what = f"{np.unique(y[train]).size} classes" if task == "classify" else "regression"
+    print(f"{table.source}: {len(y)} samples, {len(inputs)} inputs, target {table.names[target]!r} ({what})")
+    recorder = Recorder(X[test], y[test], arguments.epochs)
+    estimator = estimator_for(arguments, task, recorder)
+    # Printed once the estimator (and scikit-learn) is imported: from here on, Ctrl-C is
+    # held by the fit until an epoch ends (see fastbp.engine.interrupts).
+    print(
+        f"training on {train.size}, holding out {test.size} (--test-size {arguments.test_size}, --seed {arguments.seed})",
+        flush=True,
+    )
+    started = time.perf_counter()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            estimator.fit(X[train], y[train])
+        finally:
+            recorder.bar.close()
+    seconds = time.perf_counter() - started
+    if any(issubclass(warning.category, TrainingInterrupted) for warning in caught):
+        raise KeyboardInterrupt
+    for warning in dict.fromkeys(str(warning.message).splitlines()[0] for warning in caught):
+        print(f"note: {warning}")
+
+    network = network_of(estimator)
+    sizes = "-".join(str(int(size)) for size in network.sizes)
+    print(
+        f"network {sizes}, {arguments.activation} hidden, {network.output_activation} output, {network.cost}, "
+        f"{arguments.solver}, {network.dtype}, {arguments.backend} backend"
+    )
+    unit = "iterations" if arguments.solver == "lbfgs" else "epochs"
+    print(
+        f"training: {len(recorder.training)} {unit} in {seconds:.2f} s (loading or compiling the kernels and each epoch's held-out cost included), final cost {recorder.training[-1]:.4g}"
+    )
+    if test.size:
+        score = estimator.score(X[test], y[test])
+        name = "accuracy" if task == "classify" else "R^2"
+        shown = f"{100 * score:.1f}%" if task == "classify" else f"{score:.4f}"
+        print(f"held-out {name}: {shown} (cost {recorder.held_out[-1]:.4g})")
+    if arguments.save:
+        fold_standardization(network, mean, scale)
+        network.loss_curve = list(recorder.training)
+        classes = estimator.classes_ if task == "classify" else None
+        Predictor(network, classes, [table.names[index] for index in inputs], table.names[target], target).save(
+            arguments.save
+        )
+        print(f"saved the model to {arguments.save}")
+    if arguments.plot:
+        from fastbp.cli.plotting import loss_curve
+
+        title = f"{table.source}: {sizes}, {arguments.solver}"
+        print(f"wrote the loss curve to {loss_curve(arguments.plot, recorder.training, recorder.held_out, title)}")
+    return 0

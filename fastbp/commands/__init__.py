@@ -1,1 +1,0 @@
-"""The subcommands of the ``fastbp`` command line, one module each (the parser is :mod:`fastbp.cli`)."""

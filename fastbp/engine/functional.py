@@ -1,0 +1,171 @@
+"""Each step of backpropagation as a function, for readers and for tests.
+
+These functions run one step of the derivation on a :class:`~fastbp.Network`
+and return plain arrays indexed as in docs/notation.md (``activations[l]`` is
+``a^l``, ``deltas[l]`` is ``delta^l``, ``dW[l]`` is ``dC/dW^l``; index 0 of
+``deltas``, ``dW`` and ``db`` is None).  Chained, they compute exactly what
+one training step computes::
+
+    a = forward(net, X)                  # a^0 .. a^L
+    d = deltas(net, a, Y)                # delta^1 .. delta^L
+    dW, db = gradients(net, a, d)        # dC/dW^l, dC/db^l
+    update(net, dW, db, learning_rate)   # W <- W - alpha dC/dW
+
+Each accepts ``backend=`` to run the same step on another backend.
+"""
+
+from contextlib import contextmanager
+
+import numpy as np
+
+from fastbp.backends import get_backend, numba_threads, thread_count
+from fastbp.engine.network import Network
+from fastbp.engine.validation import (
+    check_array,
+    check_buffers_fit,
+    check_inputs,
+    check_non_negative_float,
+    check_targets,
+)
+from fastbp.numerics import layout
+from fastbp.numerics.optim import SGD, hyperparameters
+
+
+@contextmanager
+def backend_threads(backend: str, network: Network, n_samples: int):
+    """The thread count of ``backend`` for this batch, with Numba set to it meanwhile."""
+    n_threads = thread_count(backend, network.sizes, n_samples)
+    with numba_threads(n_threads):
+        yield n_threads
+
+
+def check_network(network) -> Network:
+    """``network`` if it is a :class:`~fastbp.Network`; a ``TypeError`` if not."""
+    if not isinstance(network, Network):
+        raise TypeError(f"network must be a fastbp.Network, got {type(network).__name__}")
+    return network
+
+
+def check_layer_list(arrays, sizes, name: str) -> None:
+    """``arrays`` must be a list or tuple of one entry per layer ``0 .. L``."""
+    if not isinstance(arrays, (list, tuple)):
+        raise TypeError(
+            f"{name} must be a list of one array per layer 0 .. {len(sizes) - 1}, got {type(arrays).__name__}"
+        )
+    if len(arrays) != len(sizes):
+        raise ValueError(f"{name} must hold one array per layer 0 .. {len(sizes) - 1}, got {len(arrays)}")
+
+
+def samples_in(arrays, sizes, first_layer: int, name: str) -> int:
+    """N, the rows of per-layer arrays laid out as :func:`forward` and :func:`deltas` return them."""
+    check_layer_list(arrays, sizes, name)
+    shape = np.shape(arrays[first_layer])
+    if len(shape) != 2:
+        raise ValueError(f"{name}[{first_layer}] must be a 2-dimensional array, got shape {shape}")
+    return shape[0]
+
+
+def pack(arrays, sizes, n_samples: int, first_layer: int, name: str, dtype) -> np.ndarray:
+    """Lay per-layer ``(N, n_l)`` arrays out in one flat buffer, as the kernels read them."""
+    samples_in(arrays, sizes, first_layer, name)
+    parts = []
+    for l in range(first_layer, len(sizes)):
+        values = check_array(arrays[l], f"{name}[{l}]", dtype)
+        if values.shape != (n_samples, sizes[l]):
+            raise ValueError(f"{name}[{l}] must have shape {(n_samples, int(sizes[l]))}, got {values.shape}")
+        parts.append(values.ravel())
+    return np.concatenate(parts)
+
+
+def unpack(buffer, sizes, n_samples: int, first_layer: int) -> list:
+    """Copies of the per-layer blocks of a flat buffer; None below ``first_layer``."""
+    return [None] * first_layer + [
+        layout.layer(buffer, sizes, l, n_samples, first_layer).copy() for l in range(first_layer, len(sizes))
+    ]
+
+
+def forward(network: Network, X, backend: str = "serial") -> list:
+    """The forward pass: ``[a^0, a^1, ..., a^L]``, each of shape ``(N, n_l)``."""
+    check_network(network)
+    X = check_inputs(X, network.sizes[0], network.dtype)
+    check_buffers_fit(network.sizes, X.shape[0], network.dtype, "the forward pass", deltas=False)
+    A = layout.activation_buffer(network.sizes, X.shape[0], network.dtype)
+    layout.layer(A, network.sizes, 0, X.shape[0], 0)[:] = X
+    with backend_threads(backend, network, X.shape[0]) as n_threads:
+        get_backend(backend).forward(network.theta, network.sizes, network.codes, A, X.shape[0], n_threads)
+    return unpack(A, network.sizes, X.shape[0], 0)
+
+
+def deltas(network: Network, activations, Y, backend: str = "serial") -> list:
+    """The output delta and the delta recursion: ``[None, delta^1, ..., delta^L]``."""
+    n_samples = samples_in(activations, check_network(network).sizes, 0, "activations")
+    A = pack(activations, network.sizes, n_samples, 0, "activations", network.dtype)
+    Y = check_targets(Y, n_samples, network.sizes[-1], network.dtype)
+    D = layout.delta_buffer(network.sizes, n_samples, network.dtype)
+    kernels = get_backend(backend)
+    L = network.L
+    kernels.output_delta(
+        network.cost_code,
+        network.codes[L],
+        layout.layer(A, network.sizes, L, n_samples, 0),
+        Y,
+        np.ones(n_samples, dtype=network.dtype),
+        layout.layer(D, network.sizes, L, n_samples, 1),
+    )
+    with backend_threads(backend, network, n_samples) as n_threads:
+        kernels.backprop_deltas(network.theta, network.sizes, network.codes, A, D, n_samples, n_threads)
+    return unpack(D, network.sizes, n_samples, 1)
+
+
+def gradient_vector(network: Network, activations, deltas_, backend: str = "serial") -> np.ndarray:
+    """dC/dtheta, laid out as ``network.theta``."""
+    n_samples = samples_in(activations, check_network(network).sizes, 0, "activations")
+    A = pack(activations, network.sizes, n_samples, 0, "activations", network.dtype)
+    D = pack(deltas_, network.sizes, n_samples, 1, "deltas", network.dtype)
+    grad = np.empty_like(network.theta)
+    with backend_threads(backend, network, n_samples) as n_threads:
+        get_backend(backend).accumulate_gradients(
+            network.theta, network.sizes, A, D, n_samples, float(n_samples), network.l2, grad, n_threads
+        )
+    return grad
+
+
+def gradients(network: Network, activations, deltas_, backend: str = "serial") -> tuple:
+    """``(dW, db)``: ``dW[l]`` = dC/dW^l of shape ``(n_l, n_{l-1})``, ``db[l]`` = dC/db^l."""
+    grad = gradient_vector(network, activations, deltas_, backend)
+    layers = range(1, network.L + 1)
+    dW = [None] + [layout.weights(grad, network.sizes, l) for l in layers]
+    db = [None] + [layout.biases(grad, network.sizes, l) for l in layers]
+    return dW, db
+
+
+def cost(network: Network, X, Y, backend: str = "serial") -> float:
+    """C = (1/N) sum_n C_n + (lambda / 2N) sum_l sum_kj (W^l_kj)^2 over the batch (X, Y)."""
+    a = forward(network, X, backend)
+    Y = check_targets(Y, a[0].shape[0], network.sizes[-1], network.dtype)
+    kernels = get_backend(backend)
+    total = kernels.data_cost(network.cost_code, a[-1], Y, np.ones(Y.shape[0], dtype=network.dtype))
+    total += 0.5 * network.l2 * kernels.squared_weights(network.theta, network.sizes)
+    return float(total / a[0].shape[0])
+
+
+def update(network: Network, dW, db, learning_rate: float, backend: str = "serial") -> None:
+    """Gradient descent: ``W^l <- W^l - alpha dC/dW^l`` and ``b^l <- b^l - alpha dC/db^l``."""
+    check_layer_list(dW, check_network(network).sizes, "dW")
+    check_layer_list(db, network.sizes, "db")
+    learning_rate = check_non_negative_float(learning_rate, "learning_rate", positive=True)
+    grad = np.empty_like(network.theta)
+    for l in range(1, network.L + 1):
+        for target, values, name in (
+            (layout.weights(grad, network.sizes, l), dW[l], f"dW[{l}]"),
+            (layout.biases(grad, network.sizes, l), db[l], f"db[{l}]"),
+        ):
+            values = check_array(values, name, network.dtype, ndim=target.ndim)
+            if values.shape != target.shape:
+                raise ValueError(f"{name} must have shape {target.shape}, got {values.shape}")
+            target[:] = values
+    velocity = np.zeros_like(network.theta)
+    counters = np.zeros(2, dtype=np.int64)
+    get_backend(backend).apply_update(
+        network.theta, grad, SGD, hyperparameters(learning_rate), velocity, velocity, counters, 1
+    )

@@ -1,0 +1,325 @@
+"""The network object: the thin Pythonic layer over the kernels."""
+
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+from fastbp._version import __version__
+from fastbp.backends import get_backend, numba_threads, thread_count
+from fastbp.engine.io import FORMAT, FORMAT_VERSION, load_arrays, save_arrays
+from fastbp.engine.training import Trainer
+from fastbp.engine.validation import (
+    check_buffers_fit,
+    check_cost,
+    check_dtype,
+    check_inputs,
+    check_non_negative_float,
+    check_positive_int,
+    check_sizes,
+    check_targets,
+    hidden_and_output_codes,
+)
+from fastbp.numerics import layout
+from fastbp.numerics.formulas import ACTIVATIONS, COSTS, SIGMOID
+from fastbp.numerics.optim import hyperparameters
+from fastbp.numerics.shuffling import seed_state
+
+ACTIVATION_NAMES = {code: name for name, code in ACTIVATIONS.items()}
+COST_NAMES = {code: name for name, code in COSTS.items()}
+
+# predict runs the forward pass over at most this many samples at a time.
+PREDICT_ROWS = 4096
+
+
+class Network:
+    """A fully connected network trained by backpropagation and gradient descent.
+
+    Parameters
+    ----------
+    sizes : sequence of int
+        Layer sizes ``n_0 .. n_L``: the input, the hidden layers, the output.
+    hidden_activation : {"sigmoid", "tanh", "relu", "identity"}
+        sigma_l of the hidden layers ``1 .. L-1``.
+    output_activation : {"sigmoid", "softmax", "identity"}
+        sigma_L of the output layer.
+    cost : {"mse", "binary_cross_entropy", "categorical_cross_entropy"}
+        The per-sample cost C_n (docs/notation.md, "Cost").
+    l2 : float
+        lambda of the L2 weight decay ``(lambda / 2N) sum (W^l_kj)^2``
+        (weights only, not biases; N is the mini-batch size).
+    dtype : {"float64", "float32"}
+        The float type of the parameters and of every computation.
+    seed : int or None
+        Seeds the initial weights and the shuffling: the same seed gives
+        bitwise the same training run.
+
+    Attributes
+    ----------
+    W : tuple of ndarray
+        ``W[l]`` for ``l = 1 .. L``, shape ``(n_l, n_{l-1})``; ``W[0]`` is None
+        (the input layer has no weights).  Views into :attr:`theta`.
+    b : tuple of ndarray
+        ``b[l]``, shape ``(n_l,)``; ``b[0]`` is None.  Views into :attr:`theta`.
+    theta : ndarray
+        All parameters in one flat buffer (see :mod:`fastbp.numerics.layout`).
+    loss_curve : list of float
+        The cost of every epoch trained so far.
+    """
+
+    def __init__(
+        self,
+        sizes,
+        hidden_activation: str = "sigmoid",
+        output_activation: str = "sigmoid",
+        cost: str = "mse",
+        l2: float = 0.0,
+        dtype="float64",
+        seed: int | None = None,
+    ):
+        self.dtype = check_dtype(dtype)
+        self.sizes = check_sizes(sizes, self.dtype)
+        self.codes = hidden_and_output_codes(self.L, hidden_activation, output_activation)
+        self.cost_code = check_cost(cost, self.codes[self.L])
+        self.l2 = check_non_negative_float(l2, "l2")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
+            raise TypeError(f"seed must be a non-negative integer or None, got {seed!r}")
+        init_seed, shuffle_seed = np.random.SeedSequence(seed).spawn(2)
+        self.theta = self._initial_parameters(np.random.default_rng(init_seed))
+        self.rng_state = seed_state(shuffle_seed.generate_state(1)[0])
+        self.loss_curve: list[float] = []
+
+    @property
+    def L(self) -> int:
+        """The number of layers with weights (the input layer is layer 0)."""
+        return len(self.sizes) - 1
+
+    @property
+    def hidden_activation(self) -> str:
+        """The name of sigma_l for the hidden layers."""
+        return ACTIVATION_NAMES[int(self.codes[1])] if self.L > 1 else "sigmoid"
+
+    @property
+    def output_activation(self) -> str:
+        """The name of sigma_L."""
+        return ACTIVATION_NAMES[int(self.codes[self.L])]
+
+    @property
+    def cost(self) -> str:
+        """The name of the cost."""
+        return COST_NAMES[self.cost_code]
+
+    @property
+    def W(self) -> tuple:
+        """``W[l]``, shape ``(n_l, n_{l-1})``, for l = 1 .. L (``W[0]`` is None)."""
+        return (None,) + tuple(layout.weights(self.theta, self.sizes, l) for l in range(1, self.L + 1))
+
+    @property
+    def b(self) -> tuple:
+        """``b[l]``, shape ``(n_l,)``, for l = 1 .. L (``b[0]`` is None)."""
+        return (None,) + tuple(layout.biases(self.theta, self.sizes, l) for l in range(1, self.L + 1))
+
+    def _initial_parameters(self, rng: np.random.Generator) -> np.ndarray:
+        """Glorot-uniform weights and biases, as scikit-learn's MLP draws them.
+
+        ``W^l_kj, b^l_k ~ U(-r, r)`` with ``r = sqrt(f / (n_{l-1} + n_l))``,
+        ``f = 2`` for sigmoid hidden units and 6 otherwise.  Drawn in float64
+        and then rounded, so float32 and float64 networks start alike.
+        """
+        theta = np.empty(layout.parameter_count(self.sizes), dtype=np.float64)
+        factor = 2.0 if self.codes[1] == SIGMOID and self.L > 1 else 6.0
+        for l in range(1, self.L + 1):
+            bound = np.sqrt(factor / (self.sizes[l - 1] + self.sizes[l]))
+            W = layout.weights(theta, self.sizes, l)
+            W[:] = rng.uniform(-bound, bound, size=W.shape)
+            b = layout.biases(theta, self.sizes, l)
+            b[:] = rng.uniform(-bound, bound, size=b.shape)
+        return theta.astype(self.dtype)
+
+    def predict(self, X, backend: str = "serial") -> np.ndarray:
+        """The output activations ``a^L`` for each row of ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (N, n_0)
+        backend : str
+            Which backend runs the forward pass.
+
+        Returns
+        -------
+        ndarray of shape (N, n_L), of the network's dtype
+        """
+        X = check_inputs(X, self.sizes[0], self.dtype)
+        kernels = get_backend(backend)
+        rows = min(X.shape[0], PREDICT_ROWS)
+        check_buffers_fit(self.sizes, rows, self.dtype, "predicting", deltas=False)
+        n_threads = thread_count(backend, self.sizes, rows)
+        A = layout.activation_buffer(self.sizes, rows, self.dtype)
+        outputs = np.empty((X.shape[0], self.sizes[-1]), dtype=self.dtype)
+        with numba_threads(n_threads):
+            for start in range(0, X.shape[0], rows):
+                n_samples = min(rows, X.shape[0] - start)
+                layout.layer(A, self.sizes, 0, n_samples, 0)[:] = X[start : start + n_samples]
+                kernels.forward(self.theta, self.sizes, self.codes, A, n_samples, n_threads)
+                outputs[start : start + n_samples] = layout.layer(A, self.sizes, self.L, n_samples, 0)
+        return outputs
+
+    def fit(
+        self,
+        X,
+        Y,
+        epochs: int = 10,
+        learning_rate: float = 0.1,
+        batch_size: int = 32,
+        shuffle: bool = True,
+        backend: str = "serial",
+        callback: Callable | None = None,
+    ) -> "Network":
+        """Train by mini-batch gradient descent, continuing from the current weights.
+
+        Parameters
+        ----------
+        X : array-like of shape (N, n_0)
+            Inputs, one sample per row.
+        Y : array-like of shape (N, n_L)
+            Targets (one-hot rows for softmax outputs).
+        epochs : int
+            Passes over the training set.
+        learning_rate : float
+            alpha in ``W <- W - alpha dC/dW``.
+        batch_size : int
+            Samples per update: ``N`` (or more) is batch gradient descent,
+            1 is online learning.
+        shuffle : bool
+            Reshuffle the samples before each epoch.
+        backend : str
+            Which backend runs the epochs (see :mod:`fastbp.backends`).
+        callback : callable, optional
+            Called as ``callback(network, epoch, loss)`` after every epoch;
+            returning True stops training.
+
+        Returns
+        -------
+        self
+
+        Raises
+        ------
+        KeyboardInterrupt
+            On Ctrl-C, once the epochs computing when it was pressed are
+            recorded (a second Ctrl-C cuts them short and undoes them): the
+            network keeps the weights of the last completed epoch, with the
+            loss curve and shuffling state that match them, and the interrupt
+            goes on to the caller (see :mod:`fastbp.engine.interrupts`).
+        ValueError
+            Also when the training buffers would not fit in memory (the size is named).
+
+        Warns
+        -----
+        DivergenceWarning
+            When an epoch's cost or the weights after it are NaN or infinite;
+            training stops there and the network keeps the state it had after
+            the epoch before (the warning names the epoch).
+        """
+        X = check_inputs(X, self.sizes[0], self.dtype)
+        Y = check_targets(Y, X.shape[0], self.sizes[-1], self.dtype)
+        epochs = check_positive_int(epochs, "epochs")
+        learning_rate = check_non_negative_float(learning_rate, "learning_rate", positive=True)
+        batch_size = min(check_positive_int(batch_size, "batch_size"), X.shape[0])
+        trainer = Trainer(self, hyperparameters(learning_rate), "sgd", backend)
+        trainer.run(X, Y, np.ones(X.shape[0], dtype=self.dtype), epochs, batch_size, bool(shuffle), callback)
+        return self
+
+    def to_arrays(self) -> dict:
+        """The arrays of fastbp's model file (see :mod:`fastbp.engine.io`) that describe this network."""
+        return {
+            "format": np.array(FORMAT),
+            "format_version": np.array(FORMAT_VERSION, dtype=np.int64),
+            "fastbp_version": np.array(__version__),
+            "sizes": self.sizes,
+            "hidden_activation": np.array(self.hidden_activation),
+            "output_activation": np.array(self.output_activation),
+            "cost": np.array(self.cost),
+            "l2": np.array(self.l2),
+            "theta": self.theta,
+            "rng_state": self.rng_state,
+            "loss_curve": np.array(self.loss_curve, dtype=np.float64),
+        }
+
+    def save(self, path) -> None:
+        """Write the network to ``path`` in fastbp's ``.npz`` format (see :mod:`fastbp.engine.io`).
+
+        Raises
+        ------
+        ValueError
+            If the parameters hold NaN or infinite values (set by hand: training never leaves them),
+            which :meth:`load` would refuse.
+        """
+        if not np.all(np.isfinite(self.theta)):
+            raise ValueError("the network's parameters contain NaN or infinite values; refusing to save them")
+        save_arrays(path, self.to_arrays())
+
+    @classmethod
+    def load(cls, path) -> "Network":
+        """Read a network written by :meth:`save`.
+
+        Raises
+        ------
+        ValueError
+            If the file is not a complete, consistent fastbp network file.
+        """
+        return cls.from_arrays(load_arrays(path), path)
+
+    @classmethod
+    def from_arrays(cls, arrays: dict, path) -> "Network":
+        """The network described by the checked arrays of a model file (``path`` names it in errors)."""
+        try:
+            network = cls(
+                arrays["sizes"].tolist(),
+                hidden_activation=str(arrays["hidden_activation"]),
+                output_activation=str(arrays["output_activation"]),
+                cost=str(arrays["cost"]),
+                l2=float(arrays["l2"]),
+                dtype=arrays["theta"].dtype,
+                seed=0,
+            )
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"{path}: inconsistent fastbp model file: {error}") from error
+        theta = arrays["theta"]
+        if theta.shape != network.theta.shape:
+            raise ValueError(
+                f"{path}: theta has {theta.shape[0]} values but layer sizes {arrays['sizes'].tolist()} need {network.theta.shape[0]}"
+            )
+        if not np.all(np.isfinite(theta)):
+            raise ValueError(f"{path}: theta contains NaN or infinite values")
+        if arrays["rng_state"].shape != (1,):
+            raise ValueError(f"{path}: rng_state must hold exactly one value")
+        network.theta[:] = theta
+        network.rng_state[:] = arrays["rng_state"]
+        network.loss_curve = arrays["loss_curve"].tolist()
+        return network
+
+    def __repr__(self) -> str:
+        sizes = "-".join(str(int(size)) for size in self.sizes)
+        return (
+            f"Network({sizes}, hidden={self.hidden_activation}, output={self.output_activation}, "
+            f"cost={self.cost}, l2={self.l2}, dtype={self.dtype})"
+        )
+
+
+def warm_up(backend: str = "serial", dtype="float64") -> float:
+    """Compile (or load from Numba's cache) ``backend``'s kernels for ``dtype``.
+
+    Trains a one-unit network for one epoch and predicts with it, which needs
+    every kernel that :meth:`Network.fit` and :meth:`Network.predict` call.
+
+    Returns
+    -------
+    float
+        The seconds it took: the compile time a first fit would pay.
+    """
+    started = time.perf_counter()
+    network = Network([1, 1, 1], dtype=dtype, seed=0)
+    one = np.ones((1, 1))
+    network.fit(one, one, epochs=1, batch_size=1, backend=backend)
+    network.predict(one, backend=backend)
+    return time.perf_counter() - started

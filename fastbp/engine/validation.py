@@ -1,0 +1,222 @@
+"""Every check and conversion of user input, done once, at the API boundary.
+
+Kernels trust their inputs: by the time an array reaches compiled code it is
+C-contiguous, of the network's float type, finite and of matching shape.
+Normalising here also means one compiled signature per dtype, whatever the
+layout, order or writeability of the user's arrays.
+"""
+
+import os
+from numbers import Integral, Real
+
+import numpy as np
+
+from fastbp.numerics.formulas import (
+    ACTIVATIONS,
+    BINARY_CROSS_ENTROPY,
+    CATEGORICAL_CROSS_ENTROPY,
+    COSTS,
+    EXP,
+    HIDDEN_ACTIVATIONS,
+    IDENTITY,
+    OUTPUT_ACTIVATIONS,
+    POISSON,
+)
+from fastbp.numerics.layout import parameter_count
+
+FLOAT_DTYPES = (np.float32, np.float64)
+
+ACTIVATION_ALIASES = {"logistic": "sigmoid", "linear": "identity"}
+COST_ALIASES = {
+    "quadratic": "mse",
+    "squared_error": "mse",
+    "binary_crossentropy": "binary_cross_entropy",
+    "bce": "binary_cross_entropy",
+    "categorical_crossentropy": "categorical_cross_entropy",
+    "cross_entropy": "categorical_cross_entropy",
+    "log_loss": "categorical_cross_entropy",
+}
+
+
+def check_dtype(dtype) -> np.dtype:
+    """The float type to compute in: float32 or float64."""
+    try:
+        resolved = np.dtype(dtype)
+    except TypeError as error:
+        raise TypeError(f"dtype must be float32 or float64, got {dtype!r}") from error
+    if resolved.type not in FLOAT_DTYPES:
+        raise TypeError(f"dtype must be float32 or float64, got {resolved}")
+    return resolved
+
+
+def kernel_array(values: np.ndarray, dtype) -> np.ndarray:
+    """``values`` as a C-contiguous, aligned, writeable array of ``dtype``, copied only if it is not one.
+
+    Numba compiles one signature per layout and per writeability: a
+    read-only or Fortran-ordered array would compile the kernels again.
+    """
+    return np.require(values, dtype=dtype, requirements=["C_CONTIGUOUS", "ALIGNED", "WRITEABLE"])
+
+
+def as_array(array, name: str) -> np.ndarray:
+    """``np.asarray(array)``, a ragged nested list refused with a ``ValueError`` that names ``name``."""
+    try:
+        return np.asarray(array)
+    except ValueError as error:
+        raise ValueError(f"{name} is not a rectangular array of numbers: {error}") from error
+
+
+def check_array(array, name: str, dtype, ndim: int = 2) -> np.ndarray:
+    """``array`` as a finite, non-empty, C-contiguous, writeable array of ``dtype``.
+
+    Integer and boolean arrays are converted; object, string and complex arrays
+    are refused with a ``TypeError``; NaN or inf values, empty arrays, ragged
+    nested lists and a wrong number of dimensions with a ``ValueError``.
+    """
+    dtype = check_dtype(dtype)
+    values = as_array(array, name)
+    if values.dtype.kind == "c":
+        raise TypeError(f"{name} has complex values ({values.dtype}); fastbp needs real numbers")
+    if values.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must hold numbers, got an array of dtype {values.dtype}")
+    if values.ndim != ndim:
+        raise ValueError(
+            f"{name} must be a {ndim}-dimensional array, got {values.ndim} dimension(s) with shape {values.shape}"
+        )
+    if values.size == 0:
+        raise ValueError(f"{name} is empty (shape {values.shape}); it needs at least one sample and one column")
+    with np.errstate(over="ignore", invalid="ignore"):
+        converted = kernel_array(values, dtype)
+    if not np.all(np.isfinite(converted)):
+        raise ValueError(f"{name} contains NaN or infinite values (after conversion to {dtype})")
+    return converted
+
+
+def check_targets(Y, n_samples: int, n_outputs: int, dtype) -> np.ndarray:
+    """Targets ``Y`` as an ``(N, n_L)`` array; a 1-d ``Y`` is a single output."""
+    values = as_array(Y, "Y")
+    if values.ndim == 1 and n_outputs == 1:
+        values = values.reshape(-1, 1)
+    Y = check_array(values, "Y", dtype, ndim=2)
+    if Y.shape[0] != n_samples:
+        raise ValueError(f"X and Y have different numbers of samples: {n_samples} and {Y.shape[0]}")
+    if Y.shape[1] != n_outputs:
+        raise ValueError(f"Y has {Y.shape[1]} column(s) but the network has {n_outputs} output unit(s)")
+    return Y
+
+
+def check_inputs(X, n_inputs: int, dtype) -> np.ndarray:
+    """Inputs ``X`` as an ``(N, n_0)`` array."""
+    X = check_array(X, "X", dtype, ndim=2)
+    if X.shape[1] != n_inputs:
+        raise ValueError(f"X has {X.shape[1]} feature(s) but the network has {n_inputs} input unit(s)")
+    return X
+
+
+def check_sizes(sizes, dtype="float64") -> np.ndarray:
+    """Layer sizes ``n_0 .. n_L``: at least two positive integers, whose parameters fit in memory.
+
+    The parameters take ``P`` values of ``dtype``, plus ``P`` float64 values
+    while they are drawn (see :meth:`fastbp.Network._initial_parameters`).
+    """
+    try:
+        values = list(sizes)
+    except TypeError as error:
+        raise TypeError(f"sizes must be a sequence of layer sizes, got {sizes!r}") from error
+    if len(values) < 2:
+        raise ValueError(f"sizes needs at least an input and an output layer, got {values}")
+    for size in values:
+        if isinstance(size, bool) or not isinstance(size, Integral):
+            raise TypeError(f"layer sizes must be integers, got {size!r} in {values}")
+        if size < 1:
+            raise ValueError(f"layer sizes must be at least 1, got {size} in {values}")
+    n_parameters = parameter_count(values)
+    check_memory(
+        n_parameters * (check_dtype(dtype).itemsize + 8), f"the {n_parameters:,} parameters of layer sizes {values}"
+    )
+    return np.array(values, dtype=np.int64)
+
+
+def check_activation(name, allowed: tuple, role: str) -> int:
+    """The integer code of an activation name allowed in ``role``."""
+    if not isinstance(name, str):
+        raise TypeError(f"{role} activation must be a string, got {name!r}")
+    canonical = ACTIVATION_ALIASES.get(name, name)
+    if canonical not in allowed:
+        raise ValueError(f"unknown {role} activation {name!r}; choose one of {', '.join(allowed)}")
+    return ACTIVATIONS[canonical]
+
+
+def check_cost(name, output_code: int) -> int:
+    """The integer code of a cost name, checked against the output activation."""
+    if not isinstance(name, str):
+        raise TypeError(f"cost must be a string, got {name!r}")
+    canonical = COST_ALIASES.get(name, name)
+    if canonical not in COSTS:
+        raise ValueError(f"unknown cost {name!r}; choose one of {', '.join(COSTS)}")
+    code = COSTS[canonical]
+    if code in (BINARY_CROSS_ENTROPY, CATEGORICAL_CROSS_ENTROPY) and output_code in (IDENTITY, EXP):
+        raise ValueError(f"the {canonical} cost needs outputs in (0, 1): use a sigmoid or softmax output")
+    if code == POISSON and output_code == IDENTITY:
+        raise ValueError("the poisson cost needs positive outputs: use an exp, sigmoid or softmax output, not identity")
+    return code
+
+
+def hidden_and_output_codes(n_layers: int, hidden_activation, output_activation) -> np.ndarray:
+    """Codes ``sigma_0 .. sigma_L`` (``sigma_0`` unused) for the compiled kernels."""
+    hidden = check_activation(hidden_activation, HIDDEN_ACTIVATIONS, "hidden")
+    output = check_activation(output_activation, OUTPUT_ACTIVATIONS, "output")
+    codes = np.full(n_layers + 1, hidden, dtype=np.int64)
+    codes[0] = IDENTITY
+    codes[n_layers] = output
+    return codes
+
+
+def check_positive_int(value, name: str) -> int:
+    """A positive integer (a bool is refused)."""
+    if isinstance(value, bool) or not isinstance(value, Integral):
+        raise TypeError(f"{name} must be an integer, got {value!r}")
+    if value < 1:
+        raise ValueError(f"{name} must be at least 1, got {value}")
+    return int(value)
+
+
+def check_non_negative_float(value, name: str, positive: bool = False) -> float:
+    """A finite real number, >= 0 (or > 0 with ``positive``)."""
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise TypeError(f"{name} must be a real number, got {value!r}")
+    value = float(value)
+    if not np.isfinite(value) or value < 0 or (positive and value == 0):
+        bound = "> 0" if positive else ">= 0"
+        raise ValueError(f"{name} must be finite and {bound}, got {value}")
+    return value
+
+
+def physical_memory() -> int | None:
+    """The machine's physical memory in bytes, or None where ``os.sysconf`` cannot tell."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def check_memory(n_bytes: int, what: str) -> None:
+    """Refuse, before allocating, ``n_bytes`` for ``what`` if they exceed the physical memory.
+
+    The bound is deliberately simple: no request larger than the machine's
+    whole physical memory (:func:`physical_memory`) can succeed without
+    swapping for hours or being killed, so it is refused with its size named.
+    """
+    limit = physical_memory()
+    if limit is not None and n_bytes > limit:
+        raise ValueError(
+            f"{what} would need {n_bytes / 2**30:,.1f} GiB ({n_bytes:,} bytes), more than this machine's "
+            f"{limit / 2**30:,.1f} GiB of physical memory"
+        )
+
+
+def check_buffers_fit(sizes, n_samples: int, dtype, what: str, deltas: bool = True) -> None:
+    """Refuse the activations (and ``deltas``) of ``n_samples`` samples if they would not fit in memory."""
+    units = sum(int(size) for size in sizes)
+    values = int(n_samples) * (units + (units - int(sizes[0]) if deltas else 0))
+    check_memory(values * np.dtype(dtype).itemsize, f"{what} ({n_samples:,} samples through layers of {units:,} units)")
