@@ -1,5 +1,6 @@
 """The network object: the thin Pythonic layer over the kernels."""
 
+import copy
 import time
 from collections.abc import Callable
 
@@ -228,6 +229,10 @@ class Network:
         trainer = Trainer(self, hyperparameters(learning_rate), "sgd", backend)
         trainer.run(X, Y, np.ones(X.shape[0], dtype=self.dtype), epochs, batch_size, bool(shuffle), callback)
         return self
+
+    def copy(self) -> "Network":
+        """An independent copy: the same parameters, shuffling state and loss curve."""
+        return copy.deepcopy(self)
 
     def to_arrays(self) -> dict:
         """The arrays of fastbp's model file (see :mod:`fastbp.engine.io`) that describe this network."""

@@ -68,7 +68,7 @@ except ImportError as error:  # pragma: no cover - exercised in a subprocess by 
     ) from error
 
 from fastbp.backends import check_n_jobs, get_backend
-from fastbp.cli.progress import Progress
+from fastbp.sklearn.progress import Progress
 from fastbp.engine.interrupts import TrainingInterrupted, held_interrupts
 from fastbp.engine.lbfgs import minimize_cost
 from fastbp.engine.network import Network
@@ -200,6 +200,16 @@ class BaseMLP(BaseEstimator):
         network = self._network
         self.coefs_ = [W.T for W in network.W[1:]]
         self.intercepts_ = list(network.b[1:])
+
+    @property
+    def network_(self) -> Network:
+        """The fitted :class:`~fastbp.Network` itself (not a copy): ``W[l]`` is ``coefs_[l - 1].T``.
+
+        Its parameters are those of ``coefs_`` and ``intercepts_``; training the
+        estimator further changes them.  ``network_.copy()`` keeps a snapshot.
+        """
+        check_is_fitted(self)
+        return self._synced_network()
 
     def _synced_network(self) -> Network:
         """The network, with ``coefs_`` and ``intercepts_`` copied into it if they were replaced."""
