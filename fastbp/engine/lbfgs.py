@@ -30,29 +30,22 @@ def cost_and_gradient(network, backend: str, X: np.ndarray, Y: np.ndarray, S: np
     read the parameters from there).
     """
     kernels = get_backend(backend)
-    sizes, codes, L, n_samples = network.sizes, network.codes, network.L, X.shape[0]
+    sizes, n_samples = network.sizes, X.shape[0]
     n_threads = thread_count(backend, sizes, n_samples, n_jobs)
     check_buffers_fit(sizes, n_samples, network.dtype, "L-BFGS over the whole training set")
     A = layout.activation_buffer(sizes, n_samples, network.dtype)
     D = layout.delta_buffer(sizes, n_samples, network.dtype)
     layout.layer(A, sizes, 0, n_samples, 0)[:] = X
-    a_out = layout.layer(A, sizes, L, n_samples, 0)
-    delta_out = layout.layer(D, sizes, L, n_samples, 1)
     grad = np.empty_like(network.theta)
     weight_sum = float(np.sum(S, dtype=np.float64))
 
     def evaluate(theta: np.ndarray) -> tuple[float, np.ndarray]:
         network.theta[:] = theta
         with cancellable(), numba_threads(n_threads):
-            kernels.forward(network.theta, sizes, codes, A, n_samples, n_threads)
-            total = kernels.data_cost(network.cost_code, a_out, Y, S)
-            kernels.output_delta(network.cost_code, codes[L], a_out, Y, S, delta_out)
-            kernels.backprop_deltas(network.theta, sizes, codes, A, D, n_samples, n_threads)
-            squares = kernels.accumulate_gradients(
-                network.theta, sizes, A, D, n_samples, weight_sum, network.l2, grad, n_threads
+            # N C = sum_n s_n C_n + (lambda / 2) sum_l sum_kj (W^l_kj)^2
+            total = kernels.cost_and_gradient(
+                network.kernel_arguments(), A, D, Y, S, n_samples, weight_sum, grad, n_threads
             )
-        # N C = sum_n s_n C_n + (lambda / 2) sum_l sum_kj (W^l_kj)^2
-        total += 0.5 * network.l2 * squares
         return total / weight_sum, grad.astype(np.float64)
 
     return evaluate

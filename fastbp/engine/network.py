@@ -230,6 +230,13 @@ class Network:
         trainer.run(X, Y, np.ones(X.shape[0], dtype=self.dtype), epochs, batch_size, bool(shuffle), callback)
         return self
 
+    def kernel_arguments(self, l2: float | None = None) -> tuple:
+        """``(theta, sizes, codes, cost, l2)``: the network as the kernels take it (:mod:`fastbp.backends.contract`).
+
+        ``l2`` replaces the network's lambda (data-parallel ranks each pass their share).
+        """
+        return (self.theta, self.sizes, self.codes, self.cost_code, self.l2 if l2 is None else float(l2))
+
     def copy(self) -> "Network":
         """An independent copy: the same parameters, shuffling state and loss curve."""
         return copy.deepcopy(self)

@@ -288,7 +288,7 @@ class DataParallelTrainer:
     def run(self, X: np.ndarray, Y: np.ndarray, epochs: int, local_batch: int, shuffle: bool, n_threads: int) -> int:
         """Train for up to ``epochs`` epochs in mini-batches of ``local_batch`` local samples; the epochs completed."""
         network, kernels = self.network, self.kernels
-        sizes, codes, L = network.sizes, network.codes, network.L
+        sizes, L = network.sizes, network.L
         ranks = self.comm.size
         n_local = X.shape[0]
         order = np.arange(n_local, dtype=np.int64)
@@ -300,7 +300,8 @@ class DataParallelTrainer:
         grad = np.empty_like(network.theta)
         last_finite = network.theta.copy()
         # Each rank's share of the L2 term (see the module docstring).
-        l2_share = network.l2 / ranks
+        network_share = network.kernel_arguments(l2=network.l2 / ranks)
+        optimizer = (self.optimizer, self.hyper, self.velocity, self.second_moment, self.counters)
         gradients = self.average == "gradients"
         for epoch in range(epochs):
             order[:] = np.arange(n_local)
@@ -311,31 +312,14 @@ class DataParallelTrainer:
                 n_samples = min(local_batch, n_local - start)
                 y = Y_batch[: n_samples * sizes[L]].reshape((n_samples, sizes[L]))
                 s = S_batch[:n_samples]
-                a_out = layout.layer(A, sizes, L, n_samples, 0)
                 weight_sum = kernels.load_batch(X, Y, S, order, start, layout.layer(A, sizes, 0, n_samples, 0), y, s)
-                kernels.forward(network.theta, sizes, codes, A, n_samples, n_threads)
-                batch_cost = kernels.data_cost(network.cost_code, a_out, y, s)
-                kernels.output_delta(network.cost_code, codes[L], a_out, y, s, layout.layer(D, sizes, L, n_samples, 1))
-                kernels.backprop_deltas(network.theta, sizes, codes, A, D, n_samples, n_threads)
                 # N = B for a share of the global batch's gradient, N = b for a local step.
                 scale = ranks * weight_sum if gradients else weight_sum
-                squares = kernels.accumulate_gradients(
-                    network.theta, sizes, A, D, n_samples, scale, l2_share, grad, n_threads
-                )
                 # This rank's share of B C: its samples' costs and 1/R of the L2 term.
-                epoch_cost += batch_cost + 0.5 * l2_share * squares
+                epoch_cost += kernels.cost_and_gradient(network_share, A, D, y, s, n_samples, scale, grad, n_threads)
                 if gradients:
                     self.allreduce(grad)
-                kernels.apply_update(
-                    network.theta,
-                    grad,
-                    self.optimizer,
-                    self.hyper,
-                    self.velocity,
-                    self.second_moment,
-                    self.counters,
-                    n_threads,
-                )
+                kernels.apply_update(network.theta, grad, optimizer, n_threads)
                 if not gradients and self.counters[optim.UPDATES] % self.period == 0:
                     self.average_parameters()
             loss = self.comm.allreduce(epoch_cost, op=MPI.SUM) / (ranks * n_local)

@@ -157,15 +157,16 @@ def accumulate_gradients(theta, sizes, A, D, n_samples, weight_sum, l2, grad, n_
     return squared_weights(theta, sizes)
 
 
-def apply_update(theta, grad, optimizer, hyper, velocity, second_moment, counters, n_threads):
+def apply_update(theta, grad, optimizer, n_threads):
     """One step of the optimiser (see :mod:`fastbp.numerics.optim`) on all parameters at once."""
+    rule, hyper, velocity, second_moment, counters = optimizer
     counters[UPDATES] += 1
     d_theta, d_velocity, d_second = cuda.to_device(theta), cuda.to_device(velocity), cuda.to_device(second_moment)
     grid, block = grid_1d(theta.shape[0])
     update_kernel[grid, block](
         d_theta,
         cuda.to_device(grad),
-        optimizer,
+        rule,
         cuda.to_device(hyper.reshape(1, -1)),
         0,
         d_velocity,
@@ -175,26 +176,48 @@ def apply_update(theta, grad, optimizer, hyper, velocity, second_moment, counter
     )
     d_theta.copy_to_host(theta)
     d_velocity.copy_to_host(velocity)
-    if optimizer == ADAM:
+    if rule == ADAM:
         d_second.copy_to_host(second_moment)
+
+
+def cost_and_gradient(network, A, D, y, s, n_samples, weight_sum, grad, n_threads):
+    """N C of the batch and dC/dtheta into ``grad``, every step on the device (see the serial backend).
+
+    One copy in (the parameters, the batch and the buffers), the forward pass,
+    the cost, the output delta, the delta recursion and the gradients as
+    kernel launches, one copy back of ``A``, ``D`` and ``grad``.
+    """
+    theta, sizes, codes, cost, l2 = network
+    L = len(sizes) - 1
+    d_theta, d_A, d_D, d_grad = (cuda.to_device(array) for array in (theta, A, D, grad))
+    d_y, d_s = cuda.to_device(y), cuda.to_device(s)
+    views = layer_views(d_theta, d_grad, d_A, d_D, sizes, n_samples)
+    launch_forward(views, sizes, codes, n_samples)
+    d_partials = cuda.to_device(np.zeros(partial_sum_count(sizes), dtype=np.float64))
+    if l2 != 0.0:
+        launch_squared_weights(d_theta, cuda.to_device(sizes), d_partials)
+    # batch_cost_kernel adds sum_n s_n C_n + (lambda / 2) sum (W^l_kj)^2, times n_samples / weight_sums[0]:
+    # N C itself with weight_sums[0] = n_samples.
+    d_total = cuda.to_device(np.zeros(1, dtype=np.float64))
+    a_out = views[L][5]
+    n_batch = cuda.to_device(np.array([n_samples], dtype=np.float64))
+    batch_cost_kernel[1, THREADS](cost, a_out, d_y, d_s, l2, d_partials, n_batch, 0, d_total, 0)
+    grid, block = grid_2d(n_samples, sizes[L])
+    output_delta_kernel[grid, block](cost, codes[L], a_out, d_y, d_s, views[L][6])
+    launch_backprop(views, sizes, codes, n_samples)
+    launch_gradients(views, sizes, n_samples, cuda.to_device(np.array([weight_sum], dtype=np.float64)), 0, l2)
+    d_A.copy_to_host(A)
+    d_D.copy_to_host(D)
+    d_grad.copy_to_host(grad)
+    return float(d_total.copy_to_host()[0])
 
 
 def data_cost(cost, a, y, s):
     """sum_n s_n C_n over the batch."""
     d_total = cuda.to_device(np.zeros(1, dtype=np.float64))
-    n_samples = np.array([a.shape[0]], dtype=np.float64)
-    batch_cost_kernel[1, THREADS](
-        cost,
-        cuda.to_device(a),
-        cuda.to_device(y),
-        cuda.to_device(s),
-        0.0,
-        cuda.to_device(np.zeros(1)),
-        cuda.to_device(n_samples),
-        0,
-        d_total,
-        0,
-    )
+    n_batch = cuda.to_device(np.array([a.shape[0]], dtype=np.float64))
+    d_a, d_y, d_s = cuda.to_device(a), cuda.to_device(y), cuda.to_device(s)
+    batch_cost_kernel[1, THREADS](cost, d_a, d_y, d_s, 0.0, cuda.to_device(np.zeros(1)), n_batch, 0, d_total, 0)
     return float(d_total.copy_to_host()[0])
 
 
@@ -249,33 +272,7 @@ def epoch_plans(rng_state, hyper, counters, n_total: int, epochs: int, do_shuffl
     return orders, states, hypers, hypers_after
 
 
-def train_epochs(
-    X,
-    Y,
-    S,
-    theta,
-    sizes,
-    codes,
-    cost,
-    l2,
-    batch_size,
-    do_shuffle,
-    optimizer,
-    hyper,
-    velocity,
-    second_moment,
-    counters,
-    order,
-    rng_state,
-    A,
-    D,
-    Y_batch,
-    S_batch,
-    grad,
-    last_finite,
-    losses,
-    n_threads,
-):
+def train_epochs(X, Y, S, network, optimizer, shuffling, work, batch_size, losses, n_threads):
     """Mini-batch gradient descent for ``losses.shape[0]`` epochs, on the GPU.
 
     The contract of the serial backend's ``train_epochs`` (same arguments,
@@ -293,6 +290,10 @@ def train_epochs(
     state, the costs and the flag.  ``A``, ``D``, ``Y_batch``, ``S_batch``
     and ``grad`` are the caller's work buffers and are not written back.
     """
+    theta, sizes, codes, cost, l2 = network
+    rule, hyper, velocity, second_moment, counters = optimizer
+    do_shuffle, order, rng_state = shuffling
+    A, D, Y_batch, S_batch, grad, last_finite = work
     n_total = X.shape[0]
     epochs = losses.shape[0]
     L = len(sizes) - 1
@@ -325,7 +326,7 @@ def train_epochs(
                 cost,
                 l2,
                 batch_size,
-                optimizer,
+                rule,
                 d_hypers,
                 d_velocity,
                 d_second,
@@ -368,7 +369,7 @@ def train_epochs(
                 update_kernel[grid_p, block_p](
                     d_theta,
                     d_grad,
-                    optimizer,
+                    rule,
                     d_hypers,
                     e,
                     d_velocity,

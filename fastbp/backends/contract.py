@@ -1,0 +1,57 @@
+"""The backend contract: the kernel functions every backend module defines, and their parameters.
+
+A backend is a module (:mod:`fastbp.backends.numpy_ref`, :mod:`fastbp.backends.cpu.serial`,
+:mod:`fastbp.backends.cuda`) that defines each function of :data:`KERNELS` with
+exactly these parameter names, in this order; the registry
+(:mod:`fastbp.backends`) hands one to the engine by name, and
+``tests/test_backends.py`` checks every backend's source against this table.
+The functions work in place on the caller's arrays and trust them: C-contiguous,
+of the network's dtype, of matching shapes (:mod:`fastbp.engine.validation`
+sees to it).  ``n_threads`` is how many threads a CPU backend may use; the
+oracle and the CUDA backend take it and ignore it.
+
+The arrays, as docs/notation.md names them (storage: :mod:`fastbp.numerics.layout`):
+
+* ``theta``: every ``W^l_kj`` and ``b^l_k`` in one flat buffer; ``grad``: dC/dtheta, laid out alike;
+* ``sizes``: ``n_0 .. n_L`` (int64); ``codes``: the activation of each layer, ``sigma_0 .. sigma_L``;
+* ``A``: the activations ``a^0 .. a^L`` of a batch, ``D``: the deltas ``delta^1 .. delta^L``, each
+  layer an ``(N, n_l)`` block; ``a``, ``y``, ``s``, ``delta``: one layer's block, the targets and
+  the samples' weights;
+* ``X``, ``Y``, ``S``: the training set's inputs, targets and sample weights; ``order``: an epoch's
+  order of the samples.
+
+The state that training changes travels in four tuples, so that a network of any
+depth and every optimiser enter compiled code with the same few arguments:
+
+* ``network = (theta, sizes, codes, cost, l2)``: the parameters, the layers, the cost's
+  code and lambda (:meth:`fastbp.Network.kernel_arguments`);
+* ``optimizer = (rule, hyper, velocity, second_moment, counters)``: the update rule's code,
+  its hyperparameters and its state (:mod:`fastbp.numerics.optim`);
+* ``shuffling = (do_shuffle, order, rng_state)``: whether each epoch is shuffled, the
+  epoch's order and the generator's state (:mod:`fastbp.numerics.shuffling`);
+* ``work = (A, D, Y_batch, S_batch, grad, last_finite)``: the buffers of one batch, the
+  gradient and a copy of the parameters after the last epoch with a finite cost.
+"""
+
+KERNELS: dict[str, tuple[str, ...]] = {
+    # a^0 = x: the batch's samples, in the epoch's order, into layer 0; returns N = sum_n s_n.
+    "load_batch": ("X", "Y", "S", "order", "start", "A0", "y", "s"),
+    # z^l = W^l a^{l-1} + b^l, a^l = sigma_l(z^l), for l = 1 .. L.
+    "forward": ("theta", "sizes", "codes", "A", "n_samples", "n_threads"),
+    # sum_n s_n C_n.
+    "data_cost": ("cost", "a", "y", "s"),
+    # delta^L_k = s_n dC_n/da^L_k sigma_L'(z^L_k).
+    "output_delta": ("cost", "output_code", "a", "y", "s", "delta"),
+    # delta^l_j = sigma_l'(z^l_j) sum_k W^{l+1}_kj delta^{l+1}_k, for l = L-1 .. 1.
+    "backprop_deltas": ("theta", "sizes", "codes", "A", "D", "n_samples", "n_threads"),
+    # dC/dW^l_kj and dC/db^l_k into grad; returns sum_l sum_kj (W^l_kj)^2.
+    "accumulate_gradients": ("theta", "sizes", "A", "D", "n_samples", "weight_sum", "l2", "grad", "n_threads"),
+    # sum_l sum_kj (W^l_kj)^2.
+    "squared_weights": ("theta", "sizes"),
+    # The batch step: forward, cost, output delta, delta recursion, gradients; returns N C.
+    "cost_and_gradient": ("network", "A", "D", "y", "s", "n_samples", "weight_sum", "grad", "n_threads"),
+    # One step of the optimiser on theta.
+    "apply_update": ("theta", "grad", "optimizer", "n_threads"),
+    # Mini-batch gradient descent for losses.shape[0] epochs; returns the epochs completed.
+    "train_epochs": ("X", "Y", "S", "network", "optimizer", "shuffling", "work", "batch_size", "losses", "n_threads"),
+}
