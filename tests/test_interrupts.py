@@ -202,7 +202,7 @@ def test_lbfgs_interrupted_keeps_the_last_iterate(monkeypatch):
     assert interrupted._network.theta.tobytes() == clean._network.theta.tobytes()
 
     # A KeyboardInterrupt inside an evaluation (in a line search) goes back to the last iterate.
-    interrupt_call(monkeypatch, serial, "forward", 12)
+    interrupt_call(monkeypatch, serial, "cost_and_gradient", 12)
     cut = MLPClassifier(max_iter=100, **options)
     with pytest.warns(UserWarning, match="Training interrupted by user"):
         cut.fit(X, labels)

@@ -24,6 +24,8 @@ from fastbp.engine.validation import (
     check_array,
     check_buffers_fit,
     check_inputs,
+    check_layer_list,
+    check_network,
     check_non_negative_float,
     check_targets,
 )
@@ -37,23 +39,6 @@ def backend_threads(backend: str, network: Network, n_samples: int):
     n_threads = thread_count(backend, network.sizes, n_samples)
     with numba_threads(n_threads):
         yield n_threads
-
-
-def check_network(network) -> Network:
-    """``network`` if it is a :class:`~fastbp.Network`; a ``TypeError`` if not."""
-    if not isinstance(network, Network):
-        raise TypeError(f"network must be a fastbp.Network, got {type(network).__name__}")
-    return network
-
-
-def check_layer_list(arrays, sizes, name: str) -> None:
-    """``arrays`` must be a list or tuple of one entry per layer ``0 .. L``."""
-    if not isinstance(arrays, (list, tuple)):
-        raise TypeError(
-            f"{name} must be a list of one array per layer 0 .. {len(sizes) - 1}, got {type(arrays).__name__}"
-        )
-    if len(arrays) != len(sizes):
-        raise ValueError(f"{name} must hold one array per layer 0 .. {len(sizes) - 1}, got {len(arrays)}")
 
 
 def samples_in(arrays, sizes, first_layer: int, name: str) -> int:

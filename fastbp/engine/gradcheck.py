@@ -6,7 +6,7 @@ import numpy as np
 
 from fastbp.engine import functional
 from fastbp.engine.network import Network
-from fastbp.engine.validation import check_inputs, check_non_negative_float, check_targets
+from fastbp.engine.validation import check_inputs, check_network, check_non_negative_float, check_targets
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,7 @@ def check_gradients(network: Network, X, Y, epsilon: float = 1e-6, backend: str 
     -------
     GradientCheck
     """
-    functional.check_network(network)
+    check_network(network)
     X = check_inputs(X, network.sizes[0], network.dtype)
     Y = check_targets(Y, X.shape[0], network.sizes[-1], network.dtype)
     epsilon = check_non_negative_float(epsilon, "epsilon", positive=True)

@@ -136,7 +136,8 @@ def load_arrays(path) -> dict:
         value = arrays[name]
         if value.dtype.kind not in kinds or value.ndim != ndim:
             raise ValueError(
-                f"{path}: {name!r} has dtype {value.dtype} and {value.ndim} dimension(s), which a fastbp model file never has"
+                f"{path}: {name!r} has dtype {value.dtype} and {value.ndim} dimension(s), "
+                "which a fastbp model file never has"
             )
     if str(arrays["format"]) != FORMAT:
         raise ValueError(f"{path} is not a fastbp network file (format {str(arrays['format'])!r})")

@@ -8,6 +8,7 @@ import numpy as np
 
 from fastbp._version import __version__
 from fastbp.backends import get_backend, numba_threads, thread_count
+from fastbp.engine.initialization import glorot_uniform
 from fastbp.engine.io import FORMAT, FORMAT_VERSION, load_arrays, save_arrays
 from fastbp.engine.training import Trainer
 from fastbp.engine.validation import (
@@ -17,6 +18,7 @@ from fastbp.engine.validation import (
     check_inputs,
     check_non_negative_float,
     check_positive_int,
+    check_seed,
     check_sizes,
     check_targets,
     hidden_and_output_codes,
@@ -83,9 +85,7 @@ class Network:
         self.codes = hidden_and_output_codes(self.L, hidden_activation, output_activation)
         self.cost_code = check_cost(cost, self.codes[self.L])
         self.l2 = check_non_negative_float(l2, "l2")
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
-            raise TypeError(f"seed must be a non-negative integer or None, got {seed!r}")
-        init_seed, shuffle_seed = np.random.SeedSequence(seed).spawn(2)
+        init_seed, shuffle_seed = np.random.SeedSequence(check_seed(seed)).spawn(2)
         self.theta = self._initial_parameters(np.random.default_rng(init_seed))
         self.rng_state = seed_state(shuffle_seed.generate_state(1)[0])
         self.loss_curve: list[float] = []
@@ -121,20 +121,9 @@ class Network:
         return (None,) + tuple(layout.biases(self.theta, self.sizes, l) for l in range(1, self.L + 1))
 
     def _initial_parameters(self, rng: np.random.Generator) -> np.ndarray:
-        """Glorot-uniform weights and biases, as scikit-learn's MLP draws them.
-
-        ``W^l_kj, b^l_k ~ U(-r, r)`` with ``r = sqrt(f / (n_{l-1} + n_l))``,
-        ``f = 2`` for sigmoid hidden units and 6 otherwise.  Drawn in float64
-        and then rounded, so float32 and float64 networks start alike.
-        """
-        theta = np.empty(layout.parameter_count(self.sizes), dtype=np.float64)
-        factor = 2.0 if self.codes[1] == SIGMOID and self.L > 1 else 6.0
-        for l in range(1, self.L + 1):
-            bound = np.sqrt(factor / (self.sizes[l - 1] + self.sizes[l]))
-            W = layout.weights(theta, self.sizes, l)
-            W[:] = rng.uniform(-bound, bound, size=W.shape)
-            b = layout.biases(theta, self.sizes, l)
-            b[:] = rng.uniform(-bound, bound, size=b.shape)
+        """Glorot-uniform weights and biases (:func:`~fastbp.engine.initialization.glorot_uniform`) from ``rng``."""
+        sigmoid_hidden = self.L > 1 and self.codes[1] == SIGMOID
+        theta = glorot_uniform(self.sizes, sigmoid_hidden, lambda bound, shape: rng.uniform(-bound, bound, size=shape))
         return theta.astype(self.dtype)
 
     def predict(self, X, backend: str = "serial") -> np.ndarray:
@@ -299,7 +288,8 @@ class Network:
         theta = arrays["theta"]
         if theta.shape != network.theta.shape:
             raise ValueError(
-                f"{path}: theta has {theta.shape[0]} values but layer sizes {arrays['sizes'].tolist()} need {network.theta.shape[0]}"
+                f"{path}: theta has {theta.shape[0]} values but layer sizes {arrays['sizes'].tolist()} "
+                f"need {network.theta.shape[0]}"
             )
         if not np.all(np.isfinite(theta)):
             raise ValueError(f"{path}: theta contains NaN or infinite values")

@@ -181,6 +181,13 @@ def check_positive_int(value, name: str) -> int:
     return int(value)
 
 
+def check_seed(seed) -> int | None:
+    """A seed: a non-negative integer, or None for a fresh one (a bool is refused)."""
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
+        raise TypeError(f"seed must be a non-negative integer or None, got {seed!r}")
+    return None if seed is None else int(seed)
+
+
 def check_non_negative_float(value, name: str, positive: bool = False) -> float:
     """A finite real number, >= 0 (or > 0 with ``positive``)."""
     if isinstance(value, bool) or not isinstance(value, Real):
@@ -220,3 +227,24 @@ def check_buffers_fit(sizes, n_samples: int, dtype, what: str, deltas: bool = Tr
     units = sum(int(size) for size in sizes)
     values = int(n_samples) * (units + (units - int(sizes[0]) if deltas else 0))
     check_memory(values * np.dtype(dtype).itemsize, f"{what} ({n_samples:,} samples through layers of {units:,} units)")
+
+
+# What makes a network, for the checks below (this module sits under fastbp.engine.network and cannot import it).
+NETWORK_ATTRIBUTES = ("theta", "sizes", "codes", "cost_code", "l2", "kernel_arguments")
+
+
+def check_network(network):
+    """``network`` if it is a :class:`~fastbp.Network` (it has a network's storage); a ``TypeError`` if not."""
+    if not all(hasattr(network, name) for name in NETWORK_ATTRIBUTES):
+        raise TypeError(f"network must be a fastbp.Network, got {type(network).__name__}")
+    return network
+
+
+def check_layer_list(arrays, sizes, name: str) -> None:
+    """``arrays`` must be a list or tuple of one entry per layer ``0 .. L``."""
+    if not isinstance(arrays, (list, tuple)):
+        raise TypeError(
+            f"{name} must be a list of one array per layer 0 .. {len(sizes) - 1}, got {type(arrays).__name__}"
+        )
+    if len(arrays) != len(sizes):
+        raise ValueError(f"{name} must hold one array per layer 0 .. {len(sizes) - 1}, got {len(arrays)}")

@@ -47,41 +47,36 @@ match them (see :mod:`fastbp.engine.interrupts`).
 """
 
 import warnings
-from numbers import Integral, Real
 
 import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import train_test_split
+from sklearn.utils import check_random_state
+from sklearn.utils import shuffle as shuffled
+from sklearn.utils.validation import check_is_fitted
 
-try:
-    from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
-    from sklearn.exceptions import ConvergenceWarning
-    from sklearn.metrics import accuracy_score, r2_score
-    from sklearn.model_selection import train_test_split
-    from sklearn.preprocessing import LabelBinarizer
-    from sklearn.utils import check_random_state, column_or_1d
-    from sklearn.utils import shuffle as shuffled
-    from sklearn.utils.metaestimators import available_if
-    from sklearn.utils.multiclass import type_of_target, unique_labels
-    from sklearn.utils.validation import check_is_fitted
-except ImportError as error:  # pragma: no cover - exercised in a subprocess by the tests
-    raise ImportError(
-        "fastbp.MLPClassifier and fastbp.MLPRegressor need scikit-learn: pip install fastbp[sklearn]"
-    ) from error
-
-from fastbp.backends import check_n_jobs, get_backend
-from fastbp.sklearn.progress import Progress
+from fastbp.engine.initialization import glorot_uniform
 from fastbp.engine.interrupts import TrainingInterrupted, held_interrupts
 from fastbp.engine.lbfgs import minimize_cost
 from fastbp.engine.network import Network
 from fastbp.engine.training import DivergenceWarning, Trainer
-from fastbp.engine.validation import check_dtype, check_non_negative_float, check_positive_int, kernel_array
+from fastbp.engine.validation import check_dtype, kernel_array
 from fastbp.numerics import layout, optim
+from fastbp.sklearn.interchange import (
+    FASTBP_ONLY_PARAMETERS,
+    FittedModel,
+    fitted_attributes,
+    load_optimizer_state,
+    sklearn_model,
+    theta_from_layers,
+)
+from fastbp.sklearn.progress import Progress
 from fastbp.sklearn.validation import (
-    check_known_labels,
-    class_labels,
-    naming,
-    refuse_strings,
+    check_hidden_layer_sizes,
+    check_parameters,
+    check_sample_weight,
     validate_features,
-    validate_inputs,
 )
 
 STOCHASTIC_SOLVERS = ("sgd", "adam")
@@ -98,48 +93,6 @@ ADAPTIVE_DIVISOR = 5.0
 MIN_ADAPTIVE_RATE = 1e-6
 # batch_size='auto' means min(AUTO_BATCH, n_samples).
 AUTO_BATCH = 200
-CHOICES = {
-    "activation": ("identity", "logistic", "tanh", "relu"),
-    "solver": ("lbfgs", "sgd", "adam"),
-    "learning_rate": ("constant", "invscaling", "adaptive"),
-}
-FLAGS = ("shuffle", "warm_start", "nesterovs_momentum", "early_stopping")
-
-
-def check_unit_interval(value, name: str, closed_right: bool) -> float:
-    """A real number in [0, 1] (``closed_right``) or [0, 1)."""
-    value = check_non_negative_float(value, name)
-    if value > 1 or (value == 1 and not closed_right):
-        raise ValueError(f"{name} must be in [0, 1{']' if closed_right else ')'}, got {value}")
-    return value
-
-
-def check_hidden_layer_sizes(sizes) -> list[int]:
-    """``hidden_layer_sizes`` as a list of positive integers (one integer is one layer)."""
-    sizes = list(sizes) if hasattr(sizes, "__iter__") else [sizes]
-    for size in sizes:
-        if isinstance(size, bool) or not isinstance(size, Integral) or size < 1:
-            raise ValueError(f"hidden_layer_sizes must be positive integers, got {sizes}")
-    return [int(size) for size in sizes]
-
-
-def check_sample_weight(sample_weight, n_samples: int, dtype) -> np.ndarray:
-    """The samples' weights s_n as a contiguous array of ``dtype`` (all 1 for None; a number for all)."""
-    if sample_weight is None:
-        return np.ones(n_samples, dtype=dtype)
-    weights = np.asarray(sample_weight)
-    if weights.ndim == 0:
-        weights = np.full(n_samples, weights)
-    if weights.ndim != 1 or weights.shape[0] != n_samples:
-        raise ValueError(f"sample_weight.shape == {weights.shape}, expected ({n_samples},)")
-    if weights.dtype.kind not in "biuf":
-        raise TypeError(f"sample_weight must hold numbers, got dtype {weights.dtype}")
-    weights = np.array(weights, dtype=dtype, order="C")
-    if not np.all(np.isfinite(weights)):
-        raise ValueError("sample_weight contains NaN or infinite values")
-    if not np.any(weights):
-        raise ValueError("Sample weights must contain at least one non-zero number.")
-    return weights
 
 
 def set_parameters(estimator, values: dict) -> None:
@@ -154,35 +107,7 @@ class BaseMLP(BaseEstimator):
 
     def _check_params(self) -> None:
         """Every constructor parameter, checked once per fit (scikit-learn's rules)."""
-        check_hidden_layer_sizes(self.hidden_layer_sizes)
-        for name, allowed in CHOICES.items():
-            if getattr(self, name) not in allowed:
-                raise ValueError(f"{name} must be one of {', '.join(allowed)}; got {getattr(self, name)!r}")
-        for name in FLAGS:
-            if not isinstance(getattr(self, name), (bool, np.bool_)):
-                raise TypeError(f"{name} must be a bool, got {getattr(self, name)!r}")
-        check_non_negative_float(self.alpha, "alpha")
-        if not (isinstance(self.batch_size, str) and self.batch_size == "auto"):
-            check_positive_int(self.batch_size, "batch_size")
-        check_non_negative_float(self.learning_rate_init, "learning_rate_init", positive=True)
-        check_non_negative_float(self.power_t, "power_t")
-        check_positive_int(self.max_iter, "max_iter")
-        check_non_negative_float(self.tol, "tol")
-        check_unit_interval(self.momentum, "momentum", closed_right=True)
-        check_unit_interval(self.validation_fraction, "validation_fraction", closed_right=False)
-        check_unit_interval(self.beta_1, "beta_1", closed_right=False)
-        check_unit_interval(self.beta_2, "beta_2", closed_right=False)
-        check_non_negative_float(self.epsilon, "epsilon", positive=True)
-        if not (isinstance(self.n_iter_no_change, Real) and self.n_iter_no_change == np.inf):
-            check_positive_int(self.n_iter_no_change, "n_iter_no_change")
-        check_positive_int(self.max_fun, "max_fun")
-        get_backend(self.backend)
-        if self.n_jobs is not None:
-            check_n_jobs(self.n_jobs)
-        if self.dtype is not None:
-            check_dtype(self.dtype)
-        if self.callback is not None and not callable(self.callback):
-            raise TypeError(f"callback must be callable or None, got {self.callback!r}")
+        check_parameters(self)
 
     # ---- the network behind coefs_ and intercepts_ ------------------------------
 
@@ -243,9 +168,10 @@ class BaseMLP(BaseEstimator):
         """Fitted state for a first fit: scikit-learn's Glorot-uniform draws, in its order.
 
         For each layer, ``coefs_[i]`` (``(n_in, n_out)``) and then
-        ``intercepts_[i]`` are drawn from U(-r, r), ``r = sqrt(f / (n_in + n_out))``,
-        ``f = 2`` for logistic hidden units and 6 otherwise, so that one
-        ``random_state`` gives scikit-learn's initial weights.
+        ``intercepts_[i]`` are drawn from ``random_state``
+        (:func:`~fastbp.engine.initialization.glorot_uniform`, ``f = 2`` for
+        logistic hidden units), so that one ``random_state`` gives scikit-learn's
+        initial weights.
         """
         self.n_iter_ = 0
         self.t_ = 0
@@ -253,14 +179,13 @@ class BaseMLP(BaseEstimator):
         self.n_layers_ = len(sizes)
         self.out_activation_ = self._output_activation()
         self._network = self._build_network(sizes, dtype)
-        factor = 2.0 if self.activation == "logistic" else 6.0
-        for l in range(1, len(sizes)):
-            bound = np.sqrt(factor / (sizes[l - 1] + sizes[l]))
-            coef = random_state.uniform(-bound, bound, (sizes[l - 1], sizes[l]))
-            layout.weights(self._network.theta, self._network.sizes, l)[:] = coef.T
-            layout.biases(self._network.theta, self._network.sizes, l)[:] = random_state.uniform(
-                -bound, bound, sizes[l]
-            )
+        # scikit-learn draws coefs_[l - 1], shape (n_{l-1}, n_l), then intercepts_[l - 1]: W[l] is the transpose.
+        theta = glorot_uniform(
+            self._network.sizes,
+            self.activation == "logistic",
+            lambda bound, shape: random_state.uniform(-bound, bound, shape[::-1]).T,
+        )
+        self._network.theta[:] = theta
         self._expose_parameters()
         self._best_theta = self._network.theta.copy()
         self._trainer = None
@@ -513,331 +438,36 @@ class BaseMLP(BaseEstimator):
         It predicts what this one predicts and continues training
         (``partial_fit``, ``warm_start``) from the same optimiser state.
         """
-        from fastbp.sklearn.interchange import to_sklearn
+        check_is_fitted(self)
+        parameters = {name: value for name, value in self.get_params().items() if name not in FASTBP_ONLY_PARAMETERS}
+        return sklearn_model(
+            self._sklearn_counterpart(**parameters),
+            fitted_attributes(self),
+            self._synced_network(),
+            self._best_theta,
+            self._trainer,
+        )
 
-        return to_sklearn(self)
+    @classmethod
+    def _from_sklearn(cls, fitted: FittedModel, backend: str, dtype):
+        """The estimator holding the state read from a fitted scikit-learn model (see :func:`fastbp.from_sklearn`)."""
+        estimator = cls(**fitted.parameters, backend=backend, dtype=dtype)
+        for name, value in fitted.attributes.items():
+            setattr(estimator, name, value)
+        network = estimator._build_network(fitted.sizes, dtype or fitted.dtype)
+        network.theta[:] = theta_from_layers(fitted.coefs, fitted.intercepts, network.sizes, network.dtype)
+        estimator._network = network
+        estimator._expose_parameters()
+        estimator._best_theta = theta_from_layers(
+            fitted.best_coefs, fitted.best_intercepts, network.sizes, network.dtype
+        )
+        estimator._trainer = None
+        if fitted.optimizer is not None:
+            estimator._trainer = estimator._new_trainer(network)
+            load_optimizer_state(fitted.optimizer, fitted.samples_seen, estimator._trainer)
+        return estimator
 
 
 def is_classifier_with_one_output(estimator) -> bool:
     """scikit-learn stratifies the validation split only for single-output classification."""
     return isinstance(estimator, ClassifierMixin) and estimator.n_outputs_ == 1
-
-
-class MLPClassifier(ClassifierMixin, BaseMLP):
-    """Multi-layer perceptron classifier: scikit-learn's ``MLPClassifier``, trained by fastbp's kernels.
-
-    Minimises the log-loss (softmax output for several classes, logistic
-    output for two classes and for multilabel indicator targets) by
-    L-BFGS-B, SGD or Adam.
-
-    Parameters
-    ----------
-    hidden_layer_sizes : array-like of int, default=(100,)
-        Units of each hidden layer.
-    activation : {'identity', 'logistic', 'tanh', 'relu'}, default='relu'
-        sigma_l of the hidden layers.
-    solver : {'lbfgs', 'sgd', 'adam'}, default='adam'
-    alpha : float, default=0.0001
-        L2 penalty lambda: C gets ``(alpha / 2N) sum (W^l_kj)^2``.
-    batch_size : int or 'auto', default='auto'
-        Samples per update; 'auto' is ``min(200, n_samples)``.
-    learning_rate : {'constant', 'invscaling', 'adaptive'}, default='constant'
-        sgd's schedule: 'invscaling' is ``learning_rate_init / (t + 1)^power_t``
-        after each epoch (t = samples seen, computed inside the compiled
-        epoch); 'adaptive' divides the rate by 5 whenever the loss (or
-        validation score) has not improved by ``tol`` for ``n_iter_no_change``
-        epochs, and stops once it is below 1e-6.
-    learning_rate_init : float, default=0.001
-    power_t : float, default=0.5
-    max_iter : int, default=200
-        Epochs (sgd, adam) or iterations (lbfgs).
-    shuffle : bool, default=True
-        Reshuffle the samples before each epoch (with ``random_state``'s draws).
-    random_state : int, RandomState instance or None, default=None
-        The initial weights, the shuffling and the validation split, drawn
-        exactly as scikit-learn draws them.
-    tol : float, default=1e-4
-    verbose : bool, default=False
-        A progress bar with each epoch's loss (tqdm if installed, else one line per epoch).
-    warm_start : bool, default=False
-    momentum : float, default=0.9
-    nesterovs_momentum : bool, default=True
-    early_stopping : bool, default=False
-    validation_fraction : float, default=0.1
-    beta_1, beta_2, epsilon : float, default=0.9, 0.999, 1e-8
-        Adam's hyperparameters.
-    n_iter_no_change : int, default=10
-    max_fun : int, default=15000
-        lbfgs: the most evaluations of the loss and its gradient.
-    backend : str, default='auto'
-        fastbp's backend for the epochs and predictions ('auto', 'serial',
-        'parallel', 'numpy' and any other registered in :mod:`fastbp.backends`).
-    n_jobs : int or None, default=None
-        Threads for the 'parallel' and 'auto' backends; None uses Numba's
-        thread count (``numba.set_num_threads`` / ``NUMBA_NUM_THREADS``).
-    dtype : {None, 'float32', 'float64'}, default=None
-        The float type of the weights and computations; None keeps float32
-        input in float32 and converts anything else to float64 (as scikit-learn does).
-    callback : callable or None, default=None
-        Called as ``callback(estimator, epoch, loss)`` after every epoch
-        (sgd, adam) or iteration (lbfgs); returning True stops training.
-
-    Attributes
-    ----------
-    classes_, coefs_, intercepts_, loss_, loss_curve_, best_loss_, validation_scores_,
-    best_validation_score_, n_iter_, t_, n_layers_, n_outputs_, out_activation_,
-    n_features_in_, feature_names_in_
-        As in scikit-learn; ``coefs_[l - 1]`` is ``W[l].T`` (see the module docstring,
-        also for which loss ``loss_`` reports).
-    """
-
-    def __init__(
-        self,
-        hidden_layer_sizes=(100,),
-        activation="relu",
-        *,
-        solver="adam",
-        alpha=0.0001,
-        batch_size="auto",
-        learning_rate="constant",
-        learning_rate_init=0.001,
-        power_t=0.5,
-        max_iter=200,
-        shuffle=True,
-        random_state=None,
-        tol=1e-4,
-        verbose=False,
-        warm_start=False,
-        momentum=0.9,
-        nesterovs_momentum=True,
-        early_stopping=False,
-        validation_fraction=0.1,
-        beta_1=0.9,
-        beta_2=0.999,
-        epsilon=1e-8,
-        n_iter_no_change=10,
-        max_fun=15000,
-        backend="auto",
-        n_jobs=None,
-        dtype=None,
-        callback=None,
-    ):
-        set_parameters(self, locals())
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.classifier_tags.multi_label = True
-        return tags
-
-    def _output_activation(self) -> str:
-        return "softmax" if self._label_binarizer.y_type_ == "multiclass" else "logistic"
-
-    def _validate_input(self, X, y, incremental: bool, reset: bool):
-        """X as floats, y as the label binarizer's indicator matrix (classes checked as scikit-learn does)."""
-        X, y = validate_inputs(self, X, y, multi_output=True, dtype=self._input_dtype(), reset=reset)
-        with class_labels():
-            if y.ndim == 2 and y.shape[1] == 1:
-                y = column_or_1d(y, warn=True)
-            if not hasattr(self, "classes_") or (not self.warm_start and not incremental):
-                self._label_binarizer = LabelBinarizer().fit(y)
-                self.classes_ = self._label_binarizer.classes_
-            elif self.warm_start and set(unique_labels(y)) != set(self.classes_):
-                raise ValueError(
-                    "warm_start can only be used where `y` has the same classes as in the previous call "
-                    f"to fit. Previously got {self.classes_}, `y` has {unique_labels(y)}"
-                )
-            else:
-                check_known_labels(y, self.classes_)
-            return X, self._label_binarizer.transform(y)
-
-    def _validation_targets(self, Y_val: np.ndarray) -> np.ndarray:
-        return self._label_binarizer.inverse_transform(Y_val)
-
-    def _validation_score(self, X, y, sample_weight) -> float:
-        outputs = self._network.predict(X, backend=self.backend)
-        if not np.all(np.isfinite(outputs)):
-            return np.nan
-        labels = self._label_binarizer.inverse_transform(outputs.ravel() if self.n_outputs_ == 1 else outputs)
-        return accuracy_score(y, labels, sample_weight=sample_weight)
-
-    def fit(self, X, y, sample_weight=None):
-        """Fit the model to data matrix X and target(s) y.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
-            Class labels (any type scikit-learn accepts), or a multilabel indicator matrix.
-        sample_weight : array-like of shape (n_samples,), default=None
-            s_n: each sample's delta^L is scaled by s_n and N becomes sum_n s_n.
-
-        Returns
-        -------
-        self
-        """
-        return self._fit(X, y, sample_weight, incremental=False)
-
-    @available_if(lambda estimator: estimator.solver in STOCHASTIC_SOLVERS)
-    def partial_fit(self, X, y, sample_weight=None, classes=None):
-        """One epoch over the given data, continuing the optimiser's state (sgd and adam only).
-
-        Parameters
-        ----------
-        X, y, sample_weight
-            As in :meth:`fit`.
-        classes : array of shape (n_classes,), default=None
-            All the classes, required on the first call.
-
-        Returns
-        -------
-        self
-        """
-        if not hasattr(self, "classes_"):
-            if classes is None:
-                raise ValueError("classes must be passed on the first call to partial_fit.")
-            self._label_binarizer = LabelBinarizer()
-            self._label_binarizer.fit(y if type_of_target(y).startswith("multilabel") else classes)
-            self.classes_ = self._label_binarizer.classes_
-        elif classes is not None and not np.array_equal(unique_labels(classes), self.classes_):
-            raise ValueError(
-                f"`classes={classes!r}` is not the same as on last call to partial_fit, was: {self.classes_!r}"
-            )
-        return self._fit(X, y, sample_weight, incremental=True)
-
-    def predict(self, X):
-        """The predicted class labels, shape (n_samples,) or (n_samples, n_classes) for multilabel."""
-        outputs = self._outputs(X)
-        return self._label_binarizer.inverse_transform(outputs)
-
-    def predict_proba(self, X):
-        """Probability of each class (columns ordered as ``classes_``), shape (n_samples, n_classes)."""
-        outputs = self._outputs(X)
-        if outputs.ndim == 1:
-            return np.vstack([1 - outputs, outputs]).T
-        return outputs
-
-    def score(self, X, y, sample_weight=None) -> float:
-        """Mean accuracy of :meth:`predict` on ``(X, y)``.
-
-        Labels in ``y`` that are not in ``classes_`` are refused with a
-        ``ValueError`` that names them (the classifier could never predict them).
-        """
-        check_is_fitted(self)
-        check_known_labels(y, self.classes_)
-        predicted = self.predict(X)
-        with naming("y"):
-            return accuracy_score(y, predicted, sample_weight=sample_weight)
-
-    def predict_log_proba(self, X):
-        """``log(predict_proba(X))``."""
-        probabilities = self.predict_proba(X)
-        return np.log(probabilities, out=probabilities)
-
-
-class MLPRegressor(RegressorMixin, BaseMLP):
-    """Multi-layer perceptron regressor: scikit-learn's ``MLPRegressor``, trained by fastbp's kernels.
-
-    Parameters
-    ----------
-    loss : {'squared_error', 'poisson'}, default='squared_error'
-        Half the squared error (identity output), or half the Poisson
-        deviance with an exp output (targets >= 0).
-    hidden_layer_sizes, activation, solver, alpha, batch_size, learning_rate, learning_rate_init,
-    power_t, max_iter, shuffle, random_state, tol, verbose, warm_start, momentum, nesterovs_momentum,
-    early_stopping, validation_fraction, beta_1, beta_2, epsilon, n_iter_no_change, max_fun,
-    backend, n_jobs, dtype, callback
-        As in :class:`MLPClassifier`.
-
-    Attributes
-    ----------
-    coefs_, intercepts_, loss_, loss_curve_, best_loss_, validation_scores_, best_validation_score_,
-    n_iter_, t_, n_layers_, n_outputs_, out_activation_, n_features_in_, feature_names_in_
-        As in scikit-learn (see the module docstring for ``coefs_`` and ``loss_``).
-    """
-
-    def __init__(
-        self,
-        loss="squared_error",
-        hidden_layer_sizes=(100,),
-        activation="relu",
-        *,
-        solver="adam",
-        alpha=0.0001,
-        batch_size="auto",
-        learning_rate="constant",
-        learning_rate_init=0.001,
-        power_t=0.5,
-        max_iter=200,
-        shuffle=True,
-        random_state=None,
-        tol=1e-4,
-        verbose=False,
-        warm_start=False,
-        momentum=0.9,
-        nesterovs_momentum=True,
-        early_stopping=False,
-        validation_fraction=0.1,
-        beta_1=0.9,
-        beta_2=0.999,
-        epsilon=1e-8,
-        n_iter_no_change=10,
-        max_fun=15000,
-        backend="auto",
-        n_jobs=None,
-        dtype=None,
-        callback=None,
-    ):
-        set_parameters(self, locals())
-
-    def _output_activation(self) -> str:
-        return "exp" if self.loss == "poisson" else "identity"
-
-    def _validate_input(self, X, y, incremental: bool, reset: bool):
-        if self.loss not in ("squared_error", "poisson"):
-            raise ValueError(f"loss must be 'squared_error' or 'poisson', got {self.loss!r}")
-        X, y = validate_inputs(self, X, y, multi_output=True, y_numeric=True, dtype=self._input_dtype(), reset=reset)
-        refuse_strings(y, "y")
-        if y.ndim == 2 and y.shape[1] == 1:
-            y = column_or_1d(y, warn=True)
-        if self.loss == "poisson" and np.any(y < 0):
-            raise ValueError("loss='poisson' needs non-negative targets y")
-        return X, y
-
-    def _validation_targets(self, Y_val: np.ndarray) -> np.ndarray:
-        return Y_val
-
-    def _validation_score(self, X, y, sample_weight) -> float:
-        outputs = self._network.predict(X, backend=self.backend)
-        if not np.all(np.isfinite(outputs)):
-            return np.nan
-        return r2_score(y, outputs, sample_weight=sample_weight)
-
-    def fit(self, X, y, sample_weight=None):
-        """Fit the model to data matrix X and target(s) y (see :meth:`MLPClassifier.fit`)."""
-        return self._fit(X, y, sample_weight, incremental=False)
-
-    @available_if(lambda estimator: estimator.solver in STOCHASTIC_SOLVERS)
-    def partial_fit(self, X, y, sample_weight=None):
-        """One epoch over the given data, continuing the optimiser's state (sgd and adam only)."""
-        return self._fit(X, y, sample_weight, incremental=True)
-
-    def predict(self, X):
-        """The predicted values, shape (n_samples,) or (n_samples, n_outputs)."""
-        return self._outputs(X)
-
-    def score(self, X, y, sample_weight=None) -> float:
-        """The coefficient of determination R^2 of :meth:`predict` on ``(X, y)``."""
-        predicted = self.predict(X)
-        refuse_strings(y, "y")
-        with naming("y"):
-            return r2_score(y, predicted, sample_weight=sample_weight)
-
-
-def from_sklearn(model, backend: str = "auto", dtype=None):
-    """The fastbp estimator with the parameters and fitted state of a fitted scikit-learn MLP.
-
-    See :func:`fastbp.sklearn.interchange.from_sklearn`.
-    """
-    from fastbp.sklearn.interchange import from_sklearn as convert
-
-    return convert(model, backend=backend, dtype=dtype)

@@ -1,4 +1,7 @@
-"""The estimators' input checks: scikit-learn's, with messages that name the argument at fault.
+"""The scikit-learn layer's checks: the estimators' parameters, and their input with messages naming the culprit.
+
+:func:`check_parameters` checks every constructor parameter once per fit,
+with scikit-learn's rules.
 
 The estimators validate their input with scikit-learn's ``validate_data``
 (so that they accept what scikit-learn's MLP accepts, and pass its estimator
@@ -11,11 +14,22 @@ classifier has never seen.
 
 import re
 from contextlib import contextmanager
+from numbers import Integral, Real
 
 import numpy as np
 from sklearn.utils import check_array
 from sklearn.utils.multiclass import type_of_target, unique_labels
 from sklearn.utils.validation import validate_data
+
+from fastbp.backends import check_n_jobs, get_backend
+from fastbp.engine.validation import check_dtype, check_non_negative_float, check_positive_int
+
+CHOICES = {
+    "activation": ("identity", "logistic", "tanh", "relu"),
+    "solver": ("lbfgs", "sgd", "adam"),
+    "learning_rate": ("constant", "invscaling", "adaptive"),
+}
+FLAGS = ("shuffle", "warm_start", "nesterovs_momentum", "early_stopping")
 
 
 @contextmanager
@@ -101,3 +115,72 @@ def check_known_labels(y, classes: np.ndarray) -> None:
             f"y holds label(s) {unknown.tolist()} that the classifier was not fitted with "
             f"(classes_ = {np.asarray(classes).tolist()}); it can never predict them"
         )
+
+
+def check_unit_interval(value, name: str, closed_right: bool) -> float:
+    """A real number in [0, 1] (``closed_right``) or [0, 1)."""
+    value = check_non_negative_float(value, name)
+    if value > 1 or (value == 1 and not closed_right):
+        raise ValueError(f"{name} must be in [0, 1{']' if closed_right else ')'}, got {value}")
+    return value
+
+
+def check_hidden_layer_sizes(sizes) -> list[int]:
+    """``hidden_layer_sizes`` as a list of positive integers (one integer is one layer)."""
+    sizes = list(sizes) if hasattr(sizes, "__iter__") else [sizes]
+    for size in sizes:
+        if isinstance(size, bool) or not isinstance(size, Integral) or size < 1:
+            raise ValueError(f"hidden_layer_sizes must be positive integers, got {sizes}")
+    return [int(size) for size in sizes]
+
+
+def check_sample_weight(sample_weight, n_samples: int, dtype) -> np.ndarray:
+    """The samples' weights s_n as a contiguous array of ``dtype`` (all 1 for None; a number for all)."""
+    if sample_weight is None:
+        return np.ones(n_samples, dtype=dtype)
+    weights = np.asarray(sample_weight)
+    if weights.ndim == 0:
+        weights = np.full(n_samples, weights)
+    if weights.ndim != 1 or weights.shape[0] != n_samples:
+        raise ValueError(f"sample_weight.shape == {weights.shape}, expected ({n_samples},)")
+    if weights.dtype.kind not in "biuf":
+        raise TypeError(f"sample_weight must hold numbers, got dtype {weights.dtype}")
+    weights = np.array(weights, dtype=dtype, order="C")
+    if not np.all(np.isfinite(weights)):
+        raise ValueError("sample_weight contains NaN or infinite values")
+    if not np.any(weights):
+        raise ValueError("Sample weights must contain at least one non-zero number.")
+    return weights
+
+
+def check_parameters(estimator) -> None:
+    """Every constructor parameter of an MLP estimator, checked once per fit (scikit-learn's rules)."""
+    check_hidden_layer_sizes(estimator.hidden_layer_sizes)
+    for name, allowed in CHOICES.items():
+        if getattr(estimator, name) not in allowed:
+            raise ValueError(f"{name} must be one of {', '.join(allowed)}; got {getattr(estimator, name)!r}")
+    for name in FLAGS:
+        if not isinstance(getattr(estimator, name), (bool, np.bool_)):
+            raise TypeError(f"{name} must be a bool, got {getattr(estimator, name)!r}")
+    check_non_negative_float(estimator.alpha, "alpha")
+    if not (isinstance(estimator.batch_size, str) and estimator.batch_size == "auto"):
+        check_positive_int(estimator.batch_size, "batch_size")
+    check_non_negative_float(estimator.learning_rate_init, "learning_rate_init", positive=True)
+    check_non_negative_float(estimator.power_t, "power_t")
+    check_positive_int(estimator.max_iter, "max_iter")
+    check_non_negative_float(estimator.tol, "tol")
+    check_unit_interval(estimator.momentum, "momentum", closed_right=True)
+    check_unit_interval(estimator.validation_fraction, "validation_fraction", closed_right=False)
+    check_unit_interval(estimator.beta_1, "beta_1", closed_right=False)
+    check_unit_interval(estimator.beta_2, "beta_2", closed_right=False)
+    check_non_negative_float(estimator.epsilon, "epsilon", positive=True)
+    if not (isinstance(estimator.n_iter_no_change, Real) and estimator.n_iter_no_change == np.inf):
+        check_positive_int(estimator.n_iter_no_change, "n_iter_no_change")
+    check_positive_int(estimator.max_fun, "max_fun")
+    get_backend(estimator.backend)
+    if estimator.n_jobs is not None:
+        check_n_jobs(estimator.n_jobs)
+    if estimator.dtype is not None:
+        check_dtype(estimator.dtype)
+    if estimator.callback is not None and not callable(estimator.callback):
+        raise TypeError(f"callback must be callable or None, got {estimator.callback!r}")

@@ -1,0 +1,227 @@
+"""``MLPClassifier``: scikit-learn's multi-layer perceptron classifier, trained by fastbp's kernels."""
+
+import numpy as np
+from sklearn.base import ClassifierMixin
+from sklearn.metrics import accuracy_score
+from sklearn.neural_network import MLPClassifier as SklearnMLPClassifier
+from sklearn.preprocessing import LabelBinarizer
+from sklearn.utils import column_or_1d
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.multiclass import type_of_target, unique_labels
+from sklearn.utils.validation import check_is_fitted
+
+from fastbp.sklearn.base import STOCHASTIC_SOLVERS, BaseMLP, set_parameters
+from fastbp.sklearn.validation import check_known_labels, class_labels, naming, validate_inputs
+
+
+class MLPClassifier(ClassifierMixin, BaseMLP):
+    """Multi-layer perceptron classifier: scikit-learn's ``MLPClassifier``, trained by fastbp's kernels.
+
+    Minimises the log-loss (softmax output for several classes, logistic
+    output for two classes and for multilabel indicator targets) by
+    L-BFGS-B, SGD or Adam.
+
+    Parameters
+    ----------
+    hidden_layer_sizes : array-like of int, default=(100,)
+        Units of each hidden layer.
+    activation : {'identity', 'logistic', 'tanh', 'relu'}, default='relu'
+        sigma_l of the hidden layers.
+    solver : {'lbfgs', 'sgd', 'adam'}, default='adam'
+    alpha : float, default=0.0001
+        L2 penalty lambda: C gets ``(alpha / 2N) sum (W^l_kj)^2``.
+    batch_size : int or 'auto', default='auto'
+        Samples per update; 'auto' is ``min(200, n_samples)``.
+    learning_rate : {'constant', 'invscaling', 'adaptive'}, default='constant'
+        sgd's schedule: 'invscaling' is ``learning_rate_init / (t + 1)^power_t``
+        after each epoch (t = samples seen, computed inside the compiled
+        epoch); 'adaptive' divides the rate by 5 whenever the loss (or
+        validation score) has not improved by ``tol`` for ``n_iter_no_change``
+        epochs, and stops once it is below 1e-6.
+    learning_rate_init : float, default=0.001
+    power_t : float, default=0.5
+    max_iter : int, default=200
+        Epochs (sgd, adam) or iterations (lbfgs).
+    shuffle : bool, default=True
+        Reshuffle the samples before each epoch (with ``random_state``'s draws).
+    random_state : int, RandomState instance or None, default=None
+        The initial weights, the shuffling and the validation split, drawn
+        exactly as scikit-learn draws them.
+    tol : float, default=1e-4
+    verbose : bool, default=False
+        A progress bar with each epoch's loss (tqdm if installed, else one line per epoch).
+    warm_start : bool, default=False
+    momentum : float, default=0.9
+    nesterovs_momentum : bool, default=True
+    early_stopping : bool, default=False
+    validation_fraction : float, default=0.1
+    beta_1, beta_2, epsilon : float, default=0.9, 0.999, 1e-8
+        Adam's hyperparameters.
+    n_iter_no_change : int, default=10
+    max_fun : int, default=15000
+        lbfgs: the most evaluations of the loss and its gradient.
+    backend : str, default='auto'
+        fastbp's backend for the epochs and predictions ('auto', 'serial',
+        'parallel', 'numpy' and any other registered in :mod:`fastbp.backends`).
+    n_jobs : int or None, default=None
+        Threads for the 'parallel' and 'auto' backends; None uses Numba's
+        thread count (``numba.set_num_threads`` / ``NUMBA_NUM_THREADS``).
+    dtype : {None, 'float32', 'float64'}, default=None
+        The float type of the weights and computations; None keeps float32
+        input in float32 and converts anything else to float64 (as scikit-learn does).
+    callback : callable or None, default=None
+        Called as ``callback(estimator, epoch, loss)`` after every epoch
+        (sgd, adam) or iteration (lbfgs); returning True stops training.
+
+    Attributes
+    ----------
+    classes_, coefs_, intercepts_, loss_, loss_curve_, best_loss_, validation_scores_,
+    best_validation_score_, n_iter_, t_, n_layers_, n_outputs_, out_activation_,
+    n_features_in_, feature_names_in_
+        As in scikit-learn; ``coefs_[l - 1]`` is ``W[l].T`` (see the module docstring,
+        also for which loss ``loss_`` reports).
+    """
+
+    def __init__(
+        self,
+        hidden_layer_sizes=(100,),
+        activation="relu",
+        *,
+        solver="adam",
+        alpha=0.0001,
+        batch_size="auto",
+        learning_rate="constant",
+        learning_rate_init=0.001,
+        power_t=0.5,
+        max_iter=200,
+        shuffle=True,
+        random_state=None,
+        tol=1e-4,
+        verbose=False,
+        warm_start=False,
+        momentum=0.9,
+        nesterovs_momentum=True,
+        early_stopping=False,
+        validation_fraction=0.1,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
+        n_iter_no_change=10,
+        max_fun=15000,
+        backend="auto",
+        n_jobs=None,
+        dtype=None,
+        callback=None,
+    ):
+        set_parameters(self, locals())
+
+    _sklearn_counterpart = SklearnMLPClassifier
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_label = True
+        return tags
+
+    def _output_activation(self) -> str:
+        return "softmax" if self._label_binarizer.y_type_ == "multiclass" else "logistic"
+
+    def _validate_input(self, X, y, incremental: bool, reset: bool):
+        """X as floats, y as the label binarizer's indicator matrix (classes checked as scikit-learn does)."""
+        X, y = validate_inputs(self, X, y, multi_output=True, dtype=self._input_dtype(), reset=reset)
+        with class_labels():
+            if y.ndim == 2 and y.shape[1] == 1:
+                y = column_or_1d(y, warn=True)
+            if not hasattr(self, "classes_") or (not self.warm_start and not incremental):
+                self._label_binarizer = LabelBinarizer().fit(y)
+                self.classes_ = self._label_binarizer.classes_
+            elif self.warm_start and set(unique_labels(y)) != set(self.classes_):
+                raise ValueError(
+                    "warm_start can only be used where `y` has the same classes as in the previous call "
+                    f"to fit. Previously got {self.classes_}, `y` has {unique_labels(y)}"
+                )
+            else:
+                check_known_labels(y, self.classes_)
+            return X, self._label_binarizer.transform(y)
+
+    def _validation_targets(self, Y_val: np.ndarray) -> np.ndarray:
+        return self._label_binarizer.inverse_transform(Y_val)
+
+    def _validation_score(self, X, y, sample_weight) -> float:
+        outputs = self._network.predict(X, backend=self.backend)
+        if not np.all(np.isfinite(outputs)):
+            return np.nan
+        labels = self._label_binarizer.inverse_transform(outputs.ravel() if self.n_outputs_ == 1 else outputs)
+        return accuracy_score(y, labels, sample_weight=sample_weight)
+
+    def fit(self, X, y, sample_weight=None):
+        """Fit the model to data matrix X and target(s) y.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Class labels (any type scikit-learn accepts), or a multilabel indicator matrix.
+        sample_weight : array-like of shape (n_samples,), default=None
+            s_n: each sample's delta^L is scaled by s_n and N becomes sum_n s_n.
+
+        Returns
+        -------
+        self
+        """
+        return self._fit(X, y, sample_weight, incremental=False)
+
+    @available_if(lambda estimator: estimator.solver in STOCHASTIC_SOLVERS)
+    def partial_fit(self, X, y, sample_weight=None, classes=None):
+        """One epoch over the given data, continuing the optimiser's state (sgd and adam only).
+
+        Parameters
+        ----------
+        X, y, sample_weight
+            As in :meth:`fit`.
+        classes : array of shape (n_classes,), default=None
+            All the classes, required on the first call.
+
+        Returns
+        -------
+        self
+        """
+        if not hasattr(self, "classes_"):
+            if classes is None:
+                raise ValueError("classes must be passed on the first call to partial_fit.")
+            self._label_binarizer = LabelBinarizer()
+            self._label_binarizer.fit(y if type_of_target(y).startswith("multilabel") else classes)
+            self.classes_ = self._label_binarizer.classes_
+        elif classes is not None and not np.array_equal(unique_labels(classes), self.classes_):
+            raise ValueError(
+                f"`classes={classes!r}` is not the same as on last call to partial_fit, was: {self.classes_!r}"
+            )
+        return self._fit(X, y, sample_weight, incremental=True)
+
+    def predict(self, X):
+        """The predicted class labels, shape (n_samples,) or (n_samples, n_classes) for multilabel."""
+        outputs = self._outputs(X)
+        return self._label_binarizer.inverse_transform(outputs)
+
+    def predict_proba(self, X):
+        """Probability of each class (columns ordered as ``classes_``), shape (n_samples, n_classes)."""
+        outputs = self._outputs(X)
+        if outputs.ndim == 1:
+            return np.vstack([1 - outputs, outputs]).T
+        return outputs
+
+    def score(self, X, y, sample_weight=None) -> float:
+        """Mean accuracy of :meth:`predict` on ``(X, y)``.
+
+        Labels in ``y`` that are not in ``classes_`` are refused with a
+        ``ValueError`` that names them (the classifier could never predict them).
+        """
+        check_is_fitted(self)
+        check_known_labels(y, self.classes_)
+        predicted = self.predict(X)
+        with naming("y"):
+            return accuracy_score(y, predicted, sample_weight=sample_weight)
+
+    def predict_log_proba(self, X):
+        """``log(predict_proba(X))``."""
+        probabilities = self.predict_proba(X)
+        return np.log(probabilities, out=probabilities)

@@ -1,0 +1,112 @@
+"""``MLPRegressor``: scikit-learn's multi-layer perceptron regressor, trained by fastbp's kernels."""
+
+import numpy as np
+from sklearn.base import RegressorMixin
+from sklearn.metrics import r2_score
+from sklearn.neural_network import MLPRegressor as SklearnMLPRegressor
+from sklearn.utils import column_or_1d
+from sklearn.utils.metaestimators import available_if
+
+from fastbp.sklearn.base import STOCHASTIC_SOLVERS, BaseMLP, set_parameters
+from fastbp.sklearn.validation import naming, refuse_strings, validate_inputs
+
+
+class MLPRegressor(RegressorMixin, BaseMLP):
+    """Multi-layer perceptron regressor: scikit-learn's ``MLPRegressor``, trained by fastbp's kernels.
+
+    Parameters
+    ----------
+    loss : {'squared_error', 'poisson'}, default='squared_error'
+        Half the squared error (identity output), or half the Poisson
+        deviance with an exp output (targets >= 0).
+    hidden_layer_sizes, activation, solver, alpha, batch_size, learning_rate, learning_rate_init,
+    power_t, max_iter, shuffle, random_state, tol, verbose, warm_start, momentum, nesterovs_momentum,
+    early_stopping, validation_fraction, beta_1, beta_2, epsilon, n_iter_no_change, max_fun,
+    backend, n_jobs, dtype, callback
+        As in :class:`MLPClassifier`.
+
+    Attributes
+    ----------
+    coefs_, intercepts_, loss_, loss_curve_, best_loss_, validation_scores_, best_validation_score_,
+    n_iter_, t_, n_layers_, n_outputs_, out_activation_, n_features_in_, feature_names_in_
+        As in scikit-learn (see the module docstring for ``coefs_`` and ``loss_``).
+    """
+
+    def __init__(
+        self,
+        loss="squared_error",
+        hidden_layer_sizes=(100,),
+        activation="relu",
+        *,
+        solver="adam",
+        alpha=0.0001,
+        batch_size="auto",
+        learning_rate="constant",
+        learning_rate_init=0.001,
+        power_t=0.5,
+        max_iter=200,
+        shuffle=True,
+        random_state=None,
+        tol=1e-4,
+        verbose=False,
+        warm_start=False,
+        momentum=0.9,
+        nesterovs_momentum=True,
+        early_stopping=False,
+        validation_fraction=0.1,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
+        n_iter_no_change=10,
+        max_fun=15000,
+        backend="auto",
+        n_jobs=None,
+        dtype=None,
+        callback=None,
+    ):
+        set_parameters(self, locals())
+
+    _sklearn_counterpart = SklearnMLPRegressor
+
+    def _output_activation(self) -> str:
+        return "exp" if self.loss == "poisson" else "identity"
+
+    def _validate_input(self, X, y, incremental: bool, reset: bool):
+        if self.loss not in ("squared_error", "poisson"):
+            raise ValueError(f"loss must be 'squared_error' or 'poisson', got {self.loss!r}")
+        X, y = validate_inputs(self, X, y, multi_output=True, y_numeric=True, dtype=self._input_dtype(), reset=reset)
+        refuse_strings(y, "y")
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        if self.loss == "poisson" and np.any(y < 0):
+            raise ValueError("loss='poisson' needs non-negative targets y")
+        return X, y
+
+    def _validation_targets(self, Y_val: np.ndarray) -> np.ndarray:
+        return Y_val
+
+    def _validation_score(self, X, y, sample_weight) -> float:
+        outputs = self._network.predict(X, backend=self.backend)
+        if not np.all(np.isfinite(outputs)):
+            return np.nan
+        return r2_score(y, outputs, sample_weight=sample_weight)
+
+    def fit(self, X, y, sample_weight=None):
+        """Fit the model to data matrix X and target(s) y (see :meth:`MLPClassifier.fit`)."""
+        return self._fit(X, y, sample_weight, incremental=False)
+
+    @available_if(lambda estimator: estimator.solver in STOCHASTIC_SOLVERS)
+    def partial_fit(self, X, y, sample_weight=None):
+        """One epoch over the given data, continuing the optimiser's state (sgd and adam only)."""
+        return self._fit(X, y, sample_weight, incremental=True)
+
+    def predict(self, X):
+        """The predicted values, shape (n_samples,) or (n_samples, n_outputs)."""
+        return self._outputs(X)
+
+    def score(self, X, y, sample_weight=None) -> float:
+        """The coefficient of determination R^2 of :meth:`predict` on ``(X, y)``."""
+        predicted = self.predict(X)
+        refuse_strings(y, "y")
+        with naming("y"):
+            return r2_score(y, predicted, sample_weight=sample_weight)
