@@ -4,7 +4,8 @@ from fastbp._version import __version__
 from fastbp.engine import functional
 from fastbp.engine.descent import gradient_descent_1d
 from fastbp.engine.gradcheck import GradientCheck, check_gradients
-from fastbp.engine.network import Network
+from fastbp.engine.interrupts import TrainingInterrupted
+from fastbp.engine.network import Network, warm_up
 from fastbp.engine.training import DivergenceWarning
 
 # The scikit-learn estimators need scikit-learn (pip install fastbp[sklearn]);
@@ -17,11 +18,13 @@ __all__ = [
     "MLPClassifier",
     "MLPRegressor",
     "Network",
+    "TrainingInterrupted",
     "__version__",
     "check_gradients",
     "from_sklearn",
     "functional",
     "gradient_descent_1d",
+    "warm_up",
 ]
 
 

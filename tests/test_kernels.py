@@ -62,3 +62,35 @@ def test_float32_in_float32_out(backend):
     network, X, _ = random_problem(3, "sigmoid", "softmax", "categorical_cross_entropy", dtype="float32")
     outputs = functional.forward(network, X.astype(np.float32), backend)
     assert all(a.dtype == np.float32 for a in outputs)
+
+
+def check_cost_and_gradient(backend, hidden, output, cost, dtype, seed):
+    """The batch step of ``backend`` against the oracle's: N C, dC/dtheta, the activations and deltas it leaves."""
+    from fastbp.backends import get_backend
+    from fastbp.numerics import layout
+
+    network, X, Y = random_problem(seed, hidden, output, cost, dtype=dtype, l2=0.3)
+    n_samples = X.shape[0]
+    S = np.linspace(0.5, 1.5, n_samples).astype(dtype)
+    results = []
+    for name in (backend, "numpy"):
+        A = layout.activation_buffer(network.sizes, n_samples, network.dtype)
+        D = layout.delta_buffer(network.sizes, n_samples, network.dtype)
+        layout.layer(A, network.sizes, 0, n_samples, 0)[:] = X
+        grad = np.empty_like(network.theta)
+        total = get_backend(name).cost_and_gradient(
+            network.kernel_arguments(), A, D, Y.astype(dtype), S, n_samples, float(S.sum()), grad, 1
+        )
+        results.append((total, grad, A, D))
+    (total, grad, A, D), (total_ref, grad_ref, A_ref, D_ref) = results
+    assert total == pytest.approx(total_ref, rel=TOLERANCE[dtype])
+    for got, want in ((grad, grad_ref), (A, A_ref), (D, D_ref)):
+        np.testing.assert_allclose(
+            got, want, rtol=TOLERANCE[dtype], atol=TOLERANCE[dtype] * max(1.0, np.abs(want).max())
+        )
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("output,cost", OUTPUT_COSTS)
+def test_cost_and_gradient_matches_oracle(backend, output, cost, dtype):
+    check_cost_and_gradient(backend, "tanh", output, cost, dtype, seed=11)

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 from conftest import HIDDEN, OUTPUT_COSTS, TOLERANCE, random_problem
-from test_kernels import assert_layers_close
+from test_kernels import assert_layers_close, check_cost_and_gradient
 
 from fastbp import functional
 
@@ -58,3 +58,9 @@ def test_update_matches_oracle(optimizer, dtype):
         results.append(state)
     for got, want in zip(*results):
         np.testing.assert_allclose(got, want, rtol=TOLERANCE[dtype], atol=TOLERANCE[dtype])
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("output,cost", OUTPUT_COSTS)
+def test_cost_and_gradient_matches_oracle(strategy, output, cost, dtype):
+    check_cost_and_gradient("cuda", "tanh", output, cost, dtype, seed=11)
