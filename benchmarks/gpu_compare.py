@@ -189,7 +189,8 @@ def fp32_peak() -> tuple:
             peak = device.MULTIPROCESSOR_COUNT * lanes * 2 * device.CLOCK_RATE * 1e3
             return (
                 peak,
-                f"{device.name}: {device.MULTIPROCESSOR_COUNT} SMs x {lanes} lanes x 2 x {device.CLOCK_RATE / 1e6:.2f} GHz",
+                f"{device.name}: {device.MULTIPROCESSOR_COUNT} SMs x {lanes} lanes x 2 "
+                f"x {device.CLOCK_RATE / 1e6:.2f} GHz",
             )
     except Exception as error:  # any failure to query falls back to the documented constant
         print(f"note: could not query the device ({error}); using the H100 SXM constant")
@@ -234,7 +235,8 @@ def main() -> None:
             seconds = statistics.median(values)
             ratio = f"{seconds / ours:9.2f}x" if ours else "         -"
             print(
-                f"{name:10} {peer:13} {seconds:11.3e} {ratio:>10} {flops / seconds / 1e9:9.1f} {flops / seconds / peak:8.1%}"
+                f"{name:10} {peer:13} {seconds:11.3e} {ratio:>10} "
+                f"{flops / seconds / 1e9:9.1f} {flops / seconds / peak:8.1%}"
             )
 
 

@@ -173,7 +173,8 @@ def dask_part(rounds: int) -> None:
             first = timed_search(X, y)
             seconds = [timed_search(X, y) for _ in range(rounds)]
         print(
-            f"  {f'no Dask, this process, {threads} Numba thread(s)':<44}{n_fits / statistics.median(seconds):>7.2f} fits/s "
+            f"  {f'no Dask, this process, {threads} Numba thread(s)':<44}"
+            f"{n_fits / statistics.median(seconds):>7.2f} fits/s "
             f"(first search {n_fits / first:.2f}; load average after: {os.getloadavg()[0]:.2f})"
         )
     for n_workers in (1, 2):
@@ -279,7 +280,8 @@ def mpi_part(rounds: int, epochs: int) -> dict:
         for ranks, threads in MPI_CONFIGS[shift:] + MPI_CONFIGS[:shift]:
             results[ranks, threads].append(launch(ranks, threads, epochs))
     print(
-        f"  {'ranks x threads':<18}{'ms/epoch':>10}{'Allreduce share':>17}{'one Allreduce':>15}{'CPU/wall per rank':>19}"
+        f"  {'ranks x threads':<18}{'ms/epoch':>10}{'Allreduce share':>17}"
+        f"{'one Allreduce':>15}{'CPU/wall per rank':>19}"
     )
     for (ranks, threads), runs in results.items():
         epoch = statistics.median(run["epoch"] for run in runs)

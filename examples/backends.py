@@ -46,7 +46,8 @@ def main() -> None:
         rows.append((backend, compile_seconds, 1e3 * seconds / arguments.epochs, network.loss_curve[-1]))
 
     print(
-        f"digits 64-32-10, {X.shape[0]} images, batch {workload.batch_size}, {arguments.epochs} epochs, {arguments.dtype}"
+        f"digits 64-32-10, {X.shape[0]} images, batch {workload.batch_size}, "
+        f"{arguments.epochs} epochs, {arguments.dtype}"
     )
     print(f"{'backend':<10}{'compile s':>10}{'ms/epoch':>10}{'final cost':>12}")
     for backend, compile_seconds, per_epoch, cost in rows:

@@ -56,7 +56,8 @@ def test_each_reference_names_a_function_on_exactly_those_lines(reference):
     first, last = definitions[reference["name"]]
     stated = (int(reference["first"]), int(reference["last"]))
     assert stated == (first, last), (
-        f"docs/formulas.md: {reference['name']} is at {reference['path']}:{first}-{last}, the page says {stated[0]}-{stated[1]}"
+        f"docs/formulas.md: {reference['name']} is at {reference['path']}:{first}-{last}, "
+        f"the page says {stated[0]}-{stated[1]}"
     )
     assert reference["link"] == f"../{reference['path']}#L{first}-L{last}"
 

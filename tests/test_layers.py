@@ -61,7 +61,9 @@ def imports(module: str) -> set[str]:
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
-                base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else []))
+                base = ".".join(
+                    package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else [])
+                )
             for alias in node.names:
                 submodule = f"{base}.{alias.name}"
                 found.add(submodule if submodule in MODULES else base)
@@ -114,4 +116,6 @@ def test_the_checks_see_real_imports():
     assert "fastbp.engine.functional" in fastbp_imports("fastbp")
     assert "fastbp.backends.cuda.config" in fastbp_imports("fastbp.backends.cuda.host")
     assert "sklearn.base" in imports("fastbp.sklearn.base")
-    assert RANKS[layer("fastbp.cli.train")] > RANKS[layer("fastbp.sklearn.base")] > RANKS[layer("fastbp.engine.network")]
+    assert (
+        RANKS[layer("fastbp.cli.train")] > RANKS[layer("fastbp.sklearn.base")] > RANKS[layer("fastbp.engine.network")]
+    )

@@ -23,7 +23,8 @@ SCRIPTS = Path(__file__).resolve().parent / "scripts"
 
 
 def test_import_fastbp_imports_neither_dask_nor_mpi4py():
-    code = "import sys, fastbp; print(sorted(m for m in ('dask', 'distributed', 'mpi4py', 'fastbp.scaleout') if m in sys.modules))"
+    modules = "('dask', 'distributed', 'mpi4py', 'fastbp.scaleout')"
+    code = f"import sys, fastbp; print(sorted(m for m in {modules} if m in sys.modules))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"

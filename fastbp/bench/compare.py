@@ -54,6 +54,8 @@ import os
 import statistics
 import sys
 import time
+from collections.abc import Callable
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -92,6 +94,22 @@ def measure_peak(dtype: str, size: int = 2048, repeats: int = 5) -> float:
         a @ b
         best = min(best, time.perf_counter() - started)
     return 2.0 * size**3 / best / 1e9
+
+
+class Peer(Protocol):
+    """What the rounds need of a peer: its name, its compile time (None: not measured), its settling, a unit."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def compile_seconds(self) -> float | None: ...
+
+    @property
+    def settle_seconds(self) -> float: ...
+
+    def train(self) -> None:
+        """One measurement unit."""
 
 
 class FastbpPeer:
@@ -153,7 +171,7 @@ class TorchPeer:
         )
         self.generator = torch.Generator().manual_seed(0)
 
-    def loss(self, output, rows):
+    def loss(self, output: Any, rows: Any) -> Any:
         """The mean cost of the batch ``rows`` (output activation included)."""
         functional = self.torch.nn.functional
         if self.workload.cost == "categorical_cross_entropy":
@@ -195,7 +213,7 @@ class JaxPeer:
         self.unit = jax.jit(self.make_unit()).lower(self.params, self.key, self.X, self.Y).compile()
         self.compile_seconds = time.perf_counter() - started
 
-    def make_unit(self):
+    def make_unit(self) -> Callable[..., Any]:
         """The function ``(params, key, X, Y) -> (params, key)`` that trains one unit."""
         jax, workload = self.jax, self.workload
         jnp, lax = jax.numpy, jax.lax
@@ -287,9 +305,11 @@ class SklearnPeer:
                 self.model.partial_fit(self.X, self.y, classes=self.classes)
 
 
-def make_peers(names: list[str], workload: Workload, X: np.ndarray, Y: np.ndarray, threads: int, notes: list[str]):
+def make_peers(
+    names: list[str], workload: Workload, X: np.ndarray, Y: np.ndarray, threads: int, notes: list[str]
+) -> list[Peer]:
     """The peers named in ``names`` that can run here; a note for each that cannot."""
-    peers = []
+    peers: list[Peer] = []
     for name in names:
         if name == "fastbp":
             for backend in compiled_backends():
@@ -313,11 +333,11 @@ def make_peers(names: list[str], workload: Workload, X: np.ndarray, Y: np.ndarra
     return peers
 
 
-def measure_rounds(peers: list, rounds: int) -> dict[str, list[float]]:
+def measure_rounds(peers: list[Peer], rounds: int) -> dict[str, list[float]]:
     """Seconds of each peer's measurement units, ``rounds`` of them, order rotated each round."""
     for peer in peers:
         peer.train()  # untimed: first calls (allocation, lazy initialisation) excluded
-    seconds = {peer.name: [] for peer in peers}
+    seconds: dict[str, list[float]] = {peer.name: [] for peer in peers}
     for round_index in range(rounds):
         shift = round_index % len(peers)
         for peer in peers[shift:] + peers[:shift]:
@@ -334,7 +354,14 @@ def milliseconds(seconds: float) -> str:
     return f"{value:.0f}" if value >= 1000 else f"{value:.4g}"
 
 
-def report(workload: Workload, n_samples: int, seconds: dict, compile_seconds: dict, peak: float, rounds: int) -> str:
+def report(
+    workload: Workload,
+    n_samples: int,
+    seconds: dict[str, list[float]],
+    compile_seconds: dict[str, float | None],
+    peak: float,
+    rounds: int,
+) -> str:
     """The table of one workload."""
     flops = flops_per_unit(workload, n_samples)
     unit = (
@@ -351,7 +378,7 @@ def report(workload: Workload, n_samples: int, seconds: dict, compile_seconds: d
         f"{flops / 1e9:.4g} GFLOP; median of {rounds} rounds",
         f"  {'peer':<16}{'ms/unit':>12}{'x fastbp':>10}{'GFLOP/s':>10}{'% peak':>8}{'compile s':>11}",
     ]
-    for name in sorted(median, key=median.get):
+    for name in sorted(median, key=lambda name: median[name]):
         ratio = f"{median[name] / best:.2f}" if best else "-"
         rate = flops / median[name] / 1e9
         compiled = compile_seconds.get(name)
@@ -362,7 +389,7 @@ def report(workload: Workload, n_samples: int, seconds: dict, compile_seconds: d
     return "\n".join(lines)
 
 
-def limit_threads(threads: int):
+def limit_threads(threads: int) -> Any:
     """A context limiting the BLAS/OpenMP pools (NumPy, scikit-learn) to ``threads``, if threadpoolctl is there."""
     try:
         from threadpoolctl import threadpool_limits
@@ -398,7 +425,8 @@ def check_arguments(parser: argparse.ArgumentParser, arguments: argparse.Namespa
 
         if not 1 <= arguments.threads <= numba.config.NUMBA_NUM_THREADS:
             parser.error(
-                f"--threads must be from 1 to NUMBA_NUM_THREADS={numba.config.NUMBA_NUM_THREADS}, got {arguments.threads}"
+                f"--threads must be from 1 to NUMBA_NUM_THREADS={numba.config.NUMBA_NUM_THREADS}, "
+                f"got {arguments.threads}"
             )
     return arguments
 

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from fastbp import Network
 from fastbp.backends import BACKENDS
@@ -67,12 +68,12 @@ class Workload:
     epochs: int
     make_data: Callable[[np.random.Generator], tuple[np.ndarray, np.ndarray]]
 
-    def data(self, dtype) -> tuple[np.ndarray, np.ndarray]:
+    def data(self, dtype: npt.DTypeLike) -> tuple[np.ndarray, np.ndarray]:
         """``(X, Y)`` in ``dtype``, C-contiguous, the same on every call."""
         X, Y = self.make_data(np.random.default_rng(DATA_SEED))
         return np.ascontiguousarray(X, dtype=dtype), np.ascontiguousarray(Y, dtype=dtype)
 
-    def network(self, dtype) -> Network:
+    def network(self, dtype: npt.DTypeLike) -> Network:
         """A fresh fastbp network for this workload, always with the same initial weights."""
         return Network(self.sizes, "sigmoid", self.output_activation, self.cost, l2=L2, dtype=dtype, seed=NETWORK_SEED)
 

@@ -8,6 +8,7 @@ import numba
 import numpy as np
 
 from fastbp._version import __version__
+from fastbp.cli.arguments import Subparsers
 
 
 def threading_layer() -> str:
@@ -61,6 +62,16 @@ def lines() -> list[str]:
         f"CUDA device: {cuda_device()}",
         f"Numba cache: {cache_folder()}",
     ]
+
+
+def add_parser(subparsers: Subparsers) -> None:
+    """Add ``fastbp info`` (no options)."""
+    parser = subparsers.add_parser(
+        "info",
+        help="versions, threads, threading layer, CUDA device, cache folder",
+        description="Print fastbp's environment.",
+    )
+    parser.set_defaults(run=run)
 
 
 def run(arguments: argparse.Namespace) -> int:

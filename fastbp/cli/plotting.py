@@ -8,11 +8,12 @@ neither opens a window nor changes the backend of a user's session.
 
 import os
 from collections.abc import Sequence
+from typing import Any
 
 MISSING = 'fastbp\'s figures need matplotlib: pip install "fastbp[plot]"'
 
 
-def new_figure(n_columns: int = 1, width: float = 6.4, height: float = 4.8):
+def new_figure(n_columns: int = 1, width: float = 6.4, height: float = 4.8) -> tuple[Any, Any]:
     """A figure of ``n_columns`` side-by-side axes: ``(figure, axes)`` (one axes, or a list of them).
 
     Raises
@@ -29,14 +30,19 @@ def new_figure(n_columns: int = 1, width: float = 6.4, height: float = 4.8):
     return figure, (list(axes) if n_columns > 1 else axes)
 
 
-def save(figure, path) -> str:
+def save(figure: Any, path: str | os.PathLike[str]) -> str:
     """Write ``figure`` to ``path`` (PNG unless the suffix names another format); the path written."""
     path = os.fspath(path)
     figure.savefig(path, dpi=100)
     return path
 
 
-def loss_curve(path, training: Sequence[float], held_out: Sequence[float] | None = None, title: str = "") -> str:
+def loss_curve(
+    path: str | os.PathLike[str],
+    training: Sequence[float],
+    held_out: Sequence[float] | None = None,
+    title: str = "",
+) -> str:
     """The cost C per epoch, training and held-out, on a log scale when it spans a decade or more.
 
     Parameters

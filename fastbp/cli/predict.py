@@ -4,6 +4,7 @@ import argparse
 import csv
 import sys
 
+from fastbp.cli.arguments import Subparsers
 from fastbp.cli.predictor import Predictor
 from fastbp.cli.tabular import Table, read_table
 
@@ -26,6 +27,20 @@ def input_columns(table: Table, predictor: Predictor) -> list[int]:
         f"{table.source} has {len(table.names)} columns; the model takes {n_inputs} inputs "
         f"({', '.join(predictor.input_names)})"
     )
+
+
+def add_parser(subparsers: Subparsers) -> None:
+    """Add ``fastbp predict`` and its options."""
+    parser = subparsers.add_parser(
+        "predict",
+        help="predict with a saved model",
+        description="Predict with a model saved by "
+        "`fastbp train --save` (or Network.save) for each row of DATA, as CSV.",
+    )
+    parser.add_argument("model", help="the model file (.npz)")
+    parser.add_argument("data", help="a CSV or .npz file (array X) with the model's input columns")
+    parser.add_argument("--output", "-o", help="write the CSV here (default: standard output)")
+    parser.set_defaults(run=run)
 
 
 def run(arguments: argparse.Namespace) -> int:

@@ -7,6 +7,7 @@ trains with is folded into the first layer (see :func:`fold_standardization`),
 so ``Network.load`` on the same file predicts the same outputs.
 """
 
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -57,7 +58,7 @@ class Predictor:
             return self.classes[(outputs[:, 0] > 0.5).astype(np.int64)]
         return self.classes[np.argmax(outputs, axis=1)]
 
-    def save(self, path) -> None:
+    def save(self, path: str | os.PathLike[str]) -> None:
         """Write the model file (atomically, see :func:`fastbp.engine.io.save_arrays`)."""
         arrays = self.network.to_arrays() | {
             "input_names": np.array(self.input_names, dtype=str),
@@ -69,7 +70,7 @@ class Predictor:
         save_arrays(path, arrays)
 
     @classmethod
-    def load(cls, path) -> "Predictor":
+    def load(cls, path: str | os.PathLike[str]) -> "Predictor":
         """Read a model file; a plain network file predicts its output values.
 
         Raises

@@ -1,6 +1,7 @@
 """The command line's progress bar, drawn only on a terminal."""
 
 import sys
+from typing import TextIO
 
 
 class EpochBar:
@@ -18,7 +19,7 @@ class EpochBar:
         The bar's length in characters.
     """
 
-    def __init__(self, total: int, stream=None, width: int = 30):
+    def __init__(self, total: int, stream: TextIO | None = None, width: int = 30):
         self.total, self.width = max(int(total), 1), width
         self.stream = sys.stderr if stream is None else stream
         self.enabled = bool(getattr(self.stream, "isatty", lambda: False)())

@@ -14,9 +14,20 @@ import importlib.util
 import os
 import time
 import warnings
+from typing import TYPE_CHECKING, TypeAlias
 
 import numpy as np
 
+from fastbp.backends import BACKENDS
+from fastbp.cli.arguments import (
+    Subparsers,
+    batch_size,
+    fraction,
+    layer_sizes,
+    non_negative_float,
+    positive_float,
+    positive_int,
+)
 from fastbp.cli.plotting import MISSING
 from fastbp.cli.predictor import Predictor, fold_standardization
 from fastbp.cli.progress import EpochBar
@@ -24,10 +35,63 @@ from fastbp.cli.tabular import Table, read_table
 from fastbp.datasets import split, standardization
 from fastbp.engine import functional
 from fastbp.engine.interrupts import TrainingInterrupted
-from fastbp.engine.network import Network
+
+if TYPE_CHECKING:  # at run time, scikit-learn and the estimators are imported by estimator_for only
+    from fastbp.sklearn import MLPClassifier, MLPRegressor
+
+Estimator: TypeAlias = "MLPClassifier | MLPRegressor"
 
 # A numeric target is a class label when it is integral with at most this many distinct values.
 MAX_INFERRED_CLASSES = 20
+ACTIVATIONS = ("sigmoid", "tanh", "relu", "identity")
+
+
+def add_parser(subparsers: Subparsers) -> None:
+    """Add ``fastbp train`` and its options."""
+    parser = subparsers.add_parser(
+        "train",
+        help="train on a CSV or .npz file, or a shipped dataset",
+        description="Train an MLPClassifier or MLPRegressor on DATA, print the held-out score, "
+        "optionally save the model and plot the loss curve. Inputs are standardised with the "
+        "training rows' statistics (the saved model takes raw inputs).",
+    )
+    parser.add_argument("data", help="a CSV file (header optional), an .npz file with arrays X and y, or: digits")
+    parser.add_argument("--target", help="the target column of a CSV file: its name or index (default: the last)")
+    parser.add_argument(
+        "--task",
+        choices=["classify", "regress"],
+        help="default: classify when the target is not numeric or is integers with at most 20 values",
+    )
+    parser.add_argument("--hidden", type=layer_sizes, default=(64,), help="hidden layer sizes, e.g. 64,32 (default 64)")
+    parser.add_argument(
+        "--activation", choices=ACTIVATIONS, default="relu", help="sigma of the hidden layers (default relu)"
+    )
+    parser.add_argument("--solver", choices=["sgd", "adam", "lbfgs"], default="adam", help="(default adam)")
+    parser.add_argument(
+        "--epochs",
+        type=positive_int,
+        default=200,
+        help="the most epochs (lbfgs: iterations); training stops earlier when the training "
+        "cost improves by less than --tol for 10 epochs (default 200)",
+    )
+    parser.add_argument("--tol", type=non_negative_float, default=1e-4, help="(default 1e-4)")
+    parser.add_argument(
+        "--batch-size", type=batch_size, default="auto", help="samples per update (default auto: min(200, N))"
+    )
+    parser.add_argument("--learning-rate", type=positive_float, default=0.001, help="alpha (default 0.001)")
+    parser.add_argument(
+        "--l2", type=non_negative_float, default=1e-4, help="lambda of the L2 weight decay (default 1e-4)"
+    )
+    parser.add_argument("--backend", choices=sorted(BACKENDS), default="auto", help="(default auto)")
+    parser.add_argument("--threads", type=positive_int, help="threads for the parallel backends (default: Numba's)")
+    parser.add_argument("--dtype", choices=["float32", "float64"], default="float64", help="(default float64)")
+    parser.add_argument(
+        "--test-size", type=fraction, default=0.25, help="fraction of rows held out for scoring (default 0.25)"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seeds the split, the initial weights and the shuffling")
+    parser.add_argument("--save", metavar="MODEL.npz", help="write the trained model here (fastbp's .npz format)")
+    parser.add_argument("--plot", metavar="CURVE.png", help="write the training and held-out cost per epoch here")
+    parser.set_defaults(run=run)
 
 
 def infer_task(table: Table, target: int) -> str:
@@ -49,9 +113,9 @@ def class_labels(table: Table, target: int) -> np.ndarray:
     return values.astype(np.int64) if np.all(values == np.round(values)) else values
 
 
-def estimator_for(arguments: argparse.Namespace, task: str, callback):
-    """The scikit-learn-compatible estimator the options describe."""
-    from fastbp.sklearn.base import MLPClassifier, MLPRegressor
+def estimator_for(arguments: argparse.Namespace, task: str, callback: "Recorder") -> Estimator:
+    """The scikit-learn-compatible estimator the options describe (scikit-learn is imported here)."""
+    from fastbp.sklearn import MLPClassifier, MLPRegressor
 
     estimator = MLPClassifier if task == "classify" else MLPRegressor
     return estimator(
@@ -71,26 +135,7 @@ def estimator_for(arguments: argparse.Namespace, task: str, callback):
     )
 
 
-def network_of(estimator, network: Network | None = None) -> Network:
-    """A :class:`Network` holding a fitted estimator's weights (from its public ``coefs_``, ``intercepts_``).
-
-    ``network``, if given, is one made by an earlier call for the same estimator: its weights are updated.
-    """
-    from fastbp.sklearn.base import OUTPUT_PAIRS
-    from fastbp.sklearn.interchange import theta_from_layers
-
-    sizes = [estimator.coefs_[0].shape[0]] + [coef.shape[1] for coef in estimator.coefs_]
-    dtype = estimator.coefs_[0].dtype
-    if network is None:
-        output_activation, cost = OUTPUT_PAIRS[estimator.out_activation_]
-        network = Network(
-            sizes, estimator.activation, output_activation, cost, l2=float(estimator.alpha), dtype=dtype, seed=0
-        )
-    network.theta[:] = theta_from_layers(estimator.coefs_, estimator.intercepts_, sizes, dtype)
-    return network
-
-
-def target_matrix(estimator, y: np.ndarray) -> np.ndarray:
+def target_matrix(estimator: Estimator, y: np.ndarray) -> np.ndarray:
     """``y`` as the network's targets: one-hot over ``classes_`` (one column for two classes), or a column."""
     classes = getattr(estimator, "classes_", None)
     if classes is None:
@@ -108,16 +153,16 @@ class Recorder:
         self.training: list[float] = []
         self.held_out: list[float] = []
         self.bar = EpochBar(total)
-        self.network: Network | None = None
 
-    def __call__(self, estimator, epoch: int, loss: float) -> bool:
+    def __call__(self, estimator: Estimator, epoch: int, loss: float) -> bool:
         """Record epoch ``epoch``; never asks to stop."""
         self.training.append(float(loss))
         values = {"loss": loss}
         if self.y_test.shape[0]:
-            self.network = network_of(estimator, self.network)
-            self.held_out.append(functional.cost(self.network, self.X_test, target_matrix(estimator, self.y_test)))
-            values["held-out"] = self.held_out[-1]
+            # estimator.network_ is the fitted network itself (no copy): its parameters are this epoch's.
+            cost = functional.cost(estimator.network_, self.X_test, target_matrix(estimator, self.y_test))
+            self.held_out.append(cost)
+            values["held-out"] = cost
         self.bar.update(epoch, **values)
         return False
 
@@ -160,7 +205,8 @@ def run(arguments: argparse.Namespace) -> int:
     # Printed once the estimator (and scikit-learn) is imported: from here on, Ctrl-C is
     # held by the fit until an epoch ends (see fastbp.engine.interrupts).
     print(
-        f"training on {train.size}, holding out {test.size} (--test-size {arguments.test_size}, --seed {arguments.seed})",
+        f"training on {train.size}, holding out {test.size} "
+        f"(--test-size {arguments.test_size}, --seed {arguments.seed})",
         flush=True,
     )
     started = time.perf_counter()
@@ -176,7 +222,8 @@ def run(arguments: argparse.Namespace) -> int:
     for warning in dict.fromkeys(str(warning.message).splitlines()[0] for warning in caught):
         print(f"note: {warning}")
 
-    network = network_of(estimator)
+    # A copy: folding the standardisation into it below must leave the estimator as it is.
+    network = estimator.network_.copy()
     sizes = "-".join(str(int(size)) for size in network.sizes)
     print(
         f"network {sizes}, {arguments.activation} hidden, {network.output_activation} output, {network.cost}, "
@@ -184,7 +231,8 @@ def run(arguments: argparse.Namespace) -> int:
     )
     unit = "iterations" if arguments.solver == "lbfgs" else "epochs"
     print(
-        f"training: {len(recorder.training)} {unit} in {seconds:.2f} s (loading or compiling the kernels and each epoch's held-out cost included), final cost {recorder.training[-1]:.4g}"
+        f"training: {len(recorder.training)} {unit} in {seconds:.2f} s (loading or compiling the kernels "
+        f"and each epoch's held-out cost included), final cost {recorder.training[-1]:.4g}"
     )
     if test.size:
         score = estimator.score(X[test], y[test])

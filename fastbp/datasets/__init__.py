@@ -22,7 +22,7 @@ def load_digits() -> tuple[np.ndarray, np.ndarray]:
     y : ndarray of shape (1797,), int64
         The digit shown, 0..9.
     """
-    with resources.files(__package__).joinpath("data", "digits.npz").open("rb") as file:
+    with resources.files(__package__).joinpath("data").joinpath("digits.npz").open("rb") as file:
         with np.load(file, allow_pickle=False) as archive:
             return archive["data"].copy(), archive["target"].astype(np.int64)
 

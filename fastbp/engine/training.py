@@ -51,8 +51,8 @@ class Trainer:
         self.velocity = np.zeros_like(network.theta)
         self.second_moment = np.zeros_like(network.theta)
         self.counters = np.zeros(2, dtype=np.int64)
-        self.buffers = None
-        self.saved = None
+        self.buffers: tuple | None = None
+        self.saved: tuple | None = None
 
     @property
     def kernels(self):
@@ -88,13 +88,15 @@ class Trainer:
         """Copy :meth:`state` aside (into buffers allocated once)."""
         if self.saved is None:
             self.saved = tuple(np.empty_like(array) for array in self.state())
-        for copy, array in zip(self.saved, self.state()):
-            np.copyto(copy, array)
+        for saved, array in zip(self.saved, self.state()):
+            np.copyto(saved, array)
 
     def restore_state(self) -> None:
         """Put back the state copied by the last :meth:`save_state`."""
-        for array, copy in zip(self.state(), self.saved):
-            np.copyto(array, copy)
+        if self.saved is None:
+            raise RuntimeError("restore_state needs an earlier save_state")
+        for array, saved in zip(self.state(), self.saved):
+            np.copyto(array, saved)
 
     def run(self, X, Y, S, epochs: int, batch_size: int, shuffle: bool = True, callback: Callable | None = None) -> int:
         """Train for up to ``epochs`` epochs; the number completed.

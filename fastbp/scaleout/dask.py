@@ -44,6 +44,7 @@ import os
 import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from typing import Any
 
 import numba
 from numba.core.dispatcher import Dispatcher
@@ -86,7 +87,7 @@ def environment(variables: Mapping[str, str]) -> Iterator[None]:
                 os.environ[name] = value
 
 
-def local_cluster(n_workers: int = 2, cores: int | None = None, **kwargs) -> LocalCluster:
+def local_cluster(n_workers: int = 2, cores: int | None = None, **kwargs: Any) -> LocalCluster:
     """A ``LocalCluster`` of worker processes, each with its share of the cores for Numba.
 
     Each of the ``n_workers`` processes runs one task at a time
@@ -118,7 +119,7 @@ def local_cluster(n_workers: int = 2, cores: int | None = None, **kwargs) -> Loc
         return LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, env=variables, **kwargs)
 
 
-def kernel_report() -> dict:
+def kernel_report() -> dict[str, int]:
     """fastbp's compiled kernels in this process, and where they came from.
 
     Run it on every worker with ``client.run(kernel_report)``.

@@ -47,6 +47,7 @@ match them (see :mod:`fastbp.engine.interrupts`).
 """
 
 import warnings
+from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
@@ -105,6 +106,17 @@ def set_parameters(estimator, values: dict) -> None:
 class BaseMLP(BaseEstimator):
     """What the classifier and the regressor share: parameters, fitting, the network."""
 
+    # Fitted state, set by the first fit (scikit-learn's convention: none of it before).
+    _network: Network
+    _trainer: Trainer | None
+    _best_theta: np.ndarray
+    loss_curve_: list[float]
+    # A list or a float with early stopping and None without it, or the other way round, as in
+    # scikit-learn: each code path below knows which (typed Any, not narrowed at every use).
+    validation_scores_: Any
+    best_validation_score_: Any
+    best_loss_: Any
+
     def _check_params(self) -> None:
         """Every constructor parameter, checked once per fit (scikit-learn's rules)."""
         check_parameters(self)
@@ -156,7 +168,7 @@ class BaseMLP(BaseEstimator):
         """Restore a pickled estimator with writeable buffers (a memory map may hand them back read-only)."""
         super().__setstate__(state)
         if hasattr(self, "_network"):
-            holders = [(self._network, ("theta", "sizes", "codes", "rng_state"))]
+            holders: list[tuple[object, tuple[str, ...]]] = [(self._network, ("theta", "sizes", "codes", "rng_state"))]
             if self._trainer is not None:
                 holders.append((self._trainer, ("hyper", "velocity", "second_moment", "counters")))
             for holder, names in holders:
@@ -280,9 +292,9 @@ class BaseMLP(BaseEstimator):
         """
         if self.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True")
-        if not incremental or self._trainer is None:
-            self._trainer = self._new_trainer(network)
         trainer = self._trainer
+        if not incremental or trainer is None:
+            trainer = self._trainer = self._new_trainer(network)
         trainer.counters[optim.SAMPLES_SEEN] = self.t_
         (X_train, Y_train, S_train), validation = self._split(X, Y, S, random_state)
         progress = Progress(1 if incremental else self.max_iter, self.verbose)
@@ -338,7 +350,7 @@ class BaseMLP(BaseEstimator):
             self.loss_curve_.append(self.loss_)
             self._update_no_improvement_count(validation)
             progress.epoch(self.n_iter_, self.loss_, self.validation_scores_[-1] if validation else None)
-            stop = self._no_improvement_count > self.n_iter_no_change and self._stop_or_slow_down(progress)
+            stop = self._no_improvement_count > self.n_iter_no_change and self._stop_or_slow_down(trainer, progress)
             if self.callback is not None and self.callback(self, self.n_iter_, self.loss_):
                 stop = True
             if interrupts.pending():
@@ -369,13 +381,13 @@ class BaseMLP(BaseEstimator):
                 self.best_loss_ = self.loss_curve_[-1]
         self._no_improvement_count = 0 if improved else self._no_improvement_count + 1
 
-    def _stop_or_slow_down(self, progress: Progress) -> bool:
+    def _stop_or_slow_down(self, trainer: Trainer, progress: Progress) -> bool:
         """No improvement for ``n_iter_no_change`` epochs: stop, or (sgd, 'adaptive') divide the rate by 5."""
         subject = "Validation score" if self.early_stopping else "Training loss"
         message = (
             f"{subject} did not improve more than tol={self.tol:f} for {self.n_iter_no_change} consecutive epochs."
         )
-        hyper = self._trainer.hyper
+        hyper = trainer.hyper
         if self.solver == "sgd" and self.learning_rate == "adaptive" and hyper[optim.LEARNING_RATE] > MIN_ADAPTIVE_RATE:
             hyper[optim.LEARNING_RATE] /= ADAPTIVE_DIVISOR
             self._no_improvement_count = 0
@@ -463,8 +475,8 @@ class BaseMLP(BaseEstimator):
         )
         estimator._trainer = None
         if fitted.optimizer is not None:
-            estimator._trainer = estimator._new_trainer(network)
-            load_optimizer_state(fitted.optimizer, fitted.samples_seen, estimator._trainer)
+            estimator._trainer = trainer = estimator._new_trainer(network)
+            load_optimizer_state(fitted.optimizer, fitted.samples_seen, trainer)
         return estimator
 
 

@@ -5,11 +5,12 @@ from sklearn.neural_network import MLPRegressor as SklearnMLPRegressor
 
 from fastbp.backends import check_backend
 from fastbp.engine.validation import check_dtype
+from fastbp.sklearn.base import BaseMLP
 from fastbp.sklearn.classifier import MLPClassifier
 from fastbp.sklearn.interchange import read_sklearn_model
 from fastbp.sklearn.regressor import MLPRegressor
 
-COUNTERPARTS = {SklearnMLPClassifier: MLPClassifier, SklearnMLPRegressor: MLPRegressor}
+COUNTERPARTS: dict[type, type[BaseMLP]] = {SklearnMLPClassifier: MLPClassifier, SklearnMLPRegressor: MLPRegressor}
 
 
 def from_sklearn(model, backend: str = "auto", dtype=None):
