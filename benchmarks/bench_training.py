@@ -7,7 +7,10 @@ grid stays quick.  A backend that cannot run here (CUDA without a GPU) is
 skipped: asv treats ``NotImplementedError`` raised in ``setup`` as "skipped".
 """
 
-from fastbp.engine.network import warm_up
+try:
+    from fastbp import warm_up
+except ImportError:  # asv measures commits older than this suite: before 0.2 it was fastbp.network.warm_up
+    from fastbp.network import warm_up
 
 from .workloads import L2, LEARNING_RATE, NETWORK_SEED, WORKLOADS, compiled_backends, unavailable
 

@@ -17,9 +17,9 @@ Run: python examples/backends.py [--epochs 20] [--dtype float32] [--output backe
 import argparse
 import time
 
+from fastbp import warm_up
 from fastbp.bench.workloads import LEARNING_RATE, WORKLOADS, compiled_backends, unavailable
 from fastbp.cli.plotting import new_figure, save
-from fastbp.engine.network import warm_up
 
 
 def main() -> None:

@@ -20,19 +20,23 @@ The arrays, as docs/notation.md names them (storage: :mod:`fastbp.numerics.layou
 * ``X``, ``Y``, ``S``: the training set's inputs, targets and sample weights; ``order``: an epoch's
   order of the samples.
 
-The state that training changes travels in four tuples, so that a network of any
-depth and every optimiser enter compiled code with the same few arguments:
+The state that training changes: ``optimizer`` (the update rule's code), ``hyper``
+(its hyperparameters, :func:`fastbp.numerics.optim.hyperparameters`), ``velocity``,
+``second_moment`` and ``counters`` (its state); ``do_shuffle``, ``order`` and
+``rng_state`` (the shuffling); ``Y_batch``, ``S_batch`` (a batch's targets and
+weights) and ``last_finite`` (the parameters after the last epoch with a finite cost).
+``theta, sizes, codes, cost, l2`` is the network as the kernels take it
+(:meth:`fastbp.Network.kernel_arguments`).
 
-* ``network = (theta, sizes, codes, cost, l2)``: the parameters, the layers, the cost's
-  code and lambda (:meth:`fastbp.Network.kernel_arguments`);
-* ``optimizer = (rule, hyper, velocity, second_moment, counters)``: the update rule's code,
-  its hyperparameters and its state (:mod:`fastbp.numerics.optim`);
-* ``shuffling = (do_shuffle, order, rng_state)``: whether each epoch is shuffled, the
-  epoch's order and the generator's state (:mod:`fastbp.numerics.shuffling`);
-* ``work = (A, D, Y_batch, S_batch, grad, last_finite)``: the buffers of one batch, the
-  gradient and a copy of the parameters after the last epoch with a finite cost.
+The arguments are flat on purpose.  Grouped into tuples (``network``,
+``optimizer``, ``shuffling``, ``work``: ten arguments instead of 25), the same
+training loop ran as fast, but compiling it took about a tenth longer on the
+estimators' path (a cold first fit, measured against flat arguments in one
+alternating run; benchmarks/README.md has the figures): Numba types and lowers
+every tuple access anew in each inlined step.
 """
 
+# fmt: off
 KERNELS: dict[str, tuple[str, ...]] = {
     # a^0 = x: the batch's samples, in the epoch's order, into layer 0; returns N = sum_n s_n.
     "load_batch": ("X", "Y", "S", "order", "start", "A0", "y", "s"),
@@ -49,9 +53,13 @@ KERNELS: dict[str, tuple[str, ...]] = {
     # sum_l sum_kj (W^l_kj)^2.
     "squared_weights": ("theta", "sizes"),
     # The batch step: forward, cost, output delta, delta recursion, gradients; returns N C.
-    "cost_and_gradient": ("network", "A", "D", "y", "s", "n_samples", "weight_sum", "grad", "n_threads"),
+    "cost_and_gradient": ("theta", "sizes", "codes", "cost", "l2",
+                          "A", "D", "y", "s", "n_samples", "weight_sum", "grad", "n_threads"),
     # One step of the optimiser on theta.
-    "apply_update": ("theta", "grad", "optimizer", "n_threads"),
+    "apply_update": ("theta", "grad", "optimizer", "hyper", "velocity", "second_moment", "counters", "n_threads"),
     # Mini-batch gradient descent for losses.shape[0] epochs; returns the epochs completed.
-    "train_epochs": ("X", "Y", "S", "network", "optimizer", "shuffling", "work", "batch_size", "losses", "n_threads"),
+    "train_epochs": ("X", "Y", "S", "theta", "sizes", "codes", "cost", "l2", "batch_size", "do_shuffle",
+                     "optimizer", "hyper", "velocity", "second_moment", "counters", "order", "rng_state",
+                     "A", "D", "Y_batch", "S_batch", "grad", "last_finite", "losses", "n_threads"),
 }
+# fmt: on

@@ -147,11 +147,10 @@ def accumulate_gradients(theta, sizes, A, D, n_samples, weight_sum, l2, grad, n_
     return squared_weights(theta, sizes)
 
 
-def apply_update(theta, grad, optimizer, n_threads):
+def apply_update(theta, grad, optimizer, hyper, velocity, second_moment, counters, n_threads):
     """theta <- theta - alpha dC/dtheta, with momentum, or Adam (vector form)."""
-    rule, hyper, velocity, second_moment, counters = optimizer
     counters[UPDATES] += 1
-    if rule == ADAM:
+    if optimizer == ADAM:
         t = counters[UPDATES]
         velocity[:] = hyper[BETA_1] * velocity + (1 - hyper[BETA_1]) * grad
         second_moment[:] = hyper[BETA_2] * second_moment + (1 - hyper[BETA_2]) * grad**2
@@ -193,9 +192,8 @@ def load_batch(X, Y, S, order, start, A0, y, s):
     return float(np.sum(S[rows]))
 
 
-def cost_and_gradient(network, A, D, y, s, n_samples, weight_sum, grad, n_threads):
+def cost_and_gradient(theta, sizes, codes, cost, l2, A, D, y, s, n_samples, weight_sum, grad, n_threads):
     """N C = sum_n s_n C_n + (lambda / 2) sum_l ||W^l||^2 of the batch, and dC/dtheta into ``grad``."""
-    theta, sizes, codes, cost, l2 = network
     L = len(sizes) - 1
     forward(theta, sizes, codes, A, n_samples, n_threads)
     a_out = layer(A, sizes, L, n_samples, 0)
@@ -206,12 +204,11 @@ def cost_and_gradient(network, A, D, y, s, n_samples, weight_sum, grad, n_thread
     return total
 
 
-def train_epochs(X, Y, S, network, optimizer, shuffling, work, batch_size, losses, n_threads):
+def train_epochs(
+    X, Y, S, theta, sizes, codes, cost, l2, batch_size, do_shuffle, optimizer, hyper, velocity, second_moment,
+    counters, order, rng_state, A, D, Y_batch, S_batch, grad, last_finite, losses, n_threads,
+):  # fmt: skip
     """Mini-batch gradient descent, the same contract as the compiled backends."""
-    theta, sizes = network[0], network[1]
-    _, hyper, _, _, counters = optimizer
-    do_shuffle, order, rng_state = shuffling
-    A, D, Y_batch, S_batch, grad, last_finite = work
     n_total = X.shape[0]
     L = len(sizes) - 1
     for epoch in range(losses.shape[0]):
@@ -224,9 +221,11 @@ def train_epochs(X, Y, S, network, optimizer, shuffling, work, batch_size, losse
             y = Y_batch[: n_samples * sizes[L]].reshape((n_samples, sizes[L]))
             s = S_batch[:n_samples]
             weight_sum = load_batch(X, Y, S, order, start, layer(A, sizes, 0, n_samples, 0), y, s)
-            batch_cost = cost_and_gradient(network, A, D, y, s, n_samples, weight_sum, grad, n_threads)
+            batch_cost = cost_and_gradient(
+                theta, sizes, codes, cost, l2, A, D, y, s, n_samples, weight_sum, grad, n_threads
+            )
             epoch_cost += batch_cost * n_samples / weight_sum
-            apply_update(theta, grad, optimizer, n_threads)
+            apply_update(theta, grad, optimizer, hyper, velocity, second_moment, counters, n_threads)
         counters[SAMPLES_SEEN] += n_total
         if hyper[SCHEDULE] == INVSCALING:
             hyper[LEARNING_RATE] = hyper[LEARNING_RATE_INIT] / (counters[SAMPLES_SEEN] + 1.0) ** hyper[POWER_T]

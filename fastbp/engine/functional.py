@@ -151,5 +151,6 @@ def update(network: Network, dW, db, learning_rate: float, backend: str = "seria
             target[:] = values
     velocity = np.zeros_like(network.theta)
     counters = np.zeros(2, dtype=np.int64)
-    optimizer = (SGD, hyperparameters(learning_rate), velocity, velocity, counters)
-    get_backend(backend).apply_update(network.theta, grad, optimizer, 1)
+    get_backend(backend).apply_update(
+        network.theta, grad, SGD, hyperparameters(learning_rate), velocity, velocity, counters, 1
+    )

@@ -44,7 +44,7 @@ def cost_and_gradient(network, backend: str, X: np.ndarray, Y: np.ndarray, S: np
         with cancellable(), numba_threads(n_threads):
             # N C = sum_n s_n C_n + (lambda / 2) sum_l sum_kj (W^l_kj)^2
             total = kernels.cost_and_gradient(
-                network.kernel_arguments(), A, D, Y, S, n_samples, weight_sum, grad, n_threads
+                *network.kernel_arguments(), A, D, Y, S, n_samples, weight_sum, grad, n_threads
             )
         return total / weight_sum, grad.astype(np.float64)
 

@@ -178,17 +178,11 @@ class Trainer:
         # warnings on the way there (numpy backend) would only repeat it.
         with cancellable(), numba_threads(n_threads), np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             return self.kernels.train_epochs(
-                X,
-                Y,
-                S,
-                network.kernel_arguments(),
-                (self.optimizer, self.hyper, self.velocity, self.second_moment, self.counters),
-                (shuffle, order, network.rng_state),
-                (A, D, Y_batch, S_batch, grad, last_finite),
-                batch_size,
-                losses,
-                n_threads,
-            )
+                X, Y, S, network.theta, network.sizes, network.codes, network.cost_code, network.l2,
+                batch_size, shuffle, self.optimizer, self.hyper, self.velocity, self.second_moment,
+                self.counters, order, network.rng_state, A, D, Y_batch, S_batch, grad, last_finite,
+                losses, n_threads,
+            )  # fmt: skip
 
 
 def all_finite(values: np.ndarray) -> bool:

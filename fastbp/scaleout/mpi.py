@@ -301,7 +301,6 @@ class DataParallelTrainer:
         last_finite = network.theta.copy()
         # Each rank's share of the L2 term (see the module docstring).
         network_share = network.kernel_arguments(l2=network.l2 / ranks)
-        optimizer = (self.optimizer, self.hyper, self.velocity, self.second_moment, self.counters)
         gradients = self.average == "gradients"
         for epoch in range(epochs):
             order[:] = np.arange(n_local)
@@ -316,10 +315,13 @@ class DataParallelTrainer:
                 # N = B for a share of the global batch's gradient, N = b for a local step.
                 scale = ranks * weight_sum if gradients else weight_sum
                 # This rank's share of B C: its samples' costs and 1/R of the L2 term.
-                epoch_cost += kernels.cost_and_gradient(network_share, A, D, y, s, n_samples, scale, grad, n_threads)
+                epoch_cost += kernels.cost_and_gradient(*network_share, A, D, y, s, n_samples, scale, grad, n_threads)
                 if gradients:
                     self.allreduce(grad)
-                kernels.apply_update(network.theta, grad, optimizer, n_threads)
+                kernels.apply_update(
+                    network.theta, grad, self.optimizer, self.hyper, self.velocity, self.second_moment,
+                    self.counters, n_threads,
+                )  # fmt: skip
                 if not gradients and self.counters[optim.UPDATES] % self.period == 0:
                     self.average_parameters()
             loss = self.comm.allreduce(epoch_cost, op=MPI.SUM) / (ranks * n_local)

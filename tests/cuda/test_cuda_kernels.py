@@ -54,7 +54,7 @@ def test_update_matches_oracle(optimizer, dtype):
         state = [theta.copy(), rng.normal(size=37).astype(dtype) * 0, np.zeros(37, dtype), np.zeros(2, np.int64)]
         hyper = hyperparameters(0.3, momentum=0.9)
         for _ in range(2):
-            kernels.apply_update(state[0], grad, (OPTIMIZERS[optimizer], hyper, state[1], state[2], state[3]), 1)
+            kernels.apply_update(state[0], grad, OPTIMIZERS[optimizer], hyper, state[1], state[2], state[3], 1)
         results.append(state)
     for got, want in zip(*results):
         np.testing.assert_allclose(got, want, rtol=TOLERANCE[dtype], atol=TOLERANCE[dtype])

@@ -144,23 +144,21 @@ def accumulate_gradients(theta, sizes, A, D, n_samples, weight_sum, l2, grad, n_
 
 
 @inlined_kernel
-def apply_update(theta, grad, optimizer, n_threads):
+def apply_update(theta, grad, optimizer, hyper, velocity, second_moment, counters, n_threads):
     """One step of the optimiser (see :mod:`fastbp.numerics.optim`) on all parameters at once.
 
     Plain gradient descent: W^l_kj <- W^l_kj - alpha dC/dW^l_kj, b^l_k <- b^l_k - alpha dC/db^l_k.
-    ``optimizer`` is ``(rule, hyper, velocity, second_moment, counters)`` (see
-    :mod:`fastbp.backends.contract`); the step is counted in ``counters``.
+    The step is counted in ``counters``.
     """
-    rule, hyper, velocity, second_moment, counters = optimizer
     counters[UPDATES] += 1
     if n_threads > 1 and theta.shape[0] >= PARALLEL_MIN_PARAMETERS:
-        parallel.apply_optimizer(theta, grad, rule, hyper, velocity, second_moment, counters[UPDATES], n_threads)
+        parallel.apply_optimizer(theta, grad, optimizer, hyper, velocity, second_moment, counters[UPDATES], n_threads)
     else:
-        optimizer_step(theta, grad, rule, hyper, velocity, second_moment, counters[UPDATES])
+        optimizer_step(theta, grad, optimizer, hyper, velocity, second_moment, counters[UPDATES])
 
 
 @inlined_kernel
-def cost_and_gradient(network, A, D, y, s, n_samples, weight_sum, grad, n_threads):
+def cost_and_gradient(theta, sizes, codes, cost, l2, A, D, y, s, n_samples, weight_sum, grad, n_threads):
     """Backpropagation on one batch: N C into the return value, dC/dtheta into ``grad``.
 
     The batch is in layer 0 of ``A`` (inputs), ``y`` (targets, ``(N, n_L)``)
@@ -171,9 +169,7 @@ def cost_and_gradient(network, A, D, y, s, n_samples, weight_sum, grad, n_thread
         N C = sum_n s_n C_n + (lambda / 2) sum_l sum_kj (W^l_kj)^2
 
     with the sum of squares that the gradient pass computes on the way.
-    ``network`` is ``(theta, sizes, codes, cost, l2)`` (see :mod:`fastbp.backends.contract`).
     """
-    theta, sizes, codes, cost, l2 = network
     L = sizes.shape[0] - 1
     forward(theta, sizes, codes, A, n_samples, n_threads)
     a_out = layer(A, sizes, L, n_samples, 0)
@@ -197,7 +193,10 @@ def squared_weights(theta, sizes):
 
 
 @kernel
-def train_epochs(X, Y, S, network, optimizer, shuffling, work, batch_size, losses, n_threads):
+def train_epochs(
+    X, Y, S, theta, sizes, codes, cost, l2, batch_size, do_shuffle, optimizer, hyper, velocity, second_moment,
+    counters, order, rng_state, A, D, Y_batch, S_batch, grad, last_finite, losses, n_threads,
+):  # fmt: skip
     """Mini-batch gradient descent for ``losses.shape[0]`` epochs.
 
     Each epoch sets ``order`` to ``0 .. N-1`` and shuffles it (if
@@ -205,11 +204,7 @@ def train_epochs(X, Y, S, network, optimizer, shuffling, work, batch_size, losse
     one may be smaller) runs :func:`cost_and_gradient` and the optimiser's
     update.  ``batch_size = N`` is batch gradient descent, ``1`` is online
     learning.  ``S`` holds the samples' weights (all 1 for the plain formulas).
-    The grouped arguments (see :mod:`fastbp.backends.contract`):
-    ``network = (theta, sizes, codes, cost, l2)``,
-    ``optimizer = (rule, hyper, velocity, second_moment, counters)``,
-    ``shuffling = (do_shuffle, order, rng_state)`` and
-    ``work = (A, D, Y_batch, S_batch, grad, last_finite)``.
+    The arguments are described in :mod:`fastbp.backends.contract`.
 
     ``losses[e]`` receives the epoch's cost: the batch costs C weighted by
     their size and averaged over the samples, as scikit-learn reports it.
@@ -217,10 +212,6 @@ def train_epochs(X, Y, S, network, optimizer, shuffling, work, batch_size, losse
     ``last_finite`` (the weights after the last epoch with a finite cost) and
     the number of epochs completed before is returned; else ``losses.shape[0]``.
     """
-    theta, sizes, _, _, _ = network
-    _, hyper, _, _, counters = optimizer
-    do_shuffle, order, rng_state = shuffling
-    A, D, Y_batch, S_batch, grad, last_finite = work
     n_total = X.shape[0]
     L = sizes.shape[0] - 1
     for epoch in range(losses.shape[0]):
@@ -237,10 +228,12 @@ def train_epochs(X, Y, S, network, optimizer, shuffling, work, batch_size, losse
             y = layer(Y_batch, sizes, L, n_samples, L)
             s = S_batch[:n_samples]
             weight_sum = load_batch(X, Y, S, order, start, layer(A, sizes, 0, n_samples, 0), y, s)
-            batch_cost = cost_and_gradient(network, A, D, y, s, n_samples, weight_sum, grad, n_threads)
+            batch_cost = cost_and_gradient(
+                theta, sizes, codes, cost, l2, A, D, y, s, n_samples, weight_sum, grad, n_threads
+            )
             # The epoch's cost weighs each batch's C by its number of samples.
             epoch_cost += batch_cost * n_samples / weight_sum
-            apply_update(theta, grad, optimizer, n_threads)
+            apply_update(theta, grad, optimizer, hyper, velocity, second_moment, counters, n_threads)
         counters[SAMPLES_SEEN] += n_total
         end_of_epoch_schedule(hyper, counters[SAMPLES_SEEN])
         losses[epoch] = epoch_cost / n_total

@@ -157,16 +157,15 @@ def accumulate_gradients(theta, sizes, A, D, n_samples, weight_sum, l2, grad, n_
     return squared_weights(theta, sizes)
 
 
-def apply_update(theta, grad, optimizer, n_threads):
+def apply_update(theta, grad, optimizer, hyper, velocity, second_moment, counters, n_threads):
     """One step of the optimiser (see :mod:`fastbp.numerics.optim`) on all parameters at once."""
-    rule, hyper, velocity, second_moment, counters = optimizer
     counters[UPDATES] += 1
     d_theta, d_velocity, d_second = cuda.to_device(theta), cuda.to_device(velocity), cuda.to_device(second_moment)
     grid, block = grid_1d(theta.shape[0])
     update_kernel[grid, block](
         d_theta,
         cuda.to_device(grad),
-        rule,
+        optimizer,
         cuda.to_device(hyper.reshape(1, -1)),
         0,
         d_velocity,
@@ -176,18 +175,17 @@ def apply_update(theta, grad, optimizer, n_threads):
     )
     d_theta.copy_to_host(theta)
     d_velocity.copy_to_host(velocity)
-    if rule == ADAM:
+    if optimizer == ADAM:
         d_second.copy_to_host(second_moment)
 
 
-def cost_and_gradient(network, A, D, y, s, n_samples, weight_sum, grad, n_threads):
+def cost_and_gradient(theta, sizes, codes, cost, l2, A, D, y, s, n_samples, weight_sum, grad, n_threads):
     """N C of the batch and dC/dtheta into ``grad``, every step on the device (see the serial backend).
 
     One copy in (the parameters, the batch and the buffers), the forward pass,
     the cost, the output delta, the delta recursion and the gradients as
     kernel launches, one copy back of ``A``, ``D`` and ``grad``.
     """
-    theta, sizes, codes, cost, l2 = network
     L = len(sizes) - 1
     d_theta, d_A, d_D, d_grad = (cuda.to_device(array) for array in (theta, A, D, grad))
     d_y, d_s = cuda.to_device(y), cuda.to_device(s)
@@ -272,7 +270,10 @@ def epoch_plans(rng_state, hyper, counters, n_total: int, epochs: int, do_shuffl
     return orders, states, hypers, hypers_after
 
 
-def train_epochs(X, Y, S, network, optimizer, shuffling, work, batch_size, losses, n_threads):
+def train_epochs(
+    X, Y, S, theta, sizes, codes, cost, l2, batch_size, do_shuffle, optimizer, hyper, velocity, second_moment,
+    counters, order, rng_state, A, D, Y_batch, S_batch, grad, last_finite, losses, n_threads,
+):  # fmt: skip
     """Mini-batch gradient descent for ``losses.shape[0]`` epochs, on the GPU.
 
     The contract of the serial backend's ``train_epochs`` (same arguments,
@@ -290,10 +291,6 @@ def train_epochs(X, Y, S, network, optimizer, shuffling, work, batch_size, losse
     state, the costs and the flag.  ``A``, ``D``, ``Y_batch``, ``S_batch``
     and ``grad`` are the caller's work buffers and are not written back.
     """
-    theta, sizes, codes, cost, l2 = network
-    rule, hyper, velocity, second_moment, counters = optimizer
-    do_shuffle, order, rng_state = shuffling
-    A, D, Y_batch, S_batch, grad, last_finite = work
     n_total = X.shape[0]
     epochs = losses.shape[0]
     L = len(sizes) - 1
@@ -326,7 +323,7 @@ def train_epochs(X, Y, S, network, optimizer, shuffling, work, batch_size, losse
                 cost,
                 l2,
                 batch_size,
-                rule,
+                optimizer,
                 d_hypers,
                 d_velocity,
                 d_second,
@@ -369,7 +366,7 @@ def train_epochs(X, Y, S, network, optimizer, shuffling, work, batch_size, losse
                 update_kernel[grid_p, block_p](
                     d_theta,
                     d_grad,
-                    rule,
+                    optimizer,
                     d_hypers,
                     e,
                     d_velocity,
