@@ -1,4 +1,4 @@
-"""The backends, by name: each a module with the same kernel functions.
+"""The backends, by name: each a module with the kernel functions of :mod:`fastbp.backends.contract`.
 
 ``numpy`` is the oracle (docs/notation.md's matrix form); ``serial`` runs the
 compiled index loops on one thread; ``parallel`` runs the same module's

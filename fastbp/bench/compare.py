@@ -63,8 +63,8 @@ from fastbp.bench.workloads import L2, LEARNING_RATE, WORKLOADS, Workload, compi
 
 # xor: PyTorch and scikit-learn take 10 to 40 s per 10000 epochs, hence 3 rounds
 DEFAULT_ROUNDS = {"digits": 20, "mnistlike": 5, "wide": 3, "online": 7, "xor": 3}
-# Measured on the 2-core development machine: a mnistlike epoch (108 ms on 2 threads) that
-# started at once after a scikit-learn fit took 170 to 180 ms, one that started 0.1 s later 110 ms.
+# BLAS, PyTorch and XLA thread pools keep spinning for a while after their work: an epoch that
+# starts at once after such a peer runs on busy cores (benchmarks/README.md has the figures).
 SETTLE_SECONDS = 0.2
 QUICK_ROUNDS = 2
 PEERS = ["fastbp", "numpy", "jax", "torch", "sklearn"]

@@ -44,10 +44,11 @@ class Network:
         Layer sizes ``n_0 .. n_L``: the input, the hidden layers, the output.
     hidden_activation : {"sigmoid", "tanh", "relu", "identity"}
         sigma_l of the hidden layers ``1 .. L-1``.
-    output_activation : {"sigmoid", "softmax", "identity"}
+    output_activation : {"sigmoid", "softmax", "identity", "exp"}
         sigma_L of the output layer.
-    cost : {"mse", "binary_cross_entropy", "categorical_cross_entropy"}
-        The per-sample cost C_n (docs/notation.md, "Cost").
+    cost : {"mse", "binary_cross_entropy", "categorical_cross_entropy", "poisson"}
+        The per-sample cost C_n (docs/notation.md, "Cost"); the cross-entropies need
+        sigmoid or softmax outputs, poisson needs positive ones (exp, sigmoid, softmax).
     l2 : float
         lambda of the L2 weight decay ``(lambda / 2N) sum (W^l_kj)^2``
         (weights only, not biases; N is the mini-batch size).

@@ -1,4 +1,4 @@
-"""Every check and conversion of user input, done once, at the API boundary.
+"""The engine's checks and conversions of user input, done once, at the API boundary.
 
 Kernels trust their inputs: by the time an array reaches compiled code it is
 C-contiguous, of the network's float type, finite and of matching shape.

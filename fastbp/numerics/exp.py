@@ -1,9 +1,9 @@
 """The exponential used by the formulas, vectorisable on the CPU.
 
-``math.exp`` compiles to a call into the C library, one value at a time:
-about 6 ns each on this machine, and a loop that calls it cannot be
-vectorised.  The sigmoid and softmax of a 64-32-10 network need 42 of them
-per sample, which cost more than all its multiply-adds.  On the CPU,
+``math.exp`` compiles to a call into the C library, one value at a time,
+and a loop that calls it cannot be vectorised.  The sigmoid and softmax of a
+64-32-10 network need 42 of them per sample, which cost more than all its
+multiply-adds.  On the CPU,
 :func:`exp` therefore compiles to the classic range reduction
 
     e^x = 2^n e^r,   n = round(x / ln 2),   r = x - n ln 2,  |r| <= ln(2) / 2

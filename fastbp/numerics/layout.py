@@ -30,7 +30,7 @@ def _matrix_view(typingctx, buffer, start, rows, cols):
     The view's header is built directly, and the view *borrows* the buffer's
     memory: it carries no meminfo, so creating and dropping it counts no
     references.  The kernels cut several views per layer and mini-batch; with
-    ``reshape`` (a runtime helper, about 30 ns) and two atomic reference-count
+    ``reshape`` (a call into a runtime helper) and two atomic reference-count
     updates each, the views cost more than the arithmetic of small networks
     (xor, online learning).  A borrowed view must not outlive the buffer it was
     cut from: the kernels use them only while that buffer is an argument of
@@ -64,7 +64,7 @@ def inlined_on_the_cpu(function):
     """Let compiled code call ``function``: inlined into its callers on the CPU.
 
     Small index computations called for every view of every mini-batch cost
-    more as calls (about 60 ns each here) than inline.  Other targets (CUDA)
+    more as calls than inline.  Other targets (CUDA)
     compile it as an ordinary function: their typing of inlined code failed.
     """
 

@@ -1,11 +1,11 @@
-"""scikit-learn's ``MLPClassifier`` and ``MLPRegressor``, trained by fastbp's compiled kernels.
+"""What fastbp's ``MLPClassifier`` and ``MLPRegressor`` share: parameters, fitting, the network behind them.
 
 Drop-in: the same constructor parameters, defaults and meanings, the same
 fitted attributes and methods, and, for a given ``random_state``, the same
 initial weights, the same shuffling and the same split for early stopping,
 so that a fit follows scikit-learn's trajectory step for step (the tests
-check it to 1e-10 relative in float64).  Two parameters are fastbp's own:
-``backend`` (which compiled kernels run the epochs) and ``dtype``.
+check it to 1e-10 relative in float64).  Parameters of fastbp's own:
+``backend`` (which compiled kernels run the epochs), ``n_jobs``, ``dtype`` and ``callback``.
 
 Storage.  scikit-learn's ``coefs_[i]`` has shape ``(n_in, n_out)``: it is
 the transpose of docs/notation.md's ``W[l]`` (shape ``(n_l, n_{l-1})``) with

@@ -129,7 +129,7 @@ def backpropagate(W_next, delta_next, code, a, delta):
     """delta^l_j = sigma_l'(z^l_j) * sum_k W^{l+1}_kj delta^{l+1}_k, for every sample n of ``a``.
 
     ``k`` outside and ``j`` inside, so that rows of ``W^{l+1}`` are read
-    contiguously (the strided order, ``j`` outside, was 2.7x to 5x slower).
+    contiguously (the strided order, ``j`` outside, was several times slower).
     Register blocking: two samples by four units at a time, so each
     ``W^{l+1}_kj`` loaded serves two samples and each ``delta^l_j`` is
     loaded and stored once per four rows (six loads and two stores per eight

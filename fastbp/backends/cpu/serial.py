@@ -4,7 +4,8 @@ This module holds the layer-by-layer structure of the derivation: the
 forward pass, the delta recursion, the gradients, the update, and
 ``train_epochs``, the whole training loop in compiled code.  Its functions
 have the same names and signatures in every backend (the NumPy oracle
-:mod:`fastbp.backends.numpy_ref` included).
+:mod:`fastbp.backends.numpy_ref` included; :mod:`fastbp.backends.contract`
+lists them).
 
 Storage (see :mod:`fastbp.numerics.layout`): ``theta`` holds all parameters in one
 flat buffer, ``A`` the activations ``a^0 .. a^L`` of a batch and ``D`` the

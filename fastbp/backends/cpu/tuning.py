@@ -1,19 +1,20 @@
 """Compilation options, tile sizes and thresholds shared by the CPU backends.
 
-The numbers were measured on the project's 2-core AMD EPYC machine (AVX2,
-32 KiB L1d and 512 KiB L2 per core); the reasons are given beside each.
+The numbers were chosen by measurement on the project's 2-core AMD EPYC machine
+(AVX2, 32 KiB L1d and 512 KiB L2 per core): the reasons are given beside each, the
+figures in benchmarks/README.md ("Tuning decisions").
 """
 
 import numba
 
 # "reassoc" lets LLVM reorder the sums of the inner loops so it can vectorise
-# them (without it epochs ran 2x to 6.5x slower); "contract" allows fused
+# them (without it epochs ran several times slower); "contract" allows fused
 # multiply-add.  The "nnan"/"ninf" flags of fastmath=True are left out on
 # purpose: the divergence check relies on ``math.isfinite``.
 FASTMATH = {"reassoc", "contract", "nsz"}
 # NumPy's error model: a float division by zero gives inf or NaN instead of
 # raising ZeroDivisionError.  The check Python's model inserts before every
-# division kept the loops of sigmoids from vectorising (4x slower).
+# division kept the loops of sigmoids from vectorising.
 ERROR_MODEL = "numpy"
 
 # Rows of W^l per tile of the input sum: about 64 Ki values (256 KiB in
@@ -28,14 +29,13 @@ GRADIENT_ROWS = 16
 # region (some microseconds) costs more than the second core saves.
 PARALLEL_MIN_WORK = 1 << 18
 # The optimiser's update goes to the threads from this many parameters on: there one
-# update of SGD with momentum breaks even on 2 threads (1.39x at 131072), Adam gains 2.8x.
+# update of SGD with momentum breaks even on 2 threads, and Adam gains.
 PARALLEL_MIN_PARAMETERS = 1 << 15
 
 # The gradients of a layer come from its transposed activations and deltas (dot products
 # over the samples, see loops.layer_gradients_transposed) for batches of at least this
-# many samples and layers of at least this many weights.  Single-threaded, transposes
-# included: 1.23x (batch 128) and 1.28x (batch 256) faster on a 1024 x 1024 layer; no
-# gain on 1024 x 1024 with batch 64, nor on 128 x 784 with batch 128.
+# many samples and layers of at least this many weights: there they are faster even with
+# the transposes paid; below (batch 64, or a 128 x 784 layer) they gained nothing.
 TRANSPOSED_MIN_SAMPLES = 128
 TRANSPOSED_MIN_WEIGHTS = 1 << 18
 # Rows and columns of the tiles of a transpose: two 16 x 16 tiles fit the L1 cache.
