@@ -29,11 +29,10 @@ weights) and ``last_finite`` (the parameters after the last epoch with a finite 
 (:meth:`fastbp.Network.kernel_arguments`).
 
 The arguments are flat on purpose.  Grouped into tuples (``network``,
-``optimizer``, ``shuffling``, ``work``: ten arguments instead of 25), the same
-training loop ran as fast, but compiling it took about a tenth longer on the
-estimators' path (a cold first fit, measured against flat arguments in one
-alternating run; benchmarks/README.md has the figures): Numba types and lowers
-every tuple access anew in each inlined step.
+``optimizer``, ``shuffling``, ``work``: ten arguments instead of 25), the
+training loop compiled about a tenth slower on the estimators' path (a cold
+first fit, against flat arguments in one alternating run; benchmarks/README.md
+has the figures).
 """
 
 # fmt: off
