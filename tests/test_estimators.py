@@ -304,3 +304,97 @@ def test_import_fastbp_does_not_import_sklearn():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.split() == ["False", "False"]
     assert fastbp.MLPRegressor is MLPRegressor
+
+
+@pytest.mark.parametrize("target", ["binary", "multilabel", "two outputs"])
+def test_early_stopping_follows_sklearn_for_every_kind_of_target(target):
+    """The validation score computed in the compiled loop (accuracy of each side of 0.5, R^2 of several outputs)."""
+    X, names = problem("classifier", n_samples=90)
+    kind, y = {
+        "binary": ("classifier", names == "dog"),
+        "multilabel": ("classifier", np.column_stack([names == "dog", names != "emu", X[:, 2] > 0]).astype(int)),
+        "two outputs": ("regressor", problem("regressor", n_samples=90, n_outputs=2)[1]),
+    }[target]
+    weights = np.random.default_rng(2).uniform(0.5, 2.0, X.shape[0])
+    params = dict(hidden_layer_sizes=(5,), solver="adam", learning_rate_init=0.05, early_stopping=True,
+                  validation_fraction=0.25, tol=1e-3, n_iter_no_change=3, max_iter=60, batch_size=16)  # fmt: skip
+    ours, theirs = both(kind, **params)
+    for model in (ours, theirs):  # a generator each, in the same state
+        model.set_params(random_state=np.random.RandomState(4))
+    for model in (ours, theirs):
+        fit_quietly(model, X, y, sample_weight=weights)
+    assert ours.n_iter_ == theirs.n_iter_ < 60
+    np.testing.assert_allclose(ours.validation_scores_, theirs.validation_scores_, rtol=RTOL)
+    assert ours.best_validation_score_ == pytest.approx(theirs.best_validation_score_, rel=RTOL)
+    assert ours._no_improvement_count == theirs._no_improvement_count
+    assert_same_weights(ours, theirs)
+    # the generators are left in the same place: the same next draw
+    assert ours.random_state.random_sample() == theirs.random_state.random_sample()
+
+
+@pytest.mark.parametrize("bit_generator", ["MT19937", "PCG64"])
+@pytest.mark.parametrize("stops", [True, False])
+def test_shuffling_leaves_the_random_state_where_sklearn_leaves_it(bit_generator, stops):
+    """Each epoch's permutation drawn in the kernels (MT19937) or in Python (another bit generator)."""
+    X, y = problem("classifier")
+
+    def generator():
+        return np.random.RandomState(getattr(np.random, bit_generator)(11))
+
+    params = dict(hidden_layer_sizes=(4,), batch_size=10, learning_rate_init=0.01, max_iter=25)
+    params.update(tol=0.05, n_iter_no_change=2) if stops else params.update(tol=0.0)
+    ours, theirs = both("classifier", **params)
+    for model in (ours, theirs):
+        fit_quietly(model.set_params(random_state=generator()), X, y)
+    assert (ours.n_iter_ < 25) == stops and ours.n_iter_ == theirs.n_iter_
+    assert_same_weights(ours, theirs)
+    np.testing.assert_allclose(ours.loss_curve_, theirs.loss_curve_, rtol=RTOL)
+    assert ours.random_state.random_sample() == theirs.random_state.random_sample()
+
+
+def test_the_whole_fit_runs_in_a_few_calls_of_the_compiled_loop(monkeypatch):
+    from fastbp.backends.cpu import serial
+
+    X, y = problem("classifier")
+    calls = []
+    real = serial.train_epochs
+
+    def counted(*args):
+        calls.append(1)
+        return real(*args)
+
+    monkeypatch.setattr(serial, "train_epochs", counted)
+    model = fit_quietly(MLPClassifier(hidden_layer_sizes=(4,), max_iter=300, tol=0, random_state=0, backend="serial"),
+                        X, y)  # fmt: skip
+    assert model.n_iter_ == 300 and len(model.loss_curve_) == 300
+    assert len(calls) <= 8  # chunks of 1, 4, 16, ... epochs: not one call per epoch
+
+
+def test_predictions_after_fit_compile_nothing_and_agree_with_checked_input():
+    from fastbp.backends.cpu import serial
+
+    X, y = problem("classifier")
+    for dtype in (np.float64, np.float32):
+        model = fit_quietly(MLPClassifier(hidden_layer_sizes=(4,), max_iter=5, random_state=0, backend="serial"),
+                            X.astype(dtype), y)  # fmt: skip
+        compiled = len(serial.predict.signatures)
+        proba = model.predict_proba(X[:1].astype(dtype))
+        # the fast path (a float array) and scikit-learn's checks (a list) give the same predictions
+        np.testing.assert_array_equal(proba, model.predict_proba(X[:1].tolist()))
+        np.testing.assert_array_equal(model.predict(X), model.predict(X.tolist()))
+        assert model.score(X, y) == model.score(X.tolist(), list(y))
+        assert len(serial.predict.signatures) == compiled
+    with pytest.raises(ValueError, match="NaN"):
+        model.predict(np.full((1, X.shape[1]), np.nan))
+    with pytest.raises(ValueError, match="features"):
+        model.predict(X[:, :3])
+
+
+def test_verbose_says_when_the_adaptive_rate_is_divided(capsys):
+    X, y = problem("regressor")
+    model = MLPRegressor(hidden_layer_sizes=(4,), solver="sgd", learning_rate="adaptive", tol=10.0,
+                         n_iter_no_change=1, max_iter=40, verbose=True, random_state=0)  # fmt: skip
+    fit_quietly(model, X, y)
+    printed = capsys.readouterr().out
+    assert "Setting learning rate to 0.000200" in printed
+    assert printed.rstrip().endswith("Learning rate too small. Stopping.")

@@ -149,3 +149,50 @@ def test_optimizers_and_sample_weights_match_oracle(backend, optimizer, options,
     np.testing.assert_allclose(trainer.velocity, oracle_trainer.velocity, rtol=TOLERANCE[dtype], atol=TOLERANCE[dtype])
     np.testing.assert_array_equal(trainer.counters, [15, 45])
     np.testing.assert_allclose(trainer.hyper, oracle_trainer.hyper, rtol=1e-15)
+
+
+STOPPING_CASES = [
+    # (output, cost, score kind, tol, n_iter_no_change, adaptive)
+    ("softmax", "categorical_cross_entropy", "loss", 0.05, 1, False),
+    ("sigmoid", "binary_cross_entropy", "loss", 0.5, 0, True),
+    ("softmax", "categorical_cross_entropy", "accuracy_argmax", 0.0, 2, False),
+    ("sigmoid", "binary_cross_entropy", "accuracy_threshold", 0.01, 1, False),
+    ("identity", "mse", "r2", 0.01, 2, True),
+]
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("output,cost,score,tol,patience,adaptive", STOPPING_CASES)
+def test_stopping_rules_and_random_state_shuffling_match_oracle(backend, output, cost, score, tol, patience, adaptive,
+                                                                dtype):  # fmt: skip
+    from fastbp.engine.training import StoppingRules, Trainer
+    from fastbp.numerics import stopping
+    from fastbp.numerics.optim import hyperparameters
+    from fastbp.numerics.shuffling import random_state_words
+
+    network, X, Y = random_problem(3, "tanh", output, cost, dtype=dtype, l2=1e-3, n_layers=2, n_samples=40)
+    X, Y = X.astype(dtype), Y.astype(dtype)
+    S = np.random.default_rng(0).uniform(0.5, 2.0, X.shape[0]).astype(dtype)
+    kind = {"loss": stopping.NO_SCORE, "accuracy_argmax": stopping.ACCURACY_ARGMAX,
+            "accuracy_threshold": stopping.ACCURACY_THRESHOLD, "r2": stopping.R2}[score]  # fmt: skip
+    results = []
+    for name in (backend, "numpy"):
+        twin = copy_network(network)
+        validation = (X[30:], Y[30:], S[30:]) if kind != stopping.NO_SCORE else (None, None, None)
+        rules = StoppingRules(stopping.stopping_state(tol, patience, adaptive), twin.theta.copy(), kind, *validation)
+        trainer = Trainer(twin, hyperparameters(0.2, momentum=0.5), "sgd", name)
+        generator = random_state_words(np.random.RandomState(7))
+        done = trainer.run(X[:30], Y[:30], S[:30], 60, 4, True, None, rules, generator)
+        results.append((done, twin, trainer, rules, generator))
+    done, trained, trainer, rules, generator = results[0]
+    oracle_done, oracle, oracle_trainer, oracle_rules, oracle_generator = results[1]
+    assert done == oracle_done < 60  # stopped by the rule, on the same epoch
+    assert rules.stopping[stopping.STATUS] == stopping.CONVERGED
+    np.testing.assert_array_equal(generator, oracle_generator)
+    np.testing.assert_allclose(trained.loss_curve, oracle.loss_curve, rtol=TOLERANCE[dtype])
+    np.testing.assert_allclose(trained.theta, oracle.theta, rtol=TOLERANCE[dtype], atol=TOLERANCE[dtype])
+    np.testing.assert_allclose(rules.scores, oracle_rules.scores, rtol=TOLERANCE[dtype])
+    np.testing.assert_allclose(rules.best_theta, oracle_rules.best_theta, rtol=TOLERANCE[dtype], atol=TOLERANCE[dtype])
+    np.testing.assert_allclose(trainer.hyper, oracle_trainer.hyper, rtol=1e-15)
+    np.testing.assert_allclose(rules.stopping, oracle_rules.stopping, rtol=TOLERANCE[dtype])
+    assert len(rules.scores) == (done if kind != stopping.NO_SCORE else 0)

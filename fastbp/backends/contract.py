@@ -22,9 +22,13 @@ The arrays, as docs/notation.md names them (storage: :mod:`fastbp.numerics.layou
 
 The state that training changes: ``optimizer`` (the update rule's code), ``hyper``
 (its hyperparameters, :func:`fastbp.numerics.optim.hyperparameters`), ``velocity``,
-``second_moment`` and ``counters`` (its state); ``do_shuffle``, ``order`` and
-``rng_state`` (the shuffling); ``Y_batch``, ``S_batch`` (a batch's targets and
-weights) and ``last_finite`` (the parameters after the last epoch with a finite cost).
+``second_moment`` and ``counters`` (its state); ``shuffling``, ``order`` and
+``rng_state`` (the shuffling, :mod:`fastbp.numerics.shuffling`); ``Y_batch``, ``S_batch`` (a
+batch's targets and weights) and ``last_finite`` (the parameters after the last epoch with a
+finite cost); ``stopping`` (the stopping rules' state, :mod:`fastbp.numerics.stopping`) and,
+for early stopping, ``X_val``, ``Y_val``, ``S_val`` (the validation set), ``P_val`` (its
+predictions), ``score_kind`` (which score), ``scores`` (each epoch's) and ``best_theta`` (the
+parameters of the best score).
 ``theta, sizes, codes, cost, l2`` is the network as the kernels take it
 (:meth:`fastbp.Network.kernel_arguments`).
 
@@ -56,9 +60,14 @@ KERNELS: dict[str, tuple[str, ...]] = {
                           "A", "D", "y", "s", "n_samples", "weight_sum", "grad", "n_threads"),
     # One step of the optimiser on theta.
     "apply_update": ("theta", "grad", "optimizer", "hyper", "velocity", "second_moment", "counters", "n_threads"),
-    # Mini-batch gradient descent for losses.shape[0] epochs; returns the epochs completed.
-    "train_epochs": ("X", "Y", "S", "theta", "sizes", "codes", "cost", "l2", "batch_size", "do_shuffle",
+    # a^L of every row of X into outputs, as many rows at a time as A holds.
+    "predict": ("theta", "sizes", "codes", "X", "A", "outputs", "n_threads"),
+    # Mini-batch gradient descent for up to losses.shape[0] epochs, with scikit-learn's stopping
+    # rules; returns the epochs completed (stopping[STATUS] says why it stopped).
+    "train_epochs": ("X", "Y", "S", "theta", "sizes", "codes", "cost", "l2", "batch_size", "shuffling",
                      "optimizer", "hyper", "velocity", "second_moment", "counters", "order", "rng_state",
-                     "A", "D", "Y_batch", "S_batch", "grad", "last_finite", "losses", "n_threads"),
+                     "A", "D", "Y_batch", "S_batch", "grad", "last_finite", "losses",
+                     "X_val", "Y_val", "S_val", "P_val", "score_kind", "stopping", "best_theta", "scores",
+                     "n_threads"),
 }
 # fmt: on

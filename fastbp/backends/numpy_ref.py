@@ -45,7 +45,21 @@ from fastbp.numerics.optim import (
     SCHEDULE,
     UPDATES,
 )
-from fastbp.numerics.shuffling import shuffle
+from fastbp.numerics.shuffling import order_samples
+from fastbp.numerics.stopping import (
+    ACCURACY_ARGMAX,
+    CONVERGED,
+    COST_DIVERGED,
+    NO_SCORE,
+    R2,
+    RAN_ALL,
+    RATE_CUTS,
+    STATUS,
+    WEIGHTS_DIVERGED,
+    patience_ran_out,
+    record_loss,
+    record_score,
+)
 
 
 def exp_normal(Z: np.ndarray) -> np.ndarray:
@@ -204,17 +218,45 @@ def cost_and_gradient(theta, sizes, codes, cost, l2, A, D, y, s, n_samples, weig
     return total
 
 
+def predict(theta, sizes, codes, X, A, outputs, n_threads):
+    """A^L of every row of X into ``outputs`` (``A`` is not needed: NumPy allocates)."""
+    activations = X
+    for l in range(1, len(sizes)):
+        activations = sigma(codes[l], activations @ weights(theta, sizes, l).T + biases(theta, sizes, l))
+    outputs[:] = activations
+
+
+def score(score_kind, P, Y, S):
+    """The validation score of the predictions P: weighted accuracy or R^2, NaN if some P is not finite."""
+    if not np.all(np.isfinite(P)):
+        return np.nan
+    if score_kind == R2:
+        mean = np.sum(S[:, None] * Y, axis=0) / np.sum(S)
+        residual = np.sum(S[:, None] * (Y - P) ** 2, axis=0)
+        spread = np.sum(S[:, None] * (Y - mean) ** 2, axis=0)
+        per_output = np.where(
+            residual == 0, 1.0, np.where(spread == 0, 0.0, 1 - residual / np.where(spread == 0, 1, spread))
+        )
+        return float(np.mean(per_output))
+    if score_kind == ACCURACY_ARGMAX:
+        right = np.argmax(P, axis=1) == np.argmax(Y, axis=1)
+    else:
+        right = np.all((P > 0.5) == (Y > 0.5), axis=1)
+    return float(np.sum(S * right) / np.sum(S))
+
+
 def train_epochs(
-    X, Y, S, theta, sizes, codes, cost, l2, batch_size, do_shuffle, optimizer, hyper, velocity, second_moment,
-    counters, order, rng_state, A, D, Y_batch, S_batch, grad, last_finite, losses, n_threads,
+    X, Y, S, theta, sizes, codes, cost, l2, batch_size, shuffling, optimizer, hyper, velocity, second_moment,
+    counters, order, rng_state, A, D, Y_batch, S_batch, grad, last_finite, losses,
+    X_val, Y_val, S_val, P_val, score_kind, stopping, best_theta, scores, n_threads,
 ):  # fmt: skip
-    """Mini-batch gradient descent, the same contract as the compiled backends."""
+    """Mini-batch gradient descent with scikit-learn's stopping rules, the same contract as the compiled backends."""
     n_total = X.shape[0]
     L = len(sizes) - 1
+    stopping[STATUS] = RAN_ALL
+    stopping[RATE_CUTS] = 0
     for epoch in range(losses.shape[0]):
-        order[:] = np.arange(n_total)
-        if do_shuffle:
-            shuffle(order, rng_state)
+        order_samples(order, shuffling, rng_state)
         epoch_cost = 0.0
         for start in range(0, n_total, batch_size):
             n_samples = min(batch_size, n_total - start)
@@ -231,7 +273,21 @@ def train_epochs(
             hyper[LEARNING_RATE] = hyper[LEARNING_RATE_INIT] / (counters[SAMPLES_SEEN] + 1.0) ** hyper[POWER_T]
         losses[epoch] = epoch_cost / n_total
         if not np.isfinite(losses[epoch]):
+            stopping[STATUS] = COST_DIVERGED
+        elif not np.all(np.isfinite(theta)):
+            stopping[STATUS] = WEIGHTS_DIVERGED
+        if stopping[STATUS] != RAN_ALL:
             theta[:] = last_finite
             return epoch
         last_finite[:] = theta
+        if score_kind == NO_SCORE:
+            record_loss(stopping, losses[epoch])
+        else:
+            predict(theta, sizes, codes, X_val, A, P_val, n_threads)
+            scores[epoch] = score(score_kind, P_val, Y_val, S_val)
+            if record_score(stopping, scores[epoch]):
+                best_theta[:] = theta
+        if patience_ran_out(stopping, hyper):
+            stopping[STATUS] = CONVERGED
+            return epoch + 1
     return losses.shape[0]

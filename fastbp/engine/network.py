@@ -140,19 +140,26 @@ class Network:
         -------
         ndarray of shape (N, n_L), of the network's dtype
         """
-        X = check_inputs(X, self.sizes[0], self.dtype)
-        kernels = get_backend(backend)
+        return self.outputs(check_inputs(X, self.sizes[0], self.dtype), backend)
+
+    def outputs(self, X: np.ndarray, backend: str = "serial", n_jobs: int | None = None) -> np.ndarray:
+        """:meth:`predict` of inputs already checked: ``X`` C-contiguous, ``(N, n_0)``, of the network's dtype.
+
+        One call of the backend's compiled ``predict`` (the estimators call this
+        after their own checks, so that a one-row prediction costs little more
+        than its arithmetic).
+        """
         rows = min(X.shape[0], PREDICT_ROWS)
         check_buffers_fit(self.sizes, rows, self.dtype, "predicting", deltas=False)
-        n_threads = thread_count(backend, self.sizes, rows)
-        A = layout.activation_buffer(self.sizes, rows, self.dtype)
+        n_threads = thread_count(backend, self.sizes, rows, n_jobs)
+        A = layout.activation_buffer(self.sizes, max(rows, 1), self.dtype)
         outputs = np.empty((X.shape[0], self.sizes[-1]), dtype=self.dtype)
-        with numba_threads(n_threads):
-            for start in range(0, X.shape[0], rows):
-                n_samples = min(rows, X.shape[0] - start)
-                layout.layer(A, self.sizes, 0, n_samples, 0)[:] = X[start : start + n_samples]
-                kernels.forward(self.theta, self.sizes, self.codes, A, n_samples, n_threads)
-                outputs[start : start + n_samples] = layout.layer(A, self.sizes, self.L, n_samples, 0)
+        kernels = get_backend(backend)
+        if n_threads == 1:
+            kernels.predict(self.theta, self.sizes, self.codes, X, A, outputs, 1)
+        else:
+            with numba_threads(n_threads):
+                kernels.predict(self.theta, self.sizes, self.codes, X, A, outputs, n_threads)
         return outputs
 
     def fit(

@@ -10,11 +10,21 @@ from fastbp.backends import get_backend, numba_threads, thread_count
 from fastbp.engine.interrupts import cancellable, held_interrupts
 from fastbp.engine.validation import check_memory
 from fastbp.numerics import layout, optim
+from fastbp.numerics.shuffling import LIKE_RANDOM_STATE, NO_SHUFFLE, SHUFFLE
+from fastbp.numerics.stopping import (
+    CONVERGED,
+    COST_DIVERGED,
+    NO_SCORE,
+    RAN_ALL,
+    STATUS,
+    WEIGHTS_DIVERGED,
+    stopping_state,
+)
 
 # run() calls the compiled epoch loop in chunks that grow until one chunk
 # takes about this long: Python is re-entered at most once per epoch, and at
-# most a few times a second for fast epochs, so Ctrl-C stays responsive.
-CHUNK_SECONDS = 0.25
+# most about ten times a second for fast epochs, so Ctrl-C stays responsive.
+CHUNK_SECONDS = 0.1
 
 
 class DivergenceWarning(RuntimeWarning):
@@ -53,6 +63,8 @@ class Trainer:
         self.counters = np.zeros(2, dtype=np.int64)
         self.buffers: tuple | None = None
         self.saved: tuple | None = None
+        self.rules = StoppingRules.off(network)
+        self.generator = network.rng_state
 
     @property
     def kernels(self):
@@ -80,15 +92,20 @@ class Trainer:
         return self.buffers
 
     def state(self) -> tuple:
-        """The arrays an epoch changes: the parameters, the optimiser's state, the shuffling generator's."""
+        """The arrays an epoch changes: the parameters, the optimiser's state, the shuffling, the stopping rules."""
         network = self.network
-        return (network.theta, self.velocity, self.second_moment, self.counters, self.hyper, network.rng_state)
+        rules = self.rules
+        return (
+            network.theta, self.velocity, self.second_moment, self.counters, self.hyper, self.generator,
+            self.buffers[0] if self.buffers is not None else self.counters, rules.stopping, rules.best_theta,
+        )  # fmt: skip
 
     def save_state(self) -> None:
-        """Copy :meth:`state` aside (into buffers allocated once)."""
-        if self.saved is None:
-            self.saved = tuple(np.empty_like(array) for array in self.state())
-        for saved, array in zip(self.saved, self.state()):
+        """Copy :meth:`state` aside (into buffers allocated once per shape)."""
+        state = self.state()
+        if self.saved is None or any(saved.shape != array.shape for saved, array in zip(self.saved, state)):
+            self.saved = tuple(np.empty_like(array) for array in state)
+        for saved, array in zip(self.saved, state):
             np.copyto(saved, array)
 
     def restore_state(self) -> None:
@@ -98,15 +115,37 @@ class Trainer:
         for array, saved in zip(self.state(), self.saved):
             np.copyto(array, saved)
 
-    def run(self, X, Y, S, epochs: int, batch_size: int, shuffle: bool = True, callback: Callable | None = None) -> int:
+    def run(
+        self,
+        X,
+        Y,
+        S,
+        epochs: int,
+        batch_size: int,
+        shuffle: bool = True,
+        callback: Callable | None = None,
+        rules: "StoppingRules | None" = None,
+        generator: np.ndarray | None = None,
+        reorder: Callable | None = None,
+    ) -> int:
         """Train for up to ``epochs`` epochs; the number completed.
 
         ``X``, ``Y`` and the sample weights ``S`` must be C-contiguous arrays of
         the network's dtype.  ``callback(network, epoch, loss)`` is called after
         every epoch; returning True stops training.
 
+        ``rules`` (:class:`StoppingRules`) are scikit-learn's stopping rules,
+        applied inside the compiled loop; they stop training early
+        (``rules.stopping[STATUS]`` is CONVERGED then).  The samples go in
+        the order ``0 .. N-1`` (``shuffle`` False), reshuffled each epoch with
+        the network's generator (``shuffle`` True), or with ``generator`` (the
+        words of a ``RandomState``, :func:`fastbp.numerics.shuffling.random_state_words`)
+        permuted again each epoch as scikit-learn permutes them.
+        ``reorder(order)``, if given, sets each epoch's order in Python instead.
+
         Each call of the epoch loop runs a chunk of epochs from a saved state
-        (:meth:`save_state`).  If an epoch's cost or the weights after it are
+        (:meth:`save_state`), the chunks sized to about CHUNK_SECONDS of work.
+        If an epoch's cost or the weights after it are
         NaN or infinite, training stops with a :class:`DivergenceWarning` at
         that epoch: the chunk is replayed from the saved state one epoch at a
         time up to the epoch before (so the weights, the loss curve and the
@@ -121,57 +160,84 @@ class Trainer:
         the same holds.
         """
         network = self.network
+        self.rules = rules = rules or StoppingRules.off(network)
+        self.generator = network.rng_state if generator is None else generator
         buffers = self.work_buffers(X.shape[0], batch_size)
+        buffers[0][:] = np.arange(X.shape[0])
+        if reorder is not None:
+            shuffling = NO_SHUFFLE
+        elif not shuffle:
+            shuffling = NO_SHUFFLE
+        else:
+            shuffling = SHUFFLE if generator is None else LIKE_RANDOM_STATE
         n_threads = thread_count(self.backend, network.sizes, batch_size, self.n_jobs)
         losses = np.empty(epochs, dtype=np.float64)
+        scores = np.empty(epochs, dtype=np.float64)
         done, chunk = 0, 1
         with held_interrupts() as interrupts:
             while done < epochs:
-                requested = 1 if callback is not None else min(chunk, epochs - done)
+                one_at_a_time = callback is not None or reorder is not None
+                requested = 1 if one_at_a_time else min(chunk, epochs - done)
                 self.save_state()
+                if reorder is not None:
+                    reorder(buffers[0])
                 started = time.perf_counter()
                 try:
                     completed = self.epochs(
-                        X, Y, S, batch_size, shuffle, losses[done : done + requested], buffers, n_threads
-                    )
+                        X, Y, S, batch_size, shuffling, losses[done : done + requested],
+                        scores[done : done + requested], buffers, n_threads,
+                    )  # fmt: skip
                 except BaseException:
                     self.restore_state()
                     raise
                 elapsed = time.perf_counter() - started
-                finite_weights = all_finite(network.theta)
-                if (completed < requested or not finite_weights) and requested > 1:
+                status = rules.stopping[STATUS]
+                diverged = status in (COST_DIVERGED, WEIGHTS_DIVERGED) or not all_finite(network.theta)
+                if diverged and requested > 1:
                     self.restore_state()
                     chunk = 1  # replay the chunk one epoch at a time, to stop right before the bad one
                     continue
-                if not finite_weights:
+                if diverged:
                     completed = 0
                 network.loss_curve.extend(losses[done : done + completed].tolist())
+                if rules.score_kind != NO_SCORE:
+                    rules.scores.extend(scores[done : done + completed].tolist())
                 done += completed
-                if completed < requested:
-                    self.restore_state()
-                    self.velocity[:] = 0
-                    self.second_moment[:] = 0
-                    what = f"the cost became {losses[done]}" if finite_weights else "the weights became NaN or infinite"
-                    warnings.warn(
-                        f"{what} at epoch {len(network.loss_curve) + 1}; training stopped and the weights "
-                        f"after epoch {len(network.loss_curve)} were kept. "
-                        f"Try a smaller learning rate than {self.hyper[optim.LEARNING_RATE_INIT]}.",
-                        DivergenceWarning,
-                        stacklevel=3,
-                    )
+                if diverged:
+                    self.diverged(status, losses[done])
                     break
                 if callback is not None and callback(network, len(network.loss_curve), network.loss_curve[-1]):
                     break
                 if interrupts.pending():
                     raise KeyboardInterrupt
+                if status == CONVERGED:
+                    break
                 chunk = max(1, int(min(4 * chunk, epochs, chunk * CHUNK_SECONDS / max(elapsed, 1e-9))))
         return done
 
-    def epochs(
-        self, X, Y, S, batch_size: int, shuffle: bool, losses: np.ndarray, buffers: tuple, n_threads: int
-    ) -> int:
-        """One call of the backend's epoch loop: ``losses.shape[0]`` epochs; the number whose cost was finite."""
+    def diverged(self, status: float, cost: float) -> None:
+        """Put back the state before the diverging epoch, reset the optimiser's moments, and warn."""
         network = self.network
+        self.restore_state()
+        self.velocity[:] = 0
+        self.second_moment[:] = 0
+        self.rules.stopping[STATUS] = status if status != RAN_ALL else WEIGHTS_DIVERGED
+        what = f"the cost became {cost}" if status == COST_DIVERGED else "the weights became NaN or infinite"
+        warnings.warn(
+            f"{what} at epoch {len(network.loss_curve) + 1}; training stopped and the weights "
+            f"after epoch {len(network.loss_curve)} were kept. "
+            f"Try a smaller learning rate than {self.hyper[optim.LEARNING_RATE_INIT]}.",
+            DivergenceWarning,
+            stacklevel=4,
+        )
+
+    def epochs(
+        self, X, Y, S, batch_size: int, shuffling: int, losses: np.ndarray, scores: np.ndarray, buffers: tuple,
+        n_threads: int,
+    ) -> int:  # fmt: skip
+        """One call of the backend's epoch loop: up to ``losses.shape[0]`` epochs; the number completed."""
+        network = self.network
+        rules = self.rules
         order, A, D, Y_batch, S_batch, grad, last_finite = buffers
         last_finite[:] = network.theta
         # Divergence is detected from the costs and weights; NumPy's overflow
@@ -179,10 +245,47 @@ class Trainer:
         with cancellable(), numba_threads(n_threads), np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             return self.kernels.train_epochs(
                 X, Y, S, network.theta, network.sizes, network.codes, network.cost_code, network.l2,
-                batch_size, shuffle, self.optimizer, self.hyper, self.velocity, self.second_moment,
-                self.counters, order, network.rng_state, A, D, Y_batch, S_batch, grad, last_finite,
-                losses, n_threads,
+                batch_size, shuffling, self.optimizer, self.hyper, self.velocity, self.second_moment,
+                self.counters, order, self.generator, A, D, Y_batch, S_batch, grad, last_finite,
+                losses, rules.X_val, rules.Y_val, rules.S_val, rules.P_val, rules.score_kind, rules.stopping,
+                rules.best_theta, scores, n_threads,
             )  # fmt: skip
+
+
+class StoppingRules:
+    """scikit-learn's stopping rules for :meth:`Trainer.run`, and their state (see :mod:`fastbp.numerics.stopping`).
+
+    Parameters
+    ----------
+    stopping : ndarray
+        The rules' state (:func:`fastbp.numerics.stopping.stopping_state`), updated in place.
+    best_theta : ndarray
+        Receives the parameters of the best validation score (early stopping).
+    score_kind : int
+        Which validation score (``NO_SCORE``: the rules watch the training loss).
+    X_val, Y_val, S_val : ndarray or None
+        The validation set (with a ``score_kind``), as the network's dtype, C-contiguous.
+
+    ``scores`` collects each completed epoch's validation score.
+    """
+
+    def __init__(self, stopping: np.ndarray, best_theta: np.ndarray, score_kind: int = NO_SCORE, X_val=None,
+                 Y_val=None, S_val=None):  # fmt: skip
+        self.stopping = stopping
+        self.best_theta = best_theta
+        self.score_kind = score_kind
+        dtype = best_theta.dtype
+        n_outputs = 1 if Y_val is None else Y_val.shape[1]
+        self.X_val = np.empty((0, 1), dtype=dtype) if X_val is None else X_val
+        self.Y_val = np.empty((0, n_outputs), dtype=dtype) if Y_val is None else Y_val
+        self.S_val = np.empty(0, dtype=dtype) if S_val is None else S_val
+        self.P_val = np.empty_like(self.Y_val)
+        self.scores: list[float] = []
+
+    @classmethod
+    def off(cls, network) -> "StoppingRules":
+        """No rule: every epoch asked for runs (what :meth:`fastbp.Network.fit` trains with)."""
+        return cls(stopping_state(), np.empty_like(network.theta))
 
 
 def all_finite(values: np.ndarray) -> bool:

@@ -61,9 +61,11 @@ from fastbp.engine.initialization import glorot_uniform
 from fastbp.engine.interrupts import TrainingInterrupted, held_interrupts
 from fastbp.engine.lbfgs import minimize_cost
 from fastbp.engine.network import Network
-from fastbp.engine.training import DivergenceWarning, Trainer
+from fastbp.engine.training import DivergenceWarning, StoppingRules, Trainer
 from fastbp.engine.validation import check_dtype, kernel_array
-from fastbp.numerics import layout, optim
+from fastbp.numerics import layout, optim, stopping
+from fastbp.numerics.shuffling import random_state_words, set_random_state_words
+from fastbp.numerics.stopping import stopping_state
 from fastbp.sklearn.interchange import (
     FASTBP_ONLY_PARAMETERS,
     FittedModel,
@@ -77,7 +79,7 @@ from fastbp.sklearn.validation import (
     check_hidden_layer_sizes,
     check_parameters,
     check_sample_weight,
-    validate_features,
+    prediction_input,
 )
 
 STOCHASTIC_SOLVERS = ("sgd", "adam")
@@ -88,10 +90,6 @@ OUTPUT_PAIRS = {
     "softmax": ("softmax", "categorical_cross_entropy"),
     "exp": ("exp", "poisson"),
 }
-# 'adaptive' divides the learning rate by this when the loss stops improving,
-# and stops training once it is at most MIN_ADAPTIVE_RATE (scikit-learn's values).
-ADAPTIVE_DIVISOR = 5.0
-MIN_ADAPTIVE_RATE = 1e-6
 # batch_size='auto' means min(AUTO_BATCH, n_samples).
 AUTO_BATCH = 200
 
@@ -137,6 +135,8 @@ class BaseMLP(BaseEstimator):
         network = self._network
         self.coefs_ = [W.T for W in network.W[1:]]
         self.intercepts_ = list(network.b[1:])
+        # the views themselves, so that _synced_network sees at once whether they were replaced
+        self._exposed = (*self.coefs_, *self.intercepts_)
 
     @property
     def network_(self) -> Network:
@@ -151,6 +151,9 @@ class BaseMLP(BaseEstimator):
     def _synced_network(self) -> Network:
         """The network, with ``coefs_`` and ``intercepts_`` copied into it if they were replaced."""
         network = self._network
+        exposed = self.__dict__.get("_exposed")
+        if exposed is not None and all(a is b for a, b in zip(exposed, (*self.coefs_, *self.intercepts_), strict=True)):
+            return network  # still the views of _expose_parameters: nothing to copy
         for l in range(1, network.L + 1):
             W, b = layout.weights(network.theta, network.sizes, l), layout.biases(network.theta, network.sizes, l)
             if not (np.shares_memory(self.coefs_[l - 1], W) and np.shares_memory(self.intercepts_[l - 1], b)):
@@ -162,7 +165,8 @@ class BaseMLP(BaseEstimator):
         """The state to pickle: ``coefs_`` and ``intercepts_`` are views, restored by :meth:`__setstate__`."""
         if hasattr(self, "_network"):
             self._synced_network()
-        return {name: value for name, value in super().__getstate__().items() if name not in ("coefs_", "intercepts_")}
+        skipped = ("coefs_", "intercepts_", "_exposed")
+        return {name: value for name, value in super().__getstate__().items() if name not in skipped}
 
     def __setstate__(self, state: dict) -> None:
         """Restore a pickled estimator with writeable buffers (a memory map may hand them back read-only)."""
@@ -239,6 +243,8 @@ class BaseMLP(BaseEstimator):
                 "Solver produced non-finite parameter weights. The input data may contain large values "
                 "and need to be preprocessed."
             )
+        # The first predict then finds its kernel compiled (or loaded from Numba's cache) for these arrays.
+        network.outputs(X[:1], self.backend, self.n_jobs)
         return self
 
     def _new_trainer(self, network) -> Trainer:
@@ -257,7 +263,7 @@ class BaseMLP(BaseEstimator):
         return Trainer(network, hyper, self.solver, self.backend, n_jobs=self.n_jobs)
 
     def _split(self, X, Y, S, random_state) -> tuple:
-        """``(X, Y, S)`` to train on and ``(X, y, S)`` to validate on (None without early stopping).
+        """``(X, Y, S)`` to train on and ``(X, Y, S)`` to validate on (None without early stopping).
 
         Like scikit-learn: ``validation_fraction`` of the samples, stratified
         for single-output classification, drawn from ``random_state``.
@@ -272,7 +278,7 @@ class BaseMLP(BaseEstimator):
             raise ValueError(
                 "The validation set is too small. Increase 'validation_fraction' or the size of your dataset."
             )
-        return (X_train, Y_train, S_train), (X_val, self._validation_targets(Y_val), S_val)
+        return (X_train, Y_train, S_train), (X_val, Y_val, S_val)
 
     def _batch_size(self, n_samples: int) -> int:
         if isinstance(self.batch_size, str):
@@ -284,11 +290,14 @@ class BaseMLP(BaseEstimator):
         return int(np.clip(self.batch_size, 1, n_samples))
 
     def _fit_stochastic(self, network, X, Y, S, random_state, incremental: bool) -> None:
-        """sgd or adam, one compiled epoch at a time: scikit-learn's stopping rules run between epochs.
+        """sgd or adam: the epochs and scikit-learn's stopping rules, in the compiled training loop.
 
-        Each epoch's order comes from ``random_state`` as in scikit-learn
-        (the samples are permuted here and the compiled epoch runs them in
-        that order), so that shuffled runs match it too.
+        Each epoch's order of the samples is scikit-learn's: the kernels
+        permute an index array with ``random_state``'s own generator, drawing
+        what scikit-learn's ``shuffle`` would draw, and read the rows through
+        it (no copy of the data); ``random_state`` is left where scikit-learn
+        leaves it.  Python is re-entered after every epoch only for
+        ``verbose`` or a ``callback``; else a few times a second.
         """
         if self.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True")
@@ -297,104 +306,52 @@ class BaseMLP(BaseEstimator):
             trainer = self._trainer = self._new_trainer(network)
         trainer.counters[optim.SAMPLES_SEEN] = self.t_
         (X_train, Y_train, S_train), validation = self._split(X, Y, S, random_state)
+        rules = self._stopping_rules(validation)
+        generator = random_state_words(random_state) if self.shuffle else None
+        reorder = None
+        if self.shuffle and generator is None:  # a RandomState around another bit generator: drawn in Python
+
+            def reorder(order: np.ndarray) -> None:
+                order[:] = shuffled(order, random_state=random_state)
+
         progress = Progress(1 if incremental else self.max_iter, self.verbose)
+        epochs = Epochs(self, rules, X_train.shape[0], len(network.loss_curve), progress)
         self.n_iter_ = 0
         try:
-            with held_interrupts() as interrupts:
-                self._epochs(
-                    trainer,
-                    network,
-                    X_train,
-                    Y_train,
-                    S_train,
-                    validation,
-                    random_state,
-                    incremental,
-                    progress,
-                    interrupts,
-                )
+            trainer.run(
+                X_train, Y_train, S_train, 1 if incremental else self.max_iter, self._batch_size(X_train.shape[0]),
+                self.shuffle, epochs.after_each if self.verbose or self.callback is not None else None, rules,
+                generator, reorder,
+            )  # fmt: skip
         except KeyboardInterrupt:
-            warnings.warn("Training interrupted by user.", TrainingInterrupted, stacklevel=2)
+            epochs.interrupted = True
+            warnings.warn("Training interrupted by user.", TrainingInterrupted, stacklevel=3)
         finally:
             progress.close()
+            if generator is not None:
+                set_random_state_words(random_state, generator)
+            epochs.record()
         if self.early_stopping:
             network.theta[:] = self._best_theta
+        if epochs.ran_out(incremental):
+            warnings.warn(
+                f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and the "
+                "optimization hasn't converged yet.",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
 
-    def _epochs(
-        self,
-        trainer,
-        network,
-        X_train,
-        Y_train,
-        S_train,
-        validation,
-        random_state,
-        incremental: bool,
-        progress,
-        interrupts,
-    ) -> None:
-        """The epochs of :meth:`_fit_stochastic`, each recorded in full before a Ctrl-C may stop them."""
-        n_samples = X_train.shape[0]
-        batch_size = self._batch_size(n_samples)
-        order = np.arange(n_samples)
-        for _ in range(self.max_iter):
-            epoch = (X_train, Y_train, S_train)
-            if self.shuffle:
-                order = shuffled(order, random_state=random_state)
-                epoch = (X_train[order], Y_train[order], S_train[order])
-            if trainer.run(*epoch, 1, batch_size, shuffle=False) == 0:
-                break  # the cost diverged: Trainer warned and kept the last finite weights
-            self.n_iter_ += 1
-            self.loss_ = network.loss_curve[-1]
-            self.t_ += n_samples
-            self.loss_curve_.append(self.loss_)
-            self._update_no_improvement_count(validation)
-            progress.epoch(self.n_iter_, self.loss_, self.validation_scores_[-1] if validation else None)
-            stop = self._no_improvement_count > self.n_iter_no_change and self._stop_or_slow_down(trainer, progress)
-            if self.callback is not None and self.callback(self, self.n_iter_, self.loss_):
-                stop = True
-            if interrupts.pending():
-                raise KeyboardInterrupt
-            if stop or incremental:
-                break
-            if self.n_iter_ == self.max_iter:
-                warnings.warn(
-                    f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and the "
-                    "optimization hasn't converged yet.",
-                    ConvergenceWarning,
-                    stacklevel=2,
-                )
-
-    def _update_no_improvement_count(self, validation) -> None:
-        """Count the epochs without an improvement of more than ``tol`` (validation score or training loss)."""
-        if validation is not None:
-            score = self._validation_score(*validation)
-            self.validation_scores_.append(score)
-            # (written as scikit-learn's test, so that a NaN score counts the same way)
-            improved = not score < self.best_validation_score_ + self.tol
-            if score > self.best_validation_score_:
-                self.best_validation_score_ = score
-                self._best_theta = self._network.theta.copy()
-        else:
-            improved = not self.loss_curve_[-1] > self.best_loss_ - self.tol
-            if self.loss_curve_[-1] < self.best_loss_:
-                self.best_loss_ = self.loss_curve_[-1]
-        self._no_improvement_count = 0 if improved else self._no_improvement_count + 1
-
-    def _stop_or_slow_down(self, trainer: Trainer, progress: Progress) -> bool:
-        """No improvement for ``n_iter_no_change`` epochs: stop, or (sgd, 'adaptive') divide the rate by 5."""
-        subject = "Validation score" if self.early_stopping else "Training loss"
-        message = (
-            f"{subject} did not improve more than tol={self.tol:f} for {self.n_iter_no_change} consecutive epochs."
+    def _stopping_rules(self, validation) -> StoppingRules:
+        """scikit-learn's rules for this fit, their state carried over from the fits before."""
+        state = stopping_state(
+            float(self.tol), int(self.n_iter_no_change), self.solver == "sgd" and self.learning_rate == "adaptive"
         )
-        hyper = trainer.hyper
-        if self.solver == "sgd" and self.learning_rate == "adaptive" and hyper[optim.LEARNING_RATE] > MIN_ADAPTIVE_RATE:
-            hyper[optim.LEARNING_RATE] /= ADAPTIVE_DIVISOR
-            self._no_improvement_count = 0
-            progress.note(f"{message} Setting learning rate to {hyper[optim.LEARNING_RATE]:f}")
-            return False
-        progress.note(f"{message} Stopping.")
-        return True
+        state[stopping.NO_IMPROVEMENT] = self._no_improvement_count
+        if self.early_stopping:
+            state[stopping.BEST_SCORE] = self.best_validation_score_
+            return StoppingRules(state, self._best_theta, self._score_kind(), *validation)
+        state[stopping.BEST_LOSS] = self.best_loss_
+        return StoppingRules(state, self._best_theta)
 
     def _fit_lbfgs(self, network, X, Y, S) -> None:
         """L-BFGS-B over the whole training set (see :mod:`fastbp.engine.lbfgs`)."""
@@ -439,9 +396,11 @@ class BaseMLP(BaseEstimator):
 
     def _outputs(self, X) -> np.ndarray:
         """``a^L`` for each row of X, shape (N, n_outputs_), or (N,) for one output."""
-        check_is_fitted(self)
-        X = validate_features(self, X, self._input_dtype())
-        outputs = self._synced_network().predict(X, backend=self.backend)
+        network = self._network if "_network" in self.__dict__ else None
+        if network is None:
+            check_is_fitted(self)
+        X = prediction_input(self, X, network.dtype)  # type: ignore[union-attr]
+        outputs = self._synced_network().outputs(X, self.backend, self.n_jobs)
         return outputs.ravel() if self.n_outputs_ == 1 else outputs
 
     def to_sklearn(self):
@@ -483,3 +442,76 @@ class BaseMLP(BaseEstimator):
 def is_classifier_with_one_output(estimator) -> bool:
     """scikit-learn stratifies the validation split only for single-output classification."""
     return isinstance(estimator, ClassifierMixin) and estimator.n_outputs_ == 1
+
+
+class Epochs:
+    """What a stochastic fit records of its epochs in the estimator's attributes, and its ``verbose`` lines.
+
+    :meth:`record` brings ``n_iter_``, ``loss_``, ``t_``, ``loss_curve_``,
+    ``validation_scores_``, the best loss or score and
+    ``_no_improvement_count`` up to date with the epochs the trainer has
+    completed; it runs after every epoch when Python is called back
+    (``verbose``, ``callback``), else once after the fit.
+    """
+
+    def __init__(self, estimator: "BaseMLP", rules: StoppingRules, n_samples: int, first: int, progress: Progress):
+        self.estimator = estimator
+        self.rules = rules
+        self.n_samples = n_samples
+        self.first = first
+        self.progress = progress
+        self.stopped_by_callback = False
+        self.interrupted = False
+
+    def record(self) -> None:
+        """Copy the epochs completed since the last call into the estimator's attributes."""
+        estimator, rules = self.estimator, self.rules
+        new = estimator._network.loss_curve[self.first + estimator.n_iter_ :]
+        if not new:
+            return
+        estimator.n_iter_ += len(new)
+        estimator.t_ += len(new) * self.n_samples
+        estimator.loss_curve_.extend(new)
+        estimator.loss_ = new[-1]
+        state = rules.stopping
+        estimator._no_improvement_count = int(state[stopping.NO_IMPROVEMENT])
+        if estimator.early_stopping:
+            estimator.validation_scores_.extend(rules.scores[len(rules.scores) - len(new) :])
+            estimator.best_validation_score_ = float(state[stopping.BEST_SCORE])
+        else:
+            estimator.best_loss_ = float(state[stopping.BEST_LOSS])
+
+    def after_each(self, network, epoch: int, loss: float) -> bool:
+        """The trainer's per-epoch callback: record the epoch, print its line, call the user's callback."""
+        estimator = self.estimator
+        self.record()
+        scores = estimator.validation_scores_
+        self.progress.epoch(estimator.n_iter_, loss, scores[-1] if estimator.early_stopping else None)
+        state = self.rules.stopping
+        if state[stopping.RATE_CUTS] or state[stopping.STATUS] == stopping.CONVERGED:
+            subject = "Validation score" if estimator.early_stopping else "Training loss"
+            message = (
+                f"{subject} did not improve more than tol={estimator.tol:f} for "
+                f"{estimator.n_iter_no_change} consecutive epochs."
+            )
+            if state[stopping.RATE_CUTS]:
+                rate = estimator._trainer.hyper[optim.LEARNING_RATE]  # type: ignore[union-attr]
+                self.progress.note(f"{message} Setting learning rate to {rate:f}")
+            elif estimator.solver == "sgd" and estimator.learning_rate == "adaptive":
+                self.progress.note(f"{message} Learning rate too small. Stopping.")
+            else:
+                self.progress.note(f"{message} Stopping.")
+        if estimator.callback is not None and estimator.callback(estimator, estimator.n_iter_, loss):
+            self.stopped_by_callback = True
+        return self.stopped_by_callback
+
+    def ran_out(self, incremental: bool) -> bool:
+        """Whether the fit ran all ``max_iter`` epochs without converging (scikit-learn's ConvergenceWarning)."""
+        estimator = self.estimator
+        return (
+            not incremental
+            and not self.stopped_by_callback
+            and not self.interrupted
+            and estimator.n_iter_ == estimator.max_iter
+            and self.rules.stopping[stopping.STATUS] == stopping.RAN_ALL
+        )

@@ -10,6 +10,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import type_of_target, unique_labels
 from sklearn.utils.validation import check_is_fitted
 
+from fastbp.numerics import stopping
 from fastbp.sklearn.base import STOCHASTIC_SOLVERS, BaseMLP, set_parameters
 from fastbp.sklearn.validation import check_known_labels, class_labels, naming, validate_inputs
 
@@ -143,15 +144,9 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
                 check_known_labels(y, self.classes_)
             return X, self._label_binarizer.transform(y)
 
-    def _validation_targets(self, Y_val: np.ndarray) -> np.ndarray:
-        return self._label_binarizer.inverse_transform(Y_val)
-
-    def _validation_score(self, X, y, sample_weight) -> float:
-        outputs = self._network.predict(X, backend=self.backend)
-        if not np.all(np.isfinite(outputs)):
-            return np.nan
-        labels = self._label_binarizer.inverse_transform(outputs.ravel() if self.n_outputs_ == 1 else outputs)
-        return accuracy_score(y, labels, sample_weight=sample_weight)
+    def _score_kind(self) -> int:
+        """Early stopping's score, the validation accuracy (of the largest output, or of each side of 0.5)."""
+        return stopping.ACCURACY_ARGMAX if self.out_activation_ == "softmax" else stopping.ACCURACY_THRESHOLD
 
     def fit(self, X, y, sample_weight=None):
         """Fit the model to data matrix X and target(s) y.
@@ -199,14 +194,24 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
 
     def predict(self, X):
         """The predicted class labels, shape (n_samples,) or (n_samples, n_classes) for multilabel."""
-        outputs = self._outputs(X)
+        return self._labels(self._outputs(X))
+
+    def _labels(self, outputs: np.ndarray) -> np.ndarray:
+        """The label binarizer's ``inverse_transform`` of the outputs, for the three kinds of target."""
+        kind = self._label_binarizer.y_type_
+        if kind == "multiclass":
+            return self.classes_.take(outputs.argmax(axis=1), mode="clip")
+        if kind == "multilabel-indicator":
+            return (outputs > 0.5).astype(int)
+        if kind == "binary" and len(self.classes_) == 2:
+            return self.classes_[(outputs > 0.5).astype(np.intp)]
         return self._label_binarizer.inverse_transform(outputs)
 
     def predict_proba(self, X):
         """Probability of each class (columns ordered as ``classes_``), shape (n_samples, n_classes)."""
         outputs = self._outputs(X)
         if outputs.ndim == 1:
-            return np.vstack([1 - outputs, outputs]).T
+            return np.column_stack((1 - outputs, outputs))
         return outputs
 
     def score(self, X, y, sample_weight=None) -> float:
@@ -216,8 +221,19 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         ``ValueError`` that names them (the classifier could never predict them).
         """
         check_is_fitted(self)
-        check_known_labels(y, self.classes_)
+        plain = (
+            type(y) is np.ndarray
+            and y.ndim == 1
+            and y.dtype == self.classes_.dtype
+            and sample_weight is None
+            and bool(np.isin(y, self.classes_).all())
+        )
+        if not plain:
+            check_known_labels(y, self.classes_)
         predicted = self.predict(X)
+        if plain and y.shape == predicted.shape:
+            # accuracy_score's value for plain labels, without its checks (y is what predict returns)
+            return float(np.mean(y == predicted))
         with naming("y"):
             return accuracy_score(y, predicted, sample_weight=sample_weight)
 

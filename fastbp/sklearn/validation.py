@@ -86,6 +86,28 @@ def validate_features(estimator, X, dtype) -> np.ndarray:
         return validate_data(estimator, X, dtype=dtype, reset=False)
 
 
+def prediction_input(estimator, X, dtype) -> np.ndarray:
+    """X for the prediction kernels: C-contiguous, of the network's ``dtype``, checked as scikit-learn checks it.
+
+    A plain 2-d float array with the fitted number of columns, from an
+    estimator fitted without feature names, is checked here in a few
+    microseconds (finite values; converted if it must be); anything else goes
+    through scikit-learn's ``validate_data`` (:func:`validate_features`),
+    with the same errors and warnings as scikit-learn's estimators.
+    """
+    if not (
+        type(X) is np.ndarray
+        and X.ndim == 2
+        and X.dtype.kind == "f"
+        and X.shape[0] > 0
+        and X.shape[1] == estimator.n_features_in_
+        and "feature_names_in_" not in estimator.__dict__
+        and np.isfinite(X).all()
+    ):
+        X = validate_features(estimator, X, estimator._input_dtype())
+    return np.ascontiguousarray(X, dtype=dtype)
+
+
 @contextmanager
 def class_labels():
     """Errors about ``y`` as class labels name y; labels that cannot be sorted get a ``TypeError`` saying so."""

@@ -29,7 +29,7 @@ import math
 import numpy as np
 
 from fastbp.backends.cpu import loops, parallel
-from fastbp.backends.cpu.loops import copy, data_cost, load_batch, output_delta
+from fastbp.backends.cpu.loops import copy, data_cost, keep_if_finite, load_batch, output_delta
 from fastbp.backends.cpu.tuning import (
     GRADIENT_ROWS,
     PARALLEL_MIN_PARAMETERS,
@@ -41,7 +41,20 @@ from fastbp.backends.cpu.tuning import (
 )
 from fastbp.numerics.layout import biases, layer, weights
 from fastbp.numerics.optim import SAMPLES_SEEN, UPDATES, end_of_epoch_schedule, optimizer_step
-from fastbp.numerics.shuffling import shuffle
+from fastbp.numerics.shuffling import order_samples
+from fastbp.numerics.stopping import (
+    CONVERGED,
+    COST_DIVERGED,
+    NO_SCORE,
+    RAN_ALL,
+    RATE_CUTS,
+    STATUS,
+    WEIGHTS_DIVERGED,
+    patience_ran_out,
+    record_loss,
+    record_score,
+    validation_score,
+)
 
 __all__ = [
     "accumulate_gradients",
@@ -52,6 +65,7 @@ __all__ = [
     "forward",
     "load_batch",
     "output_delta",
+    "predict",
     "squared_weights",
     "train_epochs",
 ]
@@ -194,34 +208,56 @@ def squared_weights(theta, sizes):
 
 
 @kernel
-def train_epochs(
-    X, Y, S, theta, sizes, codes, cost, l2, batch_size, do_shuffle, optimizer, hyper, velocity, second_moment,
-    counters, order, rng_state, A, D, Y_batch, S_batch, grad, last_finite, losses, n_threads,
-):  # fmt: skip
-    """Mini-batch gradient descent for ``losses.shape[0]`` epochs.
+def predict(theta, sizes, codes, X, A, outputs, n_threads):
+    """``a^L`` of every row of ``X`` into ``outputs``: the forward pass, as many rows at a time as ``A`` holds."""
+    L = sizes.shape[0] - 1
+    rows = A.shape[0] // np.sum(sizes)
+    for start in range(0, X.shape[0], rows):
+        n_samples = min(rows, X.shape[0] - start)
+        a_in = layer(A, sizes, 0, n_samples, 0)
+        for n in range(n_samples):
+            for j in range(X.shape[1]):
+                a_in[n, j] = X[start + n, j]
+        forward(theta, sizes, codes, A, n_samples, n_threads)
+        a_out = layer(A, sizes, L, n_samples, 0)
+        for n in range(n_samples):
+            for k in range(a_out.shape[1]):
+                outputs[start + n, k] = a_out[n, k]
 
-    Each epoch sets ``order`` to ``0 .. N-1`` and shuffles it (if
-    ``do_shuffle``), then for each batch of ``batch_size`` samples (the last
-    one may be smaller) runs the steps of :func:`cost_and_gradient` and the
-    optimiser's update.  ``batch_size = N`` is batch gradient descent, ``1`` is online
-    learning.  ``S`` holds the samples' weights (all 1 for the plain formulas).
-    The arguments are described in :mod:`fastbp.backends.contract`.
+
+@kernel
+def train_epochs(
+    X, Y, S, theta, sizes, codes, cost, l2, batch_size, shuffling, optimizer, hyper, velocity, second_moment,
+    counters, order, rng_state, A, D, Y_batch, S_batch, grad, last_finite, losses,
+    X_val, Y_val, S_val, P_val, score_kind, stopping, best_theta, scores, n_threads,
+):  # fmt: skip
+    """Mini-batch gradient descent for up to ``losses.shape[0]`` epochs, with scikit-learn's stopping rules.
+
+    Each epoch orders the samples (``shuffling``: see
+    :mod:`fastbp.numerics.shuffling`), then for each batch of ``batch_size``
+    samples (the last one may be smaller) runs the steps of
+    :func:`cost_and_gradient` and the optimiser's update.  ``batch_size = N``
+    is batch gradient descent, ``1`` is online learning.  ``S`` holds the
+    samples' weights (all 1 for the plain formulas).  The arguments are
+    described in :mod:`fastbp.backends.contract`.
 
     ``losses[e]`` receives the epoch's cost: the batch costs C weighted by
     their size and averaged over the samples, as scikit-learn reports it.
-    If it is not finite the run stops, ``theta`` is restored from
-    ``last_finite`` (the weights after the last epoch with a finite cost) and
-    the number of epochs completed before is returned; else ``losses.shape[0]``.
+    Then the rules of :mod:`fastbp.numerics.stopping` run: with a
+    ``score_kind``, ``scores[e]`` receives the score of the predictions for
+    ``X_val`` (``P_val`` holds them) against ``Y_val`` and ``best_theta`` the
+    weights of the best score so far.  Returns the number of epochs
+    completed, and ``stopping[STATUS]`` says why it stopped.  If an epoch's
+    cost or the weights after it are not finite, ``theta`` is restored from
+    ``last_finite`` (the weights after the epoch before) and that epoch is
+    not counted as completed.
     """
     n_total = X.shape[0]
     L = sizes.shape[0] - 1
+    stopping[STATUS] = RAN_ALL
+    stopping[RATE_CUTS] = 0
     for epoch in range(losses.shape[0]):
-        # Each epoch's order depends on the generator state alone, so that
-        # one fit of 2E epochs equals two fits of E epochs.
-        for n in range(n_total):
-            order[n] = n
-        if do_shuffle:
-            shuffle(order, rng_state)
+        order_samples(order, shuffling, rng_state)
         epoch_cost = 0.0
         for start in range(0, n_total, batch_size):
             n_samples = min(batch_size, n_total - start)
@@ -247,7 +283,20 @@ def train_epochs(
         end_of_epoch_schedule(hyper, counters[SAMPLES_SEEN])
         losses[epoch] = epoch_cost / n_total
         if not math.isfinite(losses[epoch]):
+            stopping[STATUS] = COST_DIVERGED
+        elif not keep_if_finite(theta, last_finite):
+            stopping[STATUS] = WEIGHTS_DIVERGED
+        if stopping[STATUS] != RAN_ALL:
             copy(last_finite, theta)
             return epoch
-        copy(theta, last_finite)
+        if score_kind == NO_SCORE:
+            record_loss(stopping, losses[epoch])
+        else:
+            predict(theta, sizes, codes, X_val, A, P_val, n_threads)
+            scores[epoch] = validation_score(score_kind, P_val, Y_val, S_val)
+            if record_score(stopping, scores[epoch]):
+                copy(theta, best_theta)
+        if patience_ran_out(stopping, hyper):
+            stopping[STATUS] = CONVERGED
+            return epoch + 1
     return losses.shape[0]

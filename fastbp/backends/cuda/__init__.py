@@ -68,6 +68,7 @@ from fastbp.backends.cuda.host import (  # noqa: E402
     forward,
     load_batch,
     output_delta,
+    predict,
     squared_weights,
     train_epochs,
 )
@@ -81,6 +82,7 @@ __all__ = [
     "forward",
     "load_batch",
     "output_delta",
+    "predict",
     "squared_weights",
     "train_epochs",
 ]

@@ -47,7 +47,20 @@ from fastbp.numerics.optim import (
     UPDATES,
     end_of_epoch_schedule,
 )
-from fastbp.numerics.shuffling import shuffle
+from fastbp.numerics.shuffling import order_samples
+from fastbp.numerics.stopping import (
+    CONVERGED,
+    COST_DIVERGED,
+    NO_SCORE,
+    PATIENCE,
+    RAN_ALL,
+    RATE_CUTS,
+    STATUS,
+    patience_ran_out,
+    record_loss,
+    record_score,
+    validation_score,
+)
 
 
 def use_tiles(*dimensions: int) -> bool:
@@ -245,43 +258,92 @@ def load_batch(X, Y, S, order, start, A0, y, s):
     return float(batch_weight_sums(S, order[None, start : start + A0.shape[0]], A0.shape[0])[0])
 
 
-def epoch_plans(rng_state, hyper, counters, n_total: int, epochs: int, do_shuffle: bool) -> tuple:
+def epoch_plans(rng_state, hyper, counters, order, n_total: int, epochs: int, shuffling: int) -> tuple:
     """On the host, before training: every epoch's order, and the state after each epoch.
 
     Returns ``(orders, states, hypers, hypers_after)``: ``orders[e]`` is epoch
-    e's order of the samples (drawn with :func:`fastbp.numerics.shuffling.shuffle`,
-    as the serial backend draws it), ``states[e]`` the generator state after
-    it, ``hypers[e]`` the hyperparameters during epoch e and
-    ``hypers_after[e]`` after its end-of-epoch schedule.
+    e's order of the samples (drawn by :func:`fastbp.numerics.shuffling.order_samples`,
+    as the serial backend draws it, from ``order``), ``states[e]`` the
+    generator state after it, ``hypers[e]`` the hyperparameters during epoch
+    e and ``hypers_after[e]`` after its end-of-epoch schedule.
     """
     orders = np.empty((epochs, n_total), dtype=np.int64)
-    states = np.empty(epochs, dtype=np.uint64)
+    states = np.empty((epochs, rng_state.shape[0]), dtype=np.uint64)
     hypers = np.empty((epochs, N_HYPER), dtype=np.float64)
     hypers_after = np.empty((epochs, N_HYPER), dtype=np.float64)
     current = hyper.copy()
+    current_order = order.copy()
     for e in range(epochs):
-        orders[e] = np.arange(n_total)
-        if do_shuffle:
-            shuffle(orders[e], rng_state)
-        states[e] = rng_state[0]
+        order_samples(current_order, shuffling, rng_state)
+        orders[e] = current_order
+        states[e] = rng_state
         hypers[e] = current
         end_of_epoch_schedule(current, counters[SAMPLES_SEEN] + (e + 1) * n_total)
         hypers_after[e] = current
     return orders, states, hypers, hypers_after
 
 
-def train_epochs(
-    X, Y, S, theta, sizes, codes, cost, l2, batch_size, do_shuffle, optimizer, hyper, velocity, second_moment,
-    counters, order, rng_state, A, D, Y_batch, S_batch, grad, last_finite, losses, n_threads,
-):  # fmt: skip
-    """Mini-batch gradient descent for ``losses.shape[0]`` epochs, on the GPU.
+def predict(theta, sizes, codes, X, A, outputs, n_threads):
+    """``a^L`` of every row of ``X`` into ``outputs``: the forward pass on the GPU, all rows in one go."""
+    n_samples = X.shape[0]
+    d_A = cuda.device_array(n_samples * int(np.sum(sizes)), dtype=theta.dtype)
+    views = layer_views(cuda.to_device(theta), None, d_A, None, sizes, n_samples)
+    views[1][4].copy_to_device(np.ascontiguousarray(X))
+    launch_forward(views, sizes, codes, n_samples)
+    views[len(sizes) - 1][5].copy_to_host(outputs)
 
-    The contract of the serial backend's ``train_epochs`` (same arguments,
-    same results, same return value; ``n_threads``, the CPU thread count, is
-    not used).  The host draws every epoch's shuffled
-    order first (the same generator, so the same orders as the CPU backends)
-    and copies the data, the orders, the batches' weight sums, the parameters
-    and the optimiser's state to the device once.  The epochs then run as
+
+def train_epochs(
+    X, Y, S, theta, sizes, codes, cost, l2, batch_size, shuffling, optimizer, hyper, velocity, second_moment,
+    counters, order, rng_state, A, D, Y_batch, S_batch, grad, last_finite, losses,
+    X_val, Y_val, S_val, P_val, score_kind, stopping, best_theta, scores, n_threads,
+):  # fmt: skip
+    """Mini-batch gradient descent with scikit-learn's stopping rules, on the GPU.
+
+    The contract of the serial backend's ``train_epochs``.  Without rules
+    (``stopping[PATIENCE] < 0`` and no ``score_kind``) all epochs run as one
+    queue of launches (:func:`queued_epochs`); with them, one epoch at a
+    time, and the rules of :mod:`fastbp.numerics.stopping` run on the host
+    between two epochs (the validation forward pass on the GPU).
+    """
+    stopping[STATUS] = RAN_ALL
+    stopping[RATE_CUTS] = 0
+    work = (order, rng_state, A, D, Y_batch, S_batch, grad, last_finite)
+    step = (X, Y, S, theta, sizes, codes, cost, l2, batch_size, shuffling, optimizer, hyper, velocity, second_moment)
+    if stopping[PATIENCE] < 0 and score_kind == NO_SCORE:
+        completed = queued_epochs(*step, counters, *work, losses)
+        for e in range(completed):
+            record_loss(stopping, losses[e])
+        if completed < losses.shape[0]:
+            stopping[STATUS] = COST_DIVERGED
+        return completed
+    for epoch in range(losses.shape[0]):
+        if queued_epochs(*step, counters, *work, losses[epoch : epoch + 1]) == 0:
+            stopping[STATUS] = COST_DIVERGED
+            return epoch
+        if score_kind == NO_SCORE:
+            record_loss(stopping, losses[epoch])
+        else:
+            predict(theta, sizes, codes, X_val, A, P_val, n_threads)
+            scores[epoch] = validation_score(score_kind, P_val, Y_val, S_val)
+            if record_score(stopping, scores[epoch]):
+                best_theta[:] = theta
+        if patience_ran_out(stopping, hyper):
+            stopping[STATUS] = CONVERGED
+            return epoch + 1
+    return losses.shape[0]
+
+
+def queued_epochs(
+    X, Y, S, theta, sizes, codes, cost, l2, batch_size, shuffling, optimizer, hyper, velocity, second_moment,
+    counters, order, rng_state, A, D, Y_batch, S_batch, grad, last_finite, losses,
+):  # fmt: skip
+    """Mini-batch gradient descent for ``losses.shape[0]`` epochs on the GPU, as one queue of launches.
+
+    The host draws every epoch's order first (the same generators, so the
+    same orders as the CPU backends) and copies the data, the orders, the
+    batches' weight sums, the parameters and the optimiser's state to the
+    device once.  The epochs then run as
     kernel launches queued on one stream with no synchronisation: the fused
     epoch kernel for small networks, else a dozen kernels per mini-batch.
     The epoch's cost is summed on the device; at the end of each epoch a
@@ -290,12 +352,13 @@ def train_epochs(
     copy back brings the parameters (and ``last_finite``), the optimiser's
     state, the costs and the flag.  ``A``, ``D``, ``Y_batch``, ``S_batch``
     and ``grad`` are the caller's work buffers and are not written back.
+    Returns the number of epochs whose cost was finite.
     """
     n_total = X.shape[0]
     epochs = losses.shape[0]
     L = len(sizes) - 1
     n_batches = -(-n_total // batch_size)
-    orders, states, hypers, hypers_after = epoch_plans(rng_state, hyper, counters, n_total, epochs, do_shuffle)
+    orders, states, hypers, hypers_after = epoch_plans(rng_state, hyper, counters, order, n_total, epochs, shuffling)
     d_X, d_Y, d_S = cuda.to_device(X), cuda.to_device(Y), cuda.to_device(S)
     d_order = cuda.to_device(orders.ravel())
     d_weight_sums = cuda.to_device(batch_weight_sums(S, orders, batch_size))
@@ -386,7 +449,7 @@ def train_epochs(
     completed = epochs if status < 0 else status
     last = min(completed, epochs - 1)
     order[:] = orders[last]
-    rng_state[0] = states[last]
+    rng_state[:] = states[last]
     hyper[:] = hypers_after[last]
     counters[UPDATES] += (last + 1) * n_batches
     counters[SAMPLES_SEEN] += (last + 1) * n_total
