@@ -398,3 +398,21 @@ def test_verbose_says_when_the_adaptive_rate_is_divided(capsys):
     printed = capsys.readouterr().out
     assert "Setting learning rate to 0.000200" in printed
     assert printed.rstrip().endswith("Learning rate too small. Stopping.")
+
+
+@pytest.mark.parametrize("labels", ["strings", "integers", "binary"])
+def test_continued_fits_encode_labels_as_the_label_binarizer_does(labels):
+    X, names = problem("classifier")
+    y = {"strings": names, "integers": np.searchsorted(np.unique(names), names) * 10 - 5, "binary": names == "dog"}[
+        labels
+    ]
+    model = fit_quietly(MLPClassifier(hidden_layer_sizes=(3,), max_iter=2, warm_start=True, random_state=0), X, y)
+    for every_class in (True, False):
+        encoded = model._known_labels_indicator(y, every_class)
+        np.testing.assert_array_equal(encoded, model._label_binarizer.transform(y))
+    assert model._known_labels_indicator(y[:1], every_class=True) is None  # not every class: scikit-learn's checks
+    if labels != "binary":  # a label not in classes_: scikit-learn's checks, which name it
+        unknown = np.array([y[0], {"strings": "yak", "integers": 99}[labels]])
+        assert model._known_labels_indicator(unknown, every_class=False) is None
+        with pytest.raises(ValueError, match="yak|99"):
+            model.partial_fit(X[:2], unknown)

@@ -54,6 +54,7 @@ import os
 import statistics
 import sys
 import time
+import warnings
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -134,6 +135,59 @@ class FastbpPeer:
             batch_size=self.workload.batch_size,
             backend=self.backend,
         )
+
+
+class EstimatorPeer:
+    """fastbp's scikit-learn estimators (the auto backend): the cost of the estimator layer, measured.
+
+    The same settings as :class:`SklearnPeer`; one unit is a ``fit`` of the
+    workload's epochs continuing the last (``warm_start``), so it is the unit of
+    :class:`FastbpPeer` (one ``Network.fit`` call) through the estimator.
+    """
+
+    name = "fastbp-estimator"
+    settle_seconds = 0.0
+
+    def __init__(self, workload: Workload, X: np.ndarray, Y: np.ndarray):
+        from fastbp.engine.network import warm_up
+        from fastbp.sklearn import MLPClassifier, MLPRegressor
+
+        self.compile_seconds = warm_up("auto", X.dtype)
+        self.X = X
+        options = dict(sklearn_options(workload), warm_start=True, max_iter=workload.epochs, tol=0.0,
+                       n_iter_no_change=2**31 - 1)  # fmt: skip
+        if workload.output_activation == "identity":
+            self.model, self.y = MLPRegressor(**options), Y[:, 0]
+        else:
+            self.model, self.y = MLPClassifier(**options), class_labels(Y)
+
+    def train(self) -> None:
+        """One measurement unit."""
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # max_iter reached: the ConvergenceWarning of every unit
+            self.model.fit(self.X, self.y)
+
+
+def sklearn_options(workload: Workload) -> dict:
+    """scikit-learn's parameters for a workload: SGD without momentum, logistic hidden units, L2, shuffled."""
+    return dict(
+        hidden_layer_sizes=workload.sizes[1:-1],
+        activation="logistic",
+        solver="sgd",
+        alpha=L2,
+        batch_size=workload.batch_size,
+        learning_rate="constant",
+        learning_rate_init=LEARNING_RATE,
+        momentum=0.0,
+        nesterovs_momentum=False,
+        shuffle=True,
+        random_state=0,
+    )
+
+
+def class_labels(Y: np.ndarray) -> np.ndarray:
+    """Softmax outputs: class labels; one sigmoid output (xor): labels 0/1, binary cross-entropy."""
+    return np.argmax(Y, axis=1) if Y.shape[1] > 1 else Y[:, 0].astype(np.int64)
 
 
 class TorchPeer:
@@ -276,24 +330,11 @@ class SklearnPeer:
         from sklearn.neural_network import MLPClassifier, MLPRegressor
 
         self.workload, self.X = workload, X
-        options = dict(
-            hidden_layer_sizes=workload.sizes[1:-1],
-            activation="logistic",
-            solver="sgd",
-            alpha=L2,
-            batch_size=workload.batch_size,
-            learning_rate="constant",
-            learning_rate_init=LEARNING_RATE,
-            momentum=0.0,
-            nesterovs_momentum=False,
-            shuffle=True,
-            random_state=0,
-        )
+        options = sklearn_options(workload)
         if workload.output_activation == "identity":
             self.model, self.y, self.classes = MLPRegressor(**options), Y[:, 0], None
         else:
-            # softmax outputs: class labels; one sigmoid output (xor): labels 0/1, binary cross-entropy
-            labels = np.argmax(Y, axis=1) if Y.shape[1] > 1 else Y[:, 0].astype(np.int64)
+            labels = class_labels(Y)
             self.model, self.y, self.classes = MLPClassifier(**options), labels, np.unique(labels)
 
     def train(self) -> None:
@@ -318,6 +359,10 @@ def make_peers(
                     peers.append(FastbpPeer(workload, X, Y, backend))
                 else:
                     notes.append(f"fastbp-{backend} skipped: {reason}")
+            try:
+                peers.append(EstimatorPeer(workload, X, Y))
+            except ImportError as error:
+                notes.append(f"fastbp-estimator skipped: scikit-learn not installed ({error})")
             continue
         try:
             if name == "numpy":

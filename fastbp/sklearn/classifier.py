@@ -135,14 +135,42 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
             if not hasattr(self, "classes_") or (not self.warm_start and not incremental):
                 self._label_binarizer = LabelBinarizer().fit(y)
                 self.classes_ = self._label_binarizer.classes_
-            elif self.warm_start and set(unique_labels(y)) != set(self.classes_):
-                raise ValueError(
-                    "warm_start can only be used where `y` has the same classes as in the previous call "
-                    f"to fit. Previously got {self.classes_}, `y` has {unique_labels(y)}"
-                )
             else:
+                indicator = self._known_labels_indicator(y, every_class=self.warm_start and not incremental)
+                if indicator is not None:
+                    return X, indicator
+                if self.warm_start and set(unique_labels(y)) != set(self.classes_):
+                    raise ValueError(
+                        "warm_start can only be used where `y` has the same classes as in the previous call "
+                        f"to fit. Previously got {self.classes_}, `y` has {unique_labels(y)}"
+                    )
                 check_known_labels(y, self.classes_)
             return X, self._label_binarizer.transform(y)
+
+    def _known_labels_indicator(self, y: np.ndarray, every_class: bool) -> np.ndarray | None:
+        """The label binarizer's ``transform`` of plain labels already seen (each class, if ``every_class``), or None.
+
+        The fits that continue (``warm_start``, ``partial_fit``) check and
+        encode 1-d labels of the classes' own dtype here, by a binary search in
+        ``classes_``; anything else (and any label not in ``classes_``) goes
+        through scikit-learn's checks, with their errors.
+        """
+        classes = self.classes_
+        kind = self._label_binarizer.y_type_
+        if y.ndim != 1 or y.dtype != classes.dtype or y.dtype == object or kind not in ("binary", "multiclass"):
+            return None
+        if len(classes) < 2:
+            return None
+        index = np.searchsorted(classes, y).clip(0, len(classes) - 1)
+        if not (classes[index] == y).all():
+            return None
+        if every_class and not np.bincount(index, minlength=len(classes)).all():
+            return None
+        if kind == "binary":
+            return index[:, None].astype(np.int64)
+        indicator = np.zeros((y.shape[0], len(classes)), dtype=np.int64)
+        indicator[np.arange(y.shape[0]), index] = 1
+        return indicator
 
     def _score_kind(self) -> int:
         """Early stopping's score, the validation accuracy (of the largest output, or of each side of 0.5)."""
