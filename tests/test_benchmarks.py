@@ -20,7 +20,7 @@ def test_compare_quick_digits_prints_a_row_per_peer(capsys):
         line.split() for line in capsys.readouterr().out.splitlines() if line.startswith("  ") and "peer" not in line
     ]
     measurable = [f"fastbp-{name}" for name in compiled_backends() if unavailable(name) is None]
-    assert sorted(row[0] for row in rows) == sorted(["numpy"] + measurable)
+    assert sorted(row[0] for row in rows) == sorted(["numpy", "fastbp-estimator"] + measurable)
     for row in rows:
         assert float(row[1]) > 0  # ms per epoch
     best_fastbp = min(float(row[2]) for row in rows if row[0].startswith("fastbp-"))
