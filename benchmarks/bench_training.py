@@ -118,3 +118,44 @@ def first_fit(backend: str, dtype: str, before_import: str) -> tuple[str, str]:
         f"learning_rate={LEARNING_RATE}, batch_size={workload.batch_size}, backend={backend!r})"
     )
     return code, setup
+
+
+class Estimator:
+    """``fastbp.MLPClassifier`` on the digits: a whole fit of scikit-learn's defaults, and one-row predictions.
+
+    Measures the estimator layer (validation, shuffling, stopping rules, label
+    encoding) on top of the kernels; asv skips it where scikit-learn is missing.
+    """
+
+    timeout = 300.0
+
+    def setup(self) -> None:
+        """Digits pixels scaled to [0, 1] and their labels; a fitted model for the predictions."""
+        try:
+            from fastbp import MLPClassifier
+            from fastbp.datasets import load_digits
+
+            pixels, self.labels = load_digits()
+        except ImportError as error:
+            raise NotImplementedError(f"needs scikit-learn: {error}") from error
+        self.X = pixels / 16.0
+        self.model_class = MLPClassifier
+        self.fitted = self.quiet_fit(MLPClassifier(max_iter=5, random_state=0))
+        self.row = self.X[:1].copy()
+
+    def quiet_fit(self, model):
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return model.fit(self.X, self.labels)
+
+    def time_fit_sklearn_defaults(self) -> None:
+        """``MLPClassifier(random_state=0).fit``: 100 relu units, adam, batch 200, up to 200 epochs, float64."""
+        self.quiet_fit(self.model_class(random_state=0))
+
+    def time_predict_one_row(self) -> None:
+        self.fitted.predict(self.row)
+
+    def time_predict_proba_digits(self) -> None:
+        self.fitted.predict_proba(self.X)
