@@ -94,10 +94,10 @@ class Trainer:
     def state(self) -> tuple:
         """The arrays an epoch changes: the parameters, the optimiser's state, the shuffling, the stopping rules."""
         network = self.network
-        rules = self.rules
+        order = self.buffers[0] if self.buffers is not None else np.empty(0, dtype=np.int64)
         return (
-            network.theta, self.velocity, self.second_moment, self.counters, self.hyper, self.generator,
-            self.buffers[0] if self.buffers is not None else self.counters, rules.stopping, rules.best_theta,
+            network.theta, self.velocity, self.second_moment, self.counters, self.hyper, self.generator, order,
+            self.rules.stopping, self.rules.best_theta,
         )  # fmt: skip
 
     def save_state(self) -> None:
