@@ -47,6 +47,7 @@ match them (see :mod:`fastbp.engine.interrupts`).
 """
 
 import warnings
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -444,6 +445,7 @@ def is_classifier_with_one_output(estimator) -> bool:
     return isinstance(estimator, ClassifierMixin) and estimator.n_outputs_ == 1
 
 
+@dataclass
 class Epochs:
     """What a stochastic fit records of its epochs in the estimator's attributes, and its ``verbose`` lines.
 
@@ -454,14 +456,14 @@ class Epochs:
     (``verbose``, ``callback``), else once after the fit.
     """
 
-    def __init__(self, estimator: "BaseMLP", rules: StoppingRules, n_samples: int, first: int, progress: Progress):
-        self.estimator = estimator
-        self.rules = rules
-        self.n_samples = n_samples
-        self.first = first
-        self.progress = progress
-        self.stopped_by_callback = False
-        self.interrupted = False
+    estimator: "BaseMLP"
+    rules: StoppingRules
+    # samples per epoch, and the network's loss curve entries before this fit
+    n_samples: int
+    first: int
+    progress: Progress
+    stopped_by_callback: bool = False
+    interrupted: bool = False
 
     def record(self) -> None:
         """Copy the epochs completed since the last call into the estimator's attributes."""
