@@ -55,7 +55,6 @@ from fastbp.numerics.stopping import (
     RAN_ALL,
     RATE_CUTS,
     STATUS,
-    WEIGHTS_DIVERGED,
     patience_ran_out,
     record_loss,
     record_score,
@@ -274,9 +273,6 @@ def train_epochs(
         losses[epoch] = epoch_cost / n_total
         if not np.isfinite(losses[epoch]):
             stopping[STATUS] = COST_DIVERGED
-        elif not np.all(np.isfinite(theta)):
-            stopping[STATUS] = WEIGHTS_DIVERGED
-        if stopping[STATUS] != RAN_ALL:
             theta[:] = last_finite
             return epoch
         last_finite[:] = theta

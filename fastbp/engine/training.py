@@ -164,9 +164,7 @@ class Trainer:
         self.generator = network.rng_state if generator is None else generator
         buffers = self.work_buffers(X.shape[0], batch_size)
         buffers[0][:] = np.arange(X.shape[0])
-        if reorder is not None:
-            shuffling = NO_SHUFFLE
-        elif not shuffle:
+        if reorder is not None or not shuffle:
             shuffling = NO_SHUFFLE
         else:
             shuffling = SHUFFLE if generator is None else LIKE_RANDOM_STATE

@@ -39,6 +39,7 @@ N_STOPPING = 8
 RAN_ALL = 0
 CONVERGED = 1
 COST_DIVERGED = 2
+# (set by the trainer, which checks the weights once per call of the loop)
 WEIGHTS_DIVERGED = 3
 
 # What the validation score is (score_kind), as scikit-learn's ``score`` computes it.

@@ -18,8 +18,6 @@ The loops keep the contiguous index innermost (``j`` in ``W[k, j]`` and in
 ``a^{l-1}[n, j]``), so that LLVM vectorises them.
 """
 
-import math
-
 from fastbp.backends.cpu.tuning import TRANSPOSE_TILE, kernel
 from fastbp.numerics.formulas import (
     SIGMOID,
@@ -347,19 +345,3 @@ def copy(source, destination):
     """destination_i = source_i, element by element (no broadcasting machinery to compile)."""
     for i in range(source.shape[0]):
         destination[i] = source[i]
-
-
-@kernel
-def keep_if_finite(theta, last_finite):
-    """last_finite_i = theta_i, if every theta_i is finite; whether they all are.
-
-    The check is one vectorised sum: x * 0 is 0 for a finite x and NaN for a NaN or infinity.
-    """
-    total = 0.0
-    for i in range(theta.shape[0]):
-        total += theta[i] * 0.0
-    if not math.isfinite(total):
-        return False
-    for i in range(theta.shape[0]):
-        last_finite[i] = theta[i]
-    return True

@@ -29,7 +29,7 @@ import math
 import numpy as np
 
 from fastbp.backends.cpu import loops, parallel
-from fastbp.backends.cpu.loops import copy, data_cost, keep_if_finite, load_batch, output_delta
+from fastbp.backends.cpu.loops import copy, data_cost, load_batch, output_delta
 from fastbp.backends.cpu.tuning import (
     GRADIENT_ROWS,
     PARALLEL_MIN_PARAMETERS,
@@ -49,7 +49,6 @@ from fastbp.numerics.stopping import (
     RAN_ALL,
     RATE_CUTS,
     STATUS,
-    WEIGHTS_DIVERGED,
     patience_ran_out,
     record_loss,
     record_score,
@@ -248,9 +247,10 @@ def train_epochs(
     ``X_val`` (``P_val`` holds them) against ``Y_val`` and ``best_theta`` the
     weights of the best score so far.  Returns the number of epochs
     completed, and ``stopping[STATUS]`` says why it stopped.  If an epoch's
-    cost or the weights after it are not finite, ``theta`` is restored from
-    ``last_finite`` (the weights after the epoch before) and that epoch is
-    not counted as completed.
+    cost is not finite, ``theta`` is restored from ``last_finite`` (the
+    weights after the epoch before) and that epoch is not counted as
+    completed.  (Weights that became NaN or infinite with a finite cost are
+    caught by the caller after the call, as :meth:`fastbp.engine.training.Trainer.run` does.)
     """
     n_total = X.shape[0]
     L = sizes.shape[0] - 1
@@ -284,11 +284,9 @@ def train_epochs(
         losses[epoch] = epoch_cost / n_total
         if not math.isfinite(losses[epoch]):
             stopping[STATUS] = COST_DIVERGED
-        elif not keep_if_finite(theta, last_finite):
-            stopping[STATUS] = WEIGHTS_DIVERGED
-        if stopping[STATUS] != RAN_ALL:
             copy(last_finite, theta)
             return epoch
+        copy(theta, last_finite)
         if score_kind == NO_SCORE:
             record_loss(stopping, losses[epoch])
         else:
