@@ -153,7 +153,8 @@ class BaseMLP(BaseEstimator):
         """The network, with ``coefs_`` and ``intercepts_`` copied into it if they were replaced."""
         network = self._network
         exposed = self.__dict__.get("_exposed")
-        if exposed is not None and all(a is b for a, b in zip(exposed, (*self.coefs_, *self.intercepts_), strict=True)):
+        current = (*self.coefs_, *self.intercepts_)
+        if exposed is not None and len(exposed) == len(current) and all(a is b for a, b in zip(exposed, current)):
             return network  # still the views of _expose_parameters: nothing to copy
         for l in range(1, network.L + 1):
             W, b = layout.weights(network.theta, network.sizes, l), layout.biases(network.theta, network.sizes, l)
