@@ -38,14 +38,7 @@ class TrainEpoch:
 
     def train(self) -> None:
         """Train the network for one measurement unit."""
-        self.network.fit(
-            self.X,
-            self.Y,
-            epochs=self.workload.epochs,
-            learning_rate=LEARNING_RATE,
-            batch_size=self.workload.batch_size,
-            backend=self.backend,
-        )
+        self.workload.train_unit(self.network, self.X, self.Y, self.backend)
 
     def time_epoch(self, backend: str, dtype: str, workload: str) -> None:
         """Seconds per unit, JIT excluded."""

@@ -6,9 +6,11 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from benchmarks.bench_training import TrainEpoch, first_fit
-from fastbp.bench import compare
+from fastbp.bench import compare, peaks
+from fastbp.bench.peers import JaxPeer, TorchPeer, identity_orders
 from fastbp.bench.workloads import WORKLOADS, compiled_backends, unavailable
 
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
@@ -25,6 +27,32 @@ def test_compare_quick_digits_prints_a_row_per_peer(capsys):
         assert float(row[1]) > 0  # ms per epoch
     best_fastbp = min(float(row[2]) for row in rows if row[0].startswith("fastbp-"))
     assert best_fastbp == 1.0
+
+
+@pytest.mark.parametrize("peer_name", ["jax", "torch"])
+def test_peers_given_fastbps_order_end_with_fastbps_weights(peer_name):
+    # The comparison is fair only if every peer trains the same network the same way: from the
+    # same weights, in the same order of the samples, two epochs of digits in float64.
+    pytest.importorskip(peer_name)
+    workload = WORKLOADS["digits"]
+    X, Y = workload.data("float64")
+    peer = JaxPeer(workload, X, Y) if peer_name == "jax" else TorchPeer(workload, X, Y, threads=1)
+    for _ in range(2):  # two units of one epoch
+        peer.run(identity_orders(workload.epochs, X.shape[0]))
+    network = workload.network("float64")
+    network.fit(X, Y, epochs=2, learning_rate=0.1, batch_size=workload.batch_size, shuffle=False, backend="serial")
+    for l, (W, b) in enumerate(peer.layer_weights(), start=1):
+        assert np.abs(W - network.W[l]).max() < 1e-10
+        assert np.abs(b - network.b[l]).max() < 1e-10
+        assert np.abs(W - workload.network("float64").W[l]).max() > 1e-3  # it trained
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_peaks_are_measured_and_ordered(dtype):
+    # The FMA loop is the ceiling of any product of the same dtype and threads (BLAS included, within noise).
+    fma, blas = peaks.fma_peak(dtype, 1), peaks.blas_peak(dtype, 1)
+    assert 0 < blas < 1.25 * fma
+    assert peaks.numba_vector_bits() in (128, 256, 512)
 
 
 def test_flop_count_of_a_two_layer_network():

@@ -77,6 +77,10 @@ class Workload:
         """A fresh fastbp network for this workload, always with the same initial weights."""
         return Network(self.sizes, "sigmoid", self.output_activation, self.cost, l2=L2, dtype=dtype, seed=NETWORK_SEED)
 
+    def train_unit(self, network: Network, X: np.ndarray, Y: np.ndarray, backend: str) -> None:
+        """Train ``network`` for one measurement unit with ``backend``, through ``Network.fit``."""
+        network.fit(X, Y, epochs=self.epochs, learning_rate=LEARNING_RATE, batch_size=self.batch_size, backend=backend)
+
 
 WORKLOADS = {
     workload.name: workload

@@ -1,0 +1,122 @@
+"""The machine's two peaks, against which the comparison's GFLOP/s are read, and its description.
+
+* :func:`fma_peak`: the arithmetic ceiling, measured with a compiled loop of
+  independent fused multiply-adds at the widest vector width Numba emits
+  here, on every thread;
+* :func:`blas_peak`: the best matrix product of NumPy's BLAS, measured in a
+  child process with ``OPENBLAS_CORETYPE`` and ``OPENBLAS_L2_SIZE`` unset
+  (either one, set for the other peers' sake, can pin OpenBLAS to slower
+  kernels; they are read when the library loads, hence the child process).
+"""
+
+import os
+import platform
+import subprocess
+import sys
+import time
+
+import numba
+import numpy as np
+
+# Independent running sums per thread, (rows, lanes) by dtype: 16 registers of 16 float32 or
+# of 8 float64 with AVX-512 (32 with AVX2), enough to cover the latency of every FMA pipe.
+# The lanes must be 48 or more, or LLVM unrolls the loop over them before vectorising it.
+FMA_TILES = {"float32": (4, 64), "float64": (2, 64)}
+FMA_STEPS = 1 << 18
+BLAS_SIZE = 2048
+BLAS_THROTTLES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+
+BLAS_SCRIPT = """
+import sys, time
+import numpy as np
+from threadpoolctl import threadpool_limits
+size, threads, dtype = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+rng = np.random.default_rng(0)
+a = rng.standard_normal((size, size)).astype(dtype)
+b = rng.standard_normal((size, size)).astype(dtype)
+with threadpool_limits(threads):
+    a @ b
+    best = min(__import__("timeit").repeat(lambda: a @ b, number=1, repeat=5))
+print(2.0 * size**3 / best / 1e9)
+"""
+
+
+def cpu_model() -> str:
+    """The CPU's model name, from /proc/cpuinfo where there is one."""
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def make_fma_loop(rows: int, lanes: int):
+    """A compiled loop: ``steps`` rounds of ``rows x lanes`` independent FMAs on each of ``n_threads`` threads."""
+
+    @numba.njit(fastmath=True, parallel=True, cache=True)
+    def fma_loop(seeds, steps, n_threads):
+        totals = np.zeros(n_threads, dtype=seeds.dtype)
+        for thread in numba.prange(n_threads):
+            sums = np.empty((rows, lanes), dtype=seeds.dtype)
+            for r in range(rows):
+                for u in range(lanes):
+                    sums[r, u] = seeds[u] + r
+            x = seeds.dtype.type(0.999)
+            for _ in range(steps):
+                for r in range(rows):
+                    for u in range(lanes):
+                        sums[r, u] = sums[r, u] * x + seeds[u]
+            totals[thread] = sums.sum()
+        return totals
+
+    return fma_loop
+
+
+FMA_LOOPS = {dtype: make_fma_loop(*shape) for dtype, shape in FMA_TILES.items()}
+
+
+def fma_peak(dtype: str, threads: int) -> float:
+    """GFLOP/s of the FMA loop of ``dtype`` on ``threads`` threads (best of 3)."""
+    rows, lanes = FMA_TILES[dtype]
+    fma_loop = FMA_LOOPS[dtype]
+    seeds = np.linspace(0.0, 1.0, lanes, dtype=dtype)
+    fma_loop(seeds, 16, threads)
+    best = min(_seconds(lambda: fma_loop(seeds, FMA_STEPS, threads)) for _ in range(3))
+    return 2.0 * rows * lanes * FMA_STEPS * threads / best / 1e9
+
+
+def blas_peak(dtype: str, threads: int) -> float:
+    """GFLOP/s of NumPy's best ``BLAS_SIZE``-square product, in a child process free of the throttles."""
+    environment = {name: value for name, value in os.environ.items() if name not in BLAS_THROTTLES}
+    result = subprocess.run(
+        [sys.executable, "-c", BLAS_SCRIPT, str(BLAS_SIZE), str(threads), dtype],
+        env=environment,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return float(result.stdout.strip())
+
+
+def _seconds(function) -> float:
+    started = time.perf_counter()
+    function()
+    return time.perf_counter() - started
+
+
+def numba_vector_bits() -> int:
+    """The widest vector registers in Numba's code for this process (512, 256 or 128): a probe loop's assembly."""
+    from fastbp.backends.cpu.tuning import FASTMATH
+
+    @numba.njit(fastmath=FASTMATH, error_model="numpy")  # the kernels' flags (fastbp.backends.cpu.tuning)
+    def probe(x, y):
+        for i in range(x.shape[0]):
+            y[i] += 2.0 * x[i]
+
+    values = np.ones(1024, dtype=np.float32)
+    probe(values, values)
+    assembly = probe.inspect_asm(probe.signatures[0])
+    return 512 if "zmm" in assembly else 256 if "ymm" in assembly else 128
