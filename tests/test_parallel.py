@@ -12,7 +12,7 @@ from conftest import TOLERANCE
 
 from fastbp import Network, functional
 from fastbp.backends import check_n_jobs, numba_threads, thread_count
-from fastbp.backends.cpu.tuning import PARALLEL_MIN_PARAMETERS, PARALLEL_MIN_WORK, worth_transposing
+from fastbp.backends.cpu.tuning import PARALLEL_MIN_PARAMETERS, PARALLEL_MIN_WORK, worth_tiling
 from fastbp.engine.training import Trainer
 from fastbp.numerics import layout
 from fastbp.numerics.optim import hyperparameters
@@ -22,12 +22,13 @@ from fastbp.numerics.optim import hyperparameters
 # The 33738 parameters are above PARALLEL_MIN_PARAMETERS: the update is threaded too.
 SIZES = [64, 256, 64, 10]
 BATCH = 64
-# Layer 1 (513 x 515 weights, batches of 129) takes the transposed gradients; 513 rows
-# and 515 columns leave remainders to both of their register blocks.  Split in two, the
-# 10 output units and the 129 samples give odd shares, which the threads must round up.
-BIG_SIZES = [515, 513, 10]
+# Layers 1 and 2 (513 x 515 and 517 x 513 weights, batches of 129) go through the register
+# tiles, for the input sums, the gradients and (layer 2's weights) the deltas of layer 1; 129
+# samples, 513 and 517 units leave partial tiles on both sides.  Split in two, the 10 output
+# units and the 129 samples give odd shares, which the threads must round up.
+BIG_SIZES = [515, 513, 517, 10]
 BIG_BATCH = 129
-NETWORKS = {"small": (SIZES, BATCH), "transposed": (BIG_SIZES, BIG_BATCH)}
+NETWORKS = {"small": (SIZES, BATCH), "tiled": (BIG_SIZES, BIG_BATCH)}
 
 needs_two_threads = pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="needs NUMBA_NUM_THREADS >= 2")
 
@@ -42,9 +43,10 @@ def problem(dtype, seed=0, sizes=SIZES, batch=BATCH):
 def test_the_layers_and_the_update_really_go_to_the_threads():
     assert BATCH * SIZES[1] * SIZES[0] >= PARALLEL_MIN_WORK > BATCH * SIZES[3] * SIZES[2]
     assert layout.parameter_count(np.array(SIZES)) >= PARALLEL_MIN_PARAMETERS
-    assert not worth_transposing(BATCH, np.empty((SIZES[1], SIZES[0])))
-    assert worth_transposing(BIG_BATCH, np.empty((BIG_SIZES[1], BIG_SIZES[0])))
-    assert not worth_transposing(BIG_BATCH, np.empty((BIG_SIZES[2], BIG_SIZES[1])))
+    assert not worth_tiling(BATCH, np.empty((SIZES[1], SIZES[0])))
+    assert worth_tiling(BIG_BATCH, np.empty((BIG_SIZES[1], BIG_SIZES[0])))
+    assert worth_tiling(BIG_BATCH, np.empty((BIG_SIZES[2], BIG_SIZES[1])))
+    assert not worth_tiling(BIG_BATCH, np.empty((BIG_SIZES[3], BIG_SIZES[2])))
 
 
 @needs_two_threads

@@ -24,8 +24,8 @@ the results are bitwise those of the serial backend, for any thread count
 import numba
 import numpy as np
 
-from fastbp.backends.cpu import loops
-from fastbp.backends.cpu.tuning import GRADIENT_ROWS, even_share, parallel_kernel, units_tile
+from fastbp.backends.cpu import loops, tiles
+from fastbp.backends.cpu.tuning import GRADIENT_ROWS, even_share, kernel, parallel_kernel, units_tile
 from fastbp.numerics.optim import optimizer_step
 
 
@@ -50,25 +50,80 @@ def backpropagate(W_next, delta_next, code, a, delta, n_threads):
 
 
 @parallel_kernel
-def layer_gradients(W, a_prev, delta, transposed, inv_n, decay, dW, db):
-    """dC/dW^l and dC/db^l of one layer, rows shared among the threads; returns sum_kj (W^l_kj)^2.
-
-    With ``transposed``, ``a_prev`` and ``delta`` hold a^{l-1} and delta^l
-    transposed (see :func:`fastbp.backends.cpu.loops.layer_gradients_transposed`).
-    """
+def layer_gradients(W, a_prev, delta, inv_n, decay, dW, db):
+    """dC/dW^l and dC/db^l of one layer, rows shared among the threads; returns sum_kj (W^l_kj)^2."""
     n_units = W.shape[0]
     n_chunks = -(-n_units // GRADIENT_ROWS)
     chunk_squares = np.empty(n_chunks)
     for c in numba.prange(n_chunks):
         k_start, k_stop = c * GRADIENT_ROWS, min((c + 1) * GRADIENT_ROWS, n_units)
-        if transposed:
-            chunk_squares[c] = loops.layer_gradients_transposed(W, a_prev, delta, inv_n, decay, dW, db, k_start, k_stop)
-        else:
-            chunk_squares[c] = loops.layer_gradients(W, a_prev, delta, inv_n, decay, dW, db, k_start, k_stop)
+        chunk_squares[c] = loops.layer_gradients(W, a_prev, delta, inv_n, decay, dW, db, k_start, k_stop)
     squares = 0.0
     for c in range(n_chunks):
         squares += chunk_squares[c]
     return squares
+
+
+@kernel
+def thread_share(c, count, n_threads):
+    """Tiles [start, stop) of ``count`` for thread ``c`` of ``n_threads``: consecutive, as even as can be."""
+    return c * count // n_threads, (c + 1) * count // n_threads
+
+
+@parallel_kernel
+def tiled_input_sum(W, b, a_prev, z, n_threads):
+    """:func:`fastbp.backends.cpu.products.input_sum`, its packing and tiles shared among the threads.
+
+    The packing loops run over blocks and the tile loop over threads: loops
+    of different lengths, so that Numba never fuses the tile loop into the
+    packing that must end before it.
+    """
+    Ap = tiles.row_block_panels(a_prev, tiles.tile_shape_of(z)[0])
+    Bp = tiles.row_block_panels(W, tiles.tile_shape_of(z)[1])
+    for block in numba.prange(Ap.shape[0]):
+        tiles.pack_row_blocks(a_prev, Ap, block, block + 1)
+    for panel in numba.prange(Bp.shape[0]):
+        tiles.pack_row_blocks(W, Bp, panel, panel + 1)
+    for c in numba.prange(n_threads):
+        loops.input_sum_tiles(b, z, Ap, Bp, *thread_share(c, Ap.shape[0] * Bp.shape[0], n_threads))
+
+
+@parallel_kernel
+def tiled_backpropagate(W_next, delta_next, code, a, delta, n_threads):
+    """:func:`fastbp.backends.cpu.products.backpropagate`, its packing and tiles shared among the threads."""
+    Ap = tiles.row_block_panels(delta_next, tiles.tile_shape_of(delta)[0])
+    Bp = tiles.column_block_panels(W_next, tiles.tile_shape_of(delta)[1])
+    for block in numba.prange(Ap.shape[0]):
+        tiles.pack_row_blocks(delta_next, Ap, block, block + 1)
+    for panel in numba.prange(Bp.shape[0]):
+        tiles.pack_column_blocks(W_next, Bp, panel, panel + 1)
+    for c in numba.prange(n_threads):
+        loops.backpropagate_tiles(code, a, delta, Ap, Bp, *thread_share(c, Ap.shape[0] * Bp.shape[0], n_threads))
+
+
+@parallel_kernel
+def tiled_layer_gradients(W, a_prev, delta, inv_n, decay, dW, db, n_threads):
+    """:func:`fastbp.backends.cpu.products.layer_gradients`, shared among the threads.
+
+    The sums of squares of the chunks of ``GRADIENT_ROWS`` rows are added in
+    chunk order, as the serial backend adds them.
+    """
+    Ap = tiles.column_block_panels(delta, tiles.tile_shape_of(dW)[0])
+    Bp = tiles.column_block_panels(a_prev, tiles.tile_shape_of(dW)[1])
+    for block in numba.prange(Ap.shape[0]):
+        tiles.pack_column_blocks(delta, Ap, block, block + 1)
+    for panel in numba.prange(Bp.shape[0]):
+        tiles.pack_column_blocks(a_prev, Bp, panel, panel + 1)
+    n_chunks = -(-W.shape[0] // GRADIENT_ROWS)
+    chunk_squares = np.empty(n_chunks)
+    for c in numba.prange(n_threads):
+        loops.weight_gradient_tiles(W, inv_n, decay, dW, Ap, Bp, *thread_share(c, Ap.shape[0] * Bp.shape[0], n_threads))
+        chunk_start, chunk_stop = thread_share(c, n_chunks, n_threads)
+        for chunk in range(chunk_start, chunk_stop):
+            k_start = chunk * GRADIENT_ROWS
+            k_stop = min(k_start + GRADIENT_ROWS, W.shape[0])
+            chunk_squares[chunk] = loops.bias_gradients(W, delta, inv_n, db, k_start, k_stop)
+    return loops.chunks_total(chunk_squares)
 
 
 @parallel_kernel

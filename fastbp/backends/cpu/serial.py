@@ -28,7 +28,7 @@ import math
 
 import numpy as np
 
-from fastbp.backends.cpu import loops, parallel
+from fastbp.backends.cpu import loops, parallel, products
 from fastbp.backends.cpu.loops import copy, data_cost, load_batch, output_delta
 from fastbp.backends.cpu.tuning import (
     GRADIENT_ROWS,
@@ -37,7 +37,7 @@ from fastbp.backends.cpu.tuning import (
     kernel,
     units_tile,
     worth_threads,
-    worth_transposing,
+    worth_tiling,
 )
 from fastbp.numerics.layout import biases, layer, weights
 from fastbp.numerics.optim import SAMPLES_SEEN, UPDATES, end_of_epoch_schedule, optimizer_step
@@ -87,7 +87,12 @@ def forward(theta, sizes, codes, A, n_samples, n_threads):
         b = biases(theta, sizes, l)
         a_prev = layer(A, sizes, l - 1, n_samples, 0)
         a = layer(A, sizes, l, n_samples, 0)
-        if worth_threads(n_threads, n_samples, W):
+        tiled, threaded = worth_tiling(n_samples, W), worth_threads(n_threads, n_samples, W)
+        if tiled and threaded:
+            parallel.tiled_input_sum(W, b, a_prev, a, n_threads)
+        elif tiled:
+            products.input_sum(W, b, a_prev, a)
+        elif threaded:
             parallel.input_sum(W, b, a_prev, a, n_threads)
         else:
             # z^l_k = sum_j W^l_kj a^{l-1}_j + b^l_k, one tile of units k after another
@@ -108,7 +113,12 @@ def backprop_deltas(theta, sizes, codes, A, D, n_samples, n_threads):
         delta_next = layer(D, sizes, l + 1, n_samples, 1)
         delta = layer(D, sizes, l, n_samples, 1)
         a = layer(A, sizes, l, n_samples, 0)
-        if worth_threads(n_threads, n_samples, W_next):
+        tiled, threaded = worth_tiling(n_samples, W_next), worth_threads(n_threads, n_samples, W_next)
+        if tiled and threaded:
+            parallel.tiled_backpropagate(W_next, delta_next, codes[l], a, delta, n_threads)
+        elif tiled:
+            products.backpropagate(W_next, delta_next, codes[l], a, delta)
+        elif threaded:
             parallel.backpropagate(W_next, delta_next, codes[l], a, delta, n_threads)
         else:
             # delta^l_j = sigma_l'(z^l_j) * sum_k W^{l+1}_kj delta^{l+1}_k, every sample n
@@ -124,9 +134,7 @@ def accumulate_gradients(theta, sizes, A, D, n_samples, weight_sum, l2, grad, n_
     sum_l sum_kj (W^l_kj)^2, which the L2 term of the cost needs.
 
     The rows of ``dW^l`` go in chunks of ``GRADIENT_ROWS``, whose sums of
-    squares are added in order, as the parallel backend adds them.  Big
-    layers and batches take their a^{l-1} and delta^l transposed, samples
-    contiguous (see :func:`fastbp.backends.cpu.loops.layer_gradients_transposed`).
+    squares are added in order, as the parallel backend adds them.
     """
     inv_n = theta.dtype.type(1.0 / weight_sum)
     decay = theta.dtype.type(l2 / weight_sum)
@@ -137,23 +145,18 @@ def accumulate_gradients(theta, sizes, A, D, n_samples, weight_sum, l2, grad, n_
         delta = layer(D, sizes, l, n_samples, 1)
         dW = weights(grad, sizes, l)
         db = biases(grad, sizes, l)
-        transposed = worth_transposing(n_samples, W)
-        if transposed:
-            aT = np.empty((W.shape[1], n_samples), dtype=theta.dtype)
-            deltaT = np.empty((W.shape[0], n_samples), dtype=theta.dtype)
-            loops.transpose(a_prev, aT)
-            loops.transpose(delta, deltaT)
-            a_prev, delta = aT, deltaT
-        if worth_threads(n_threads, n_samples, W):
-            squares += parallel.layer_gradients(W, a_prev, delta, transposed, inv_n, decay, dW, db)
+        tiled, threaded = worth_tiling(n_samples, W), worth_threads(n_threads, n_samples, W)
+        if tiled and threaded:
+            squares += parallel.tiled_layer_gradients(W, a_prev, delta, inv_n, decay, dW, db, n_threads)
+        elif tiled:
+            squares += products.layer_gradients(W, a_prev, delta, inv_n, decay, dW, db)
+        elif threaded:
+            squares += parallel.layer_gradients(W, a_prev, delta, inv_n, decay, dW, db)
         else:
             # dC/dW^l_kj and dC/db^l_k, one chunk of units k after another
             for k_start in range(0, W.shape[0], GRADIENT_ROWS):
                 k_stop = min(k_start + GRADIENT_ROWS, W.shape[0])
-                if transposed:
-                    squares += loops.layer_gradients_transposed(W, a_prev, delta, inv_n, decay, dW, db, k_start, k_stop)
-                else:
-                    squares += loops.layer_gradients(W, a_prev, delta, inv_n, decay, dW, db, k_start, k_stop)
+                squares += loops.layer_gradients(W, a_prev, delta, inv_n, decay, dW, db, k_start, k_stop)
     return squares
 
 

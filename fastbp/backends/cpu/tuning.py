@@ -5,6 +5,8 @@ The numbers were chosen by measurement on the project's 2-core AMD EPYC machine
 figures in benchmarks/README.md ("Tuning decisions").
 """
 
+from typing import Final
+
 import numba
 
 # "reassoc" lets LLVM reorder the sums of the inner loops so it can vectorise
@@ -15,7 +17,7 @@ FASTMATH = {"reassoc", "contract", "nsz"}
 # NumPy's error model: a float division by zero gives inf or NaN instead of
 # raising ZeroDivisionError.  The check Python's model inserts before every
 # division kept the loops of sigmoids from vectorising.
-ERROR_MODEL = "numpy"
+ERROR_MODEL: Final = "numpy"
 
 # Rows of W^l per tile of the input sum: about 64 Ki values (256 KiB in
 # float32), which stay in the L2 cache while every sample of the batch uses them.
@@ -32,14 +34,14 @@ PARALLEL_MIN_WORK = 1 << 18
 # update of SGD with momentum breaks even on 2 threads, and Adam gains.
 PARALLEL_MIN_PARAMETERS = 1 << 15
 
-# The gradients of a layer come from its transposed activations and deltas (dot products
-# over the samples, see loops.layer_gradients_transposed) for batches of at least this
-# many samples and layers of at least this many weights: there they are faster even with
-# the transposes paid; below (batch 64, or a 128 x 784 layer) they gained nothing.
-TRANSPOSED_MIN_SAMPLES = 128
-TRANSPOSED_MIN_WEIGHTS = 1 << 18
-# Rows and columns of the tiles of a transpose: two 16 x 16 tiles fit the L1 cache.
-TRANSPOSE_TILE = 16
+# A layer's three products go through the register tiles (fastbp.backends.cpu.tiles) from this
+# many multiply-adds per batch (n_samples * n_l * n_{l-1}) and samples on.  Measured on 2 threads
+# (AMD EPYC, AVX-512), tiles against the register-blocked loops: a batch of 256 by a 1024 x 1024
+# layer 7% faster for the input sums, 34% for the deltas and 0 to 14% for the gradients in
+# float32 (37%, 90% and 4% to 26% in float64); a batch of 64 by 784 x 128 or 128 x 64, 10% to
+# 50% slower: the packing costs more than the tiles save (benchmarks/README.md, "Register tiles").
+TILED_MIN_SAMPLES = 128
+TILED_MIN_WORK = 1 << 25
 
 
 def kernel(function):
@@ -91,6 +93,6 @@ def worth_threads(n_threads, n_samples, W):
 
 
 @kernel
-def worth_transposing(n_samples, W):
-    """Whether a layer's gradients go faster from its transposed activations and deltas."""
-    return n_samples >= TRANSPOSED_MIN_SAMPLES and W.shape[0] * W.shape[1] >= TRANSPOSED_MIN_WEIGHTS
+def worth_tiling(n_samples, W):
+    """Whether a layer's batch goes through the register tiles (see :data:`TILED_MIN_WORK`)."""
+    return n_samples >= TILED_MIN_SAMPLES and n_samples * W.shape[0] * W.shape[1] >= TILED_MIN_WORK

@@ -1,0 +1,208 @@
+"""Register tiles: the outer-product micro-kernel of the heavy loops, and the panels it reads.
+
+The three heavy formulas of the derivation are sums of products over one
+index ``t`` (``j`` for the input sums, ``k`` for the delta recursion, ``n``
+for the gradients)::
+
+    C[i, u] = sum_t A[i, t] B[t, u]
+
+For big layers :mod:`fastbp.backends.cpu.loops` computes them a tile of
+``C`` at a time, the way tuned matrix products do (Goto and van de Geijn,
+"Anatomy of high-performance matrix multiplication"):
+
+* the operands are first copied into *panels* (:func:`pack_row_blocks`,
+  :func:`pack_column_blocks`): ``Ap[block, t, r]`` holds ``TILE_ROWS`` rows
+  ``i`` of ``A`` and ``Bp[panel, t, u]`` holds ``TILE_UNITS`` columns ``u`` of
+  ``B``, ``t`` outermost, so that the innermost loop reads both contiguously,
+  padded with zeros to whole tiles;
+* :func:`tile_sum` keeps the ``TILE_ROWS x TILE_UNITS`` tile of sums in
+  registers while ``t`` runs: each step broadcasts one ``A[i, t]`` and
+  multiplies it by the vector ``B[t, u .. u + TILE_UNITS)`` (``TILE_ROWS``
+  times ``TILE_UNITS / lanes`` independent fused multiply-adds per step, one
+  load of ``B`` per ``TILE_ROWS`` of them).
+
+The tile must live in a stack buffer (:func:`register_tile`): LLVM keeps
+an ``alloca`` that nothing else can alias in registers, where a heap array
+would be loaded and stored at every step (measured: ten times slower).  Its
+shape is fixed per dtype and vector ISA when this module is imported, from
+the CPU's features (:data:`TILE_SHAPES`): the innermost loop over ``u`` must
+be a compile-time constant of at least 48 elements, or LLVM unrolls it
+whole before vectorising it and the tile no longer fits the registers
+(tiles of 16 or 32 float32 ran at 2 to 6 GFLOP/s where 64 ran at 90).
+"""
+
+import llvmlite.binding
+import numba
+import numpy as np
+from numba import carray, types
+from numba.core import cgutils
+from numba.extending import intrinsic, overload
+
+from fastbp.backends.cpu.tuning import ERROR_MODEL, FASTMATH, kernel
+
+
+def cpu_features() -> str:
+    """The features Numba compiles for: ``NUMBA_CPU_FEATURES`` if set, else the host's."""
+    return numba.config.CPU_FEATURES or llvmlite.binding.get_host_cpu_features().flatten()
+
+
+def has_avx512(features: str) -> bool:
+    """Whether a feature string (``+avx2,+avx512f,...``) enables AVX-512 Foundation."""
+    return "+avx512f" in features.split(",")
+
+
+# (TILE_ROWS, TILE_UNITS) per dtype.  With AVX-512 (32 registers of 64 bytes) a float32 tile
+# of 4 x 64 holds 16 registers and float64's 4 x 48 holds 24: one core ran the input sums of a
+# 256 x 1024 batch by a 1024 x 1024 layer at 95 and 46 GFLOP/s, OpenBLAS at 93 and 50
+# (benchmarks/README.md, "Register tiles").  With AVX2 (16 registers of 32 bytes) only one
+# row of 64 float32 (8 registers) or 48 float64 (12) fits: 48 and 23 GFLOP/s there.
+VECTOR_BITS = 512 if has_avx512(cpu_features()) else 256
+TILE_SHAPES = (
+    {"float32": (4, 64), "float64": (4, 48)} if VECTOR_BITS == 512 else {"float32": (1, 64), "float64": (1, 48)}
+)
+
+
+# Values of ``t`` per step of :func:`pack_row_blocks`: 16 rows of a panel of 64 float32 are
+# 4 KiB, a tenth of the L1 cache.
+PACK_SPAN = 16
+
+
+def tile_shape(dtype: str) -> tuple[int, int]:
+    """``(TILE_ROWS, TILE_UNITS)`` of the tiles in ``dtype`` (``"float32"`` or ``"float64"``)."""
+    return TILE_SHAPES[dtype]
+
+
+@intrinsic
+def register_tile(typingctx, dtype, count):
+    """A pointer to ``count`` (a compile-time constant) elements of ``dtype`` on the caller's stack.
+
+    The memory lives as long as the calling function's frame; view it with
+    :func:`numba.carray`.
+    """
+    if not isinstance(count, types.IntegerLiteral):
+        return None
+    element = dtype.dtype
+
+    def codegen(context, builder, signature, args):
+        return cgutils.alloca_once(builder, context.get_data_type(element), size=count.literal_value)
+
+    return types.CPointer(element)(dtype, count), codegen
+
+
+@intrinsic
+def prefer_vector_width(typingctx, bits):
+    """Compile the calling function with vectors of ``bits`` (a compile-time constant) where it can, and apart.
+
+    Sets LLVM's ``"prefer-vector-width"`` attribute on the function being
+    compiled, and ``noinline`` so that its callers, compiled with the
+    process's default, do not take in its body.  On CPUs whose LLVM tuning
+    prefers 256-bit vectors though they have AVX-512 (Intel's server parts
+    from Skylake on), this gives the tile its 512-bit registers without
+    changing how Numba compiles anything else, the user's own code included.
+    """
+    if not isinstance(bits, types.IntegerLiteral):
+        return None
+
+    def codegen(context, builder, signature, args):
+        attributes = builder.function.attributes
+        # A string attribute, which llvmlite's checked ``add`` does not know.
+        set.add(attributes, f'"prefer-vector-width"="{bits.literal_value}"')
+        attributes.add("noinline")
+        return context.get_dummy_value()
+
+    return types.none(bits), codegen
+
+
+def tile_sum(Ap, Bp, tile):
+    """tile[r, u] = sum_t Ap[t, r] Bp[t, u]: one tile of a product, from one block of each operand's panels."""
+    raise NotImplementedError("tile_sum is compiled code: call it from a Numba function")
+
+
+@overload(tile_sum, jit_options={"fastmath": FASTMATH, "error_model": ERROR_MODEL})
+def tile_sum_for(Ap, Bp, tile):
+    """:func:`tile_sum` for the dtype of ``Ap``, with that dtype's tile shape as constants."""
+    rows, units = tile_shape(Ap.dtype.name)
+    size = rows * units
+
+    def tile_sum_of_shape(Ap, Bp, tile):
+        prefer_vector_width(VECTOR_BITS)
+        sums = carray(register_tile(Ap.dtype, size), (rows, units))
+        for r in range(rows):
+            for u in range(units):
+                sums[r, u] = 0.0
+        for t in range(Ap.shape[0]):
+            for r in range(rows):
+                A_rt = Ap[t, r]
+                for u in range(units):
+                    sums[r, u] += A_rt * Bp[t, u]
+        for r in range(rows):
+            for u in range(units):
+                tile[r, u] = sums[r, u]
+
+    return tile_sum_of_shape
+
+
+def tile_shape_of(M):
+    """``(TILE_ROWS, TILE_UNITS)`` for arrays of the dtype of ``M``, as compile-time constants."""
+    raise NotImplementedError("tile_shape_of is compiled code: call it from a Numba function")
+
+
+@overload(tile_shape_of)
+def tile_shape_for(M):
+    """:func:`tile_shape_of` for the dtype of ``M``."""
+    shape = tile_shape(M.dtype.name)
+    return lambda M: shape
+
+
+@kernel
+def row_block_panels(M, width):
+    """Room for :func:`pack_row_blocks` of ``M`` in blocks of ``width`` rows."""
+    return np.empty((-(-M.shape[0] // width), M.shape[1], width), dtype=M.dtype)
+
+
+@kernel
+def column_block_panels(M, width):
+    """Room for :func:`pack_column_blocks` of ``M`` in blocks of ``width`` columns."""
+    return np.empty((-(-M.shape[1] // width), M.shape[0], width), dtype=M.dtype)
+
+
+@kernel
+def pack_row_blocks(M, panels, block_start, block_stop):
+    """panels[block, t, r] = M[block * width + r, t], zeros past the last row of ``M``.
+
+    ``width = panels.shape[2]``: each block holds ``width`` rows of ``M``
+    turned so that the index along a row, ``t``, is outermost.  A transpose,
+    done ``PACK_SPAN`` values of ``t`` at a time, so that the ``PACK_SPAN``
+    rows of the block being written stay in the L1 cache while every row of
+    ``M`` is read into them (one row of ``M`` at a time wrote a new cache line
+    per value: eight times slower).
+    """
+    width = panels.shape[2]
+    for block in range(block_start, block_stop):
+        present = min(width, M.shape[0] - block * width)
+        for t_start in range(0, M.shape[1], PACK_SPAN):
+            t_stop = min(t_start + PACK_SPAN, M.shape[1])
+            for r in range(present):
+                for t in range(t_start, t_stop):
+                    panels[block, t, r] = M[block * width + r, t]
+            for t in range(t_start, t_stop):
+                for r in range(present, width):
+                    panels[block, t, r] = 0.0
+
+
+@kernel
+def pack_column_blocks(M, panels, block_start, block_stop):
+    """panels[block, t, u] = M[t, block * width + u], zeros past the last column of ``M``.
+
+    ``width = panels.shape[2]``: each block holds ``width`` columns of ``M``,
+    each row ``t`` of the block contiguous.
+    """
+    width = panels.shape[2]
+    for block in range(block_start, block_stop):
+        first = block * width
+        present = min(width, M.shape[1] - first)
+        for t in range(M.shape[0]):
+            for u in range(present):
+                panels[block, t, u] = M[t, first + u]
+            for u in range(present, width):
+                panels[block, t, u] = 0.0
