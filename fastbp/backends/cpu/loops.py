@@ -300,8 +300,8 @@ def weight_gradient_tiles(W, inv_n, decay, dW, Ap, Bp, tile_start, tile_stop):
     Tile ``i`` is units' block ``i // n_panels`` by inputs' panel
     ``i % n_panels``: consecutive tiles run along the same rows of ``dW`` and
     ``W`` (read and written once each), while the block of delta^l stays in
-    the L1 cache (panel by panel, as the other two products go, ran 20% to
-    35% slower).  The biases' gradients and the sum of squares come from
+    the L1 cache (panel by panel, as the other two products go, was slower).
+    The biases' gradients and the sum of squares come from
     :func:`bias_gradients`.
     """
     rows, units, n_panels = Ap.shape[2], Bp.shape[2], Bp.shape[0]

@@ -23,12 +23,12 @@ For big layers :mod:`fastbp.backends.cpu.loops` computes them a tile of
 
 The tile must live in a stack buffer (:func:`register_tile`): LLVM keeps
 an ``alloca`` that nothing else can alias in registers, where a heap array
-would be loaded and stored at every step (measured: ten times slower).  Its
+would be loaded and stored at every step.  Its
 shape is fixed per dtype and vector ISA when this module is imported, from
 the CPU's features (:data:`TILE_SHAPES`): the innermost loop over ``u`` must
 be a compile-time constant of at least 48 elements, or LLVM unrolls it
 whole before vectorising it and the tile no longer fits the registers
-(tiles of 16 or 32 float32 ran at 2 to 6 GFLOP/s where 64 ran at 90).
+(benchmarks/README.md, "Register tiles", has the figures of each shape).
 """
 
 import llvmlite.binding
@@ -52,19 +52,14 @@ def has_avx512(features: str) -> bool:
 
 
 # (TILE_ROWS, TILE_UNITS) per dtype.  With AVX-512 (32 registers of 64 bytes) a float32 tile
-# of 4 x 64 holds 16 registers and float64's 4 x 48 holds 24: one core ran the input sums of a
-# 256 x 1024 batch by a 1024 x 1024 layer at 95 and 46 GFLOP/s, OpenBLAS at 93 and 50
-# (benchmarks/README.md, "Register tiles").  With AVX2 (16 registers of 32 bytes) only one
-# row of 64 float32 (8 registers) or 48 float64 (12) fits: 48 and 23 GFLOP/s there.
+# of 4 x 64 holds 16 registers and float64's 4 x 48 holds 24, which leaves room for the row of
+# B and the broadcasts; with AVX2 (16 registers of 32 bytes) only one row of 64 float32 (8
+# registers) or 48 float64 (12) fits.  The shapes were the fastest measured of those tried
+# (benchmarks/README.md, "Register tiles").
 VECTOR_BITS = 512 if has_avx512(cpu_features()) else 256
 TILE_SHAPES = (
     {"float32": (4, 64), "float64": (4, 48)} if VECTOR_BITS == 512 else {"float32": (1, 64), "float64": (1, 48)}
 )
-
-
-# Values of ``t`` per step of :func:`pack_row_blocks`: 16 rows of a panel of 64 float32 are
-# 4 KiB, a tenth of the L1 cache.
-PACK_SPAN = 16
 
 
 def tile_shape(dtype: str) -> tuple[int, int]:
@@ -171,22 +166,17 @@ def pack_row_blocks(M, panels, block_start, block_stop):
     """panels[block, t, r] = M[block * width + r, t], zeros past the last row of ``M``.
 
     ``width = panels.shape[2]``: each block holds ``width`` rows of ``M``
-    turned so that the index along a row, ``t``, is outermost.  A transpose,
-    done ``PACK_SPAN`` values of ``t`` at a time, so that the ``PACK_SPAN``
-    rows of the block being written stay in the L1 cache while every row of
-    ``M`` is read into them (one row of ``M`` at a time wrote a new cache line
-    per value: eight times slower).
+    turned so that the index along a row, ``t``, is outermost.
     """
     width = panels.shape[2]
     for block in range(block_start, block_stop):
-        present = min(width, M.shape[0] - block * width)
-        for t_start in range(0, M.shape[1], PACK_SPAN):
-            t_stop = min(t_start + PACK_SPAN, M.shape[1])
-            for r in range(present):
-                for t in range(t_start, t_stop):
-                    panels[block, t, r] = M[block * width + r, t]
-            for t in range(t_start, t_stop):
-                for r in range(present, width):
+        for r in range(width):
+            i = block * width + r
+            if i < M.shape[0]:
+                for t in range(M.shape[1]):
+                    panels[block, t, r] = M[i, t]
+            else:
+                for t in range(M.shape[1]):
                     panels[block, t, r] = 0.0
 
 

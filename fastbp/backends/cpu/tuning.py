@@ -35,11 +35,10 @@ PARALLEL_MIN_WORK = 1 << 18
 PARALLEL_MIN_PARAMETERS = 1 << 15
 
 # A layer's three products go through the register tiles (fastbp.backends.cpu.tiles) from this
-# many multiply-adds per batch (n_samples * n_l * n_{l-1}) and samples on.  Measured on 2 threads
-# (AMD EPYC, AVX-512), tiles against the register-blocked loops: a batch of 256 by a 1024 x 1024
-# layer 7% faster for the input sums, 34% for the deltas and 0 to 14% for the gradients in
-# float32 (37%, 90% and 4% to 26% in float64); a batch of 64 by 784 x 128 or 128 x 64, 10% to
-# 50% slower: the packing costs more than the tiles save (benchmarks/README.md, "Register tiles").
+# many samples and multiply-adds per batch (n_samples * n_l * n_{l-1}) on: there, on 2 threads,
+# the tiles beat the register-blocked loops in both dtypes (a batch of 256 by a 1024 x 1024
+# layer); below (a batch of 64 by 784 x 128 or 128 x 64) the packing costs more than the tiles
+# save (benchmarks/README.md, "Register tiles").
 TILED_MIN_SAMPLES = 128
 TILED_MIN_WORK = 1 << 25
 
