@@ -158,8 +158,17 @@ def cost_term(cost, a, y):
     if cost == POISSON:
         return (y * math.log(y / positive(a)) if y > 0 else type(a)(0.0)) - y + a
     p = clip_probability(a)
+    # A term whose target factor is 0 is 0 (p is clipped, so its logarithm is finite): with
+    # one-hot or 0/1 targets one logarithm per sample is computed, not one per output unit.
+    # The sums come out bitwise the same.
     if cost == BINARY_CROSS_ENTROPY:
+        if y == one:
+            return -math.log(p)
+        if y == 0:
+            return -math.log(one - p)
         return -(y * math.log(p) + (one - y) * math.log(one - p))
+    if y == 0:
+        return type(a)(0.0)
     return -y * math.log(p)
 
 
