@@ -48,10 +48,10 @@ def test_peers_given_fastbps_order_end_with_fastbps_weights(peer_name):
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_peaks_are_measured_and_ordered(dtype):
-    # The FMA loop is the ceiling of any product of the same dtype and threads (BLAS included, within noise).
-    fma, blas = peaks.fma_peak(dtype, 1), peaks.blas_peak(dtype, 1)
-    assert 0 < blas < 1.25 * fma
+def test_peaks_are_measured(dtype):
+    # Only that they run and give a rate: their ratio depends on the machine and on its load.
+    for peak in (peaks.fma_peak(dtype, 1), peaks.blas_peak(dtype, 1)):
+        assert np.isfinite(peak) and peak > 0
     assert peaks.numba_vector_bits() in (128, 256, 512)
 
 

@@ -1,6 +1,6 @@
-"""The register tiles' vector width, chosen from the CPU: compiled for other CPUs, read in the assembly.
+"""The register tiles: their products against NumPy on this CPU, and their vector width for other CPUs.
 
-Nothing here runs the compiled code (it may not run on this CPU): each case
+The width cases run nothing they compile (it may not run on this CPU): each
 compiles the tile loop of the input sums for a forced target in a child
 process with its own empty cache, and reads which registers its
 multiply-adds use.
@@ -11,7 +11,11 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
+
+from fastbp.backends.cpu import parallel, products
+from fastbp.numerics.formulas import SIGMOID
 
 BASE = "+sse,+sse2,+sse3,+ssse3,+sse4.1,+sse4.2,+popcnt,+cx16,+avx,+avx2,+fma,+f16c,+bmi,+bmi2,+lzcnt,+movbe"
 AVX512 = "+avx512f,+avx512cd,+avx512bw,+avx512dq,+avx512vl"
@@ -71,3 +75,47 @@ def test_avx512_cpus_get_512_bit_tiles_whatever_llvm_prefers(target, tmp_path):
 def test_the_attribute_changes_only_the_tiles(tmp_path):
     # On Intel's server CPUs LLVM prefers 256-bit vectors: the rest of the code keeps them.
     assert "zmm" not in compiled_for("sapphirerapids", tmp_path)["loops"]
+
+
+# A batch of 129 by layers of 515 and 517 units: partial tiles on every side.
+SHAPES = [(129, 515, 517), (37, 70, 130), (4, 3, 65)]
+TOLERANCE = {"float32": 2e-5, "float64": 1e-12}
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("shape", SHAPES)
+def test_tiled_products_match_numpy_on_one_and_two_threads(shape, dtype):
+    # Called directly, whatever the threshold says, so that the tiles are checked on any CPU.
+    N, n_in, n_out = shape
+    rng = np.random.default_rng(sum(shape))
+    a_prev = rng.standard_normal((N, n_in)).astype(dtype)
+    W, b = rng.standard_normal((n_out, n_in)).astype(dtype), rng.standard_normal(n_out).astype(dtype)
+    delta = rng.standard_normal((N, n_out)).astype(dtype)
+    a = rng.random((N, n_in)).astype(dtype)
+    inv_n, decay = np.dtype(dtype).type(1 / N), np.dtype(dtype).type(0.1 / N)
+    wide = {"input_sum": W.astype(np.float64), "a_prev": a_prev.astype(np.float64), "delta": delta.astype(np.float64)}
+    expected = {
+        "z": wide["a_prev"] @ wide["input_sum"].T + b,
+        "delta_below": (wide["delta"] @ wide["input_sum"]) * a * (1 - a),  # sigmoid' from a
+        "dW": wide["delta"].T @ wide["a_prev"] * inv_n + decay * wide["input_sum"],
+        "db": wide["delta"].mean(axis=0),
+    }
+    results = []
+    for n_threads in (1, 2):
+        z, below = np.empty((N, n_out), dtype), np.empty((N, n_in), dtype)
+        dW, db = np.empty((n_out, n_in), dtype), np.empty(n_out, dtype)
+        if n_threads == 1:
+            products.input_sum(W, b, a_prev, z)
+            products.backpropagate(W, delta, SIGMOID, a, below)
+            squares = products.layer_gradients(W, a_prev, delta, inv_n, decay, dW, db)
+        else:
+            parallel.tiled_input_sum(W, b, a_prev, z, n_threads)
+            parallel.tiled_backpropagate(W, delta, SIGMOID, a, below, n_threads)
+            squares = parallel.tiled_layer_gradients(W, a_prev, delta, inv_n, decay, dW, db, n_threads)
+        for name, got in (("z", z), ("delta_below", below), ("dW", dW), ("db", db)):
+            scale = max(1.0, np.abs(expected[name]).max())
+            assert np.abs(got - expected[name]).max() <= TOLERANCE[dtype] * scale * n_in, name
+        assert squares == pytest.approx(float((wide["input_sum"] ** 2).sum()), rel=1e-5)
+        results.append((z, below, dW, db, squares))
+    for one, two in zip(*results):
+        assert np.array_equal(one, two)  # bitwise, whatever the thread count

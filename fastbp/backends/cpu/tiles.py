@@ -22,41 +22,27 @@ For big layers :mod:`fastbp.backends.cpu.loops` computes them a tile of
   load of ``B`` per ``TILE_ROWS`` of them).
 
 The tile must live in a stack buffer (:func:`register_tile`): LLVM keeps
-an ``alloca`` that nothing else can alias in registers, where a heap array
-would be loaded and stored at every step.  Its
-shape is fixed per dtype and vector ISA when this module is imported, from
-the CPU's features (:data:`TILE_SHAPES`): the innermost loop over ``u`` must
-be a compile-time constant of at least 48 elements, or LLVM unrolls it
+an ``alloca`` that nothing else can alias in registers, where a heap array,
+which the operands might alias, would be loaded and stored at every step.
+Its shape is fixed per dtype and vector ISA when this module is imported,
+from the CPU's features (:data:`TILE_SHAPES`): the innermost loop over ``u``
+must be a compile-time constant of at least 48 elements, or LLVM unrolls it
 whole before vectorising it and the tile no longer fits the registers
 (benchmarks/README.md, "Register tiles", has the figures of each shape).
 """
 
-import llvmlite.binding
-import numba
 import numpy as np
 from numba import carray, types
 from numba.core import cgutils
 from numba.extending import intrinsic, overload
 
-from fastbp.backends.cpu.tuning import ERROR_MODEL, FASTMATH, kernel
-
-
-def cpu_features() -> str:
-    """The features Numba compiles for: ``NUMBA_CPU_FEATURES`` if set, else the host's."""
-    return numba.config.CPU_FEATURES or llvmlite.binding.get_host_cpu_features().flatten()
-
-
-def has_avx512(features: str) -> bool:
-    """Whether a feature string (``+avx2,+avx512f,...``) enables AVX-512 Foundation."""
-    return "+avx512f" in features.split(",")
-
+from fastbp.backends.cpu.tuning import ERROR_MODEL, FASTMATH, VECTOR_BITS, kernel
 
 # (TILE_ROWS, TILE_UNITS) per dtype.  With AVX-512 (32 registers of 64 bytes) a float32 tile
 # of 4 x 64 holds 16 registers and float64's 4 x 48 holds 24, which leaves room for the row of
 # B and the broadcasts; with AVX2 (16 registers of 32 bytes) only one row of 64 float32 (8
 # registers) or 48 float64 (12) fits.  The shapes were the fastest measured of those tried
 # (benchmarks/README.md, "Register tiles").
-VECTOR_BITS = 512 if has_avx512(cpu_features()) else 256
 TILE_SHAPES = (
     {"float32": (4, 64), "float64": (4, 48)} if VECTOR_BITS == 512 else {"float32": (1, 64), "float64": (1, 48)}
 )

@@ -7,6 +7,7 @@ figures in benchmarks/README.md ("Tuning decisions").
 
 from typing import Final
 
+import llvmlite.binding
 import numba
 
 # "reassoc" lets LLVM reorder the sums of the inner loops so it can vectorise
@@ -34,13 +35,28 @@ PARALLEL_MIN_WORK = 1 << 18
 # update of SGD with momentum breaks even on 2 threads, and Adam gains.
 PARALLEL_MIN_PARAMETERS = 1 << 15
 
-# A layer's three products go through the register tiles (fastbp.backends.cpu.tiles) from this
-# many samples and multiply-adds per batch (n_samples * n_l * n_{l-1}) on: there, on 2 threads,
-# the tiles beat the register-blocked loops in both dtypes (a batch of 256 by a 1024 x 1024
-# layer); below (a batch of 64 by 784 x 128 or 128 x 64) the packing costs more than the tiles
-# save (benchmarks/README.md, "Register tiles").
+# A layer's three products go through the register tiles (fastbp.backends.cpu.tiles) on CPUs
+# with AVX-512, from this many samples and multiply-adds per batch (n_samples * n_l * n_{l-1})
+# on: there, on 2 threads, the tiles beat the register-blocked loops in both dtypes (a batch of
+# 256 by a 1024 x 1024 layer); below (a batch of 64 by 784 x 128 or 128 x 64) the packing costs
+# more than the tiles save.  With AVX2 only, the one-row tiles ran the input sums and the
+# gradients slower than the loops on every shape measured (benchmarks/README.md, "Register tiles").
 TILED_MIN_SAMPLES = 128
 TILED_MIN_WORK = 1 << 25
+
+
+def cpu_features() -> str:
+    """The features Numba compiles for: ``NUMBA_CPU_FEATURES`` if set, else the host's."""
+    return numba.config.CPU_FEATURES or llvmlite.binding.get_host_cpu_features().flatten()
+
+
+def has_avx512(features: str) -> bool:
+    """Whether a feature string (``+avx2,+avx512f,...``) enables AVX-512 Foundation."""
+    return "+avx512f" in features.split(",")
+
+
+# The widest vectors of the CPU Numba compiles for: the register tiles' shape follows them.
+VECTOR_BITS = 512 if has_avx512(cpu_features()) else 256
 
 
 def kernel(function):
@@ -94,4 +110,6 @@ def worth_threads(n_threads, n_samples, W):
 @kernel
 def worth_tiling(n_samples, W):
     """Whether a layer's batch goes through the register tiles (see :data:`TILED_MIN_WORK`)."""
-    return n_samples >= TILED_MIN_SAMPLES and n_samples * W.shape[0] * W.shape[1] >= TILED_MIN_WORK
+    return (
+        VECTOR_BITS == 512 and n_samples >= TILED_MIN_SAMPLES and n_samples * W.shape[0] * W.shape[1] >= TILED_MIN_WORK
+    )
