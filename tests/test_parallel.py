@@ -12,7 +12,7 @@ from conftest import TOLERANCE
 
 from fastbp import Network, functional
 from fastbp.backends import check_n_jobs, numba_threads, thread_count
-from fastbp.backends.cpu.tuning import PARALLEL_MIN_PARAMETERS, PARALLEL_MIN_WORK, VECTOR_BITS, worth_tiling
+from fastbp.backends.cpu.tuning import PARALLEL_MIN_PARAMETERS, PARALLEL_MIN_WORK, TILES, VECTOR_BITS, worth_tiling
 from fastbp.engine.training import Trainer
 from fastbp.numerics import layout
 from fastbp.numerics.optim import hyperparameters
@@ -45,8 +45,9 @@ def test_the_layers_and_the_update_really_go_to_the_threads():
     assert layout.parameter_count(np.array(SIZES)) >= PARALLEL_MIN_PARAMETERS
     assert not worth_tiling(BATCH, np.empty((SIZES[1], SIZES[0])))
     # The tiles serve only CPUs with AVX-512 (tests/test_tiles.py checks them on any CPU).
-    assert worth_tiling(BIG_BATCH, np.empty((BIG_SIZES[1], BIG_SIZES[0]))) is (VECTOR_BITS == 512)
-    assert worth_tiling(BIG_BATCH, np.empty((BIG_SIZES[2], BIG_SIZES[1]))) is (VECTOR_BITS == 512)
+    assert TILES is (VECTOR_BITS == 512)
+    assert worth_tiling(BIG_BATCH, np.empty((BIG_SIZES[1], BIG_SIZES[0])))
+    assert worth_tiling(BIG_BATCH, np.empty((BIG_SIZES[2], BIG_SIZES[1])))
     assert not worth_tiling(BIG_BATCH, np.empty((BIG_SIZES[3], BIG_SIZES[2])))
 
 

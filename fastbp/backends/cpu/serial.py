@@ -33,6 +33,7 @@ from fastbp.backends.cpu.loops import copy, data_cost, load_batch, output_delta
 from fastbp.backends.cpu.tuning import (
     GRADIENT_ROWS,
     PARALLEL_MIN_PARAMETERS,
+    TILES,
     inlined_kernel,
     kernel,
     units_tile,
@@ -87,11 +88,12 @@ def forward(theta, sizes, codes, A, n_samples, n_threads):
         b = biases(theta, sizes, l)
         a_prev = layer(A, sizes, l - 1, n_samples, 0)
         a = layer(A, sizes, l, n_samples, 0)
-        tiled, threaded = worth_tiling(n_samples, W), worth_threads(n_threads, n_samples, W)
-        if tiled and threaded:
-            parallel.tiled_input_sum(W, b, a_prev, a, n_threads)
-        elif tiled:
-            products.input_sum(W, b, a_prev, a)
+        threaded = worth_threads(n_threads, n_samples, W)
+        if TILES and worth_tiling(n_samples, W):
+            if threaded:
+                parallel.tiled_input_sum(W, b, a_prev, a, n_threads)
+            else:
+                products.input_sum(W, b, a_prev, a)
         elif threaded:
             parallel.input_sum(W, b, a_prev, a, n_threads)
         else:
@@ -113,11 +115,12 @@ def backprop_deltas(theta, sizes, codes, A, D, n_samples, n_threads):
         delta_next = layer(D, sizes, l + 1, n_samples, 1)
         delta = layer(D, sizes, l, n_samples, 1)
         a = layer(A, sizes, l, n_samples, 0)
-        tiled, threaded = worth_tiling(n_samples, W_next), worth_threads(n_threads, n_samples, W_next)
-        if tiled and threaded:
-            parallel.tiled_backpropagate(W_next, delta_next, codes[l], a, delta, n_threads)
-        elif tiled:
-            products.backpropagate(W_next, delta_next, codes[l], a, delta)
+        threaded = worth_threads(n_threads, n_samples, W_next)
+        if TILES and worth_tiling(n_samples, W_next):
+            if threaded:
+                parallel.tiled_backpropagate(W_next, delta_next, codes[l], a, delta, n_threads)
+            else:
+                products.backpropagate(W_next, delta_next, codes[l], a, delta)
         elif threaded:
             parallel.backpropagate(W_next, delta_next, codes[l], a, delta, n_threads)
         else:
@@ -145,11 +148,12 @@ def accumulate_gradients(theta, sizes, A, D, n_samples, weight_sum, l2, grad, n_
         delta = layer(D, sizes, l, n_samples, 1)
         dW = weights(grad, sizes, l)
         db = biases(grad, sizes, l)
-        tiled, threaded = worth_tiling(n_samples, W), worth_threads(n_threads, n_samples, W)
-        if tiled and threaded:
-            squares += parallel.tiled_layer_gradients(W, a_prev, delta, inv_n, decay, dW, db, n_threads)
-        elif tiled:
-            squares += products.layer_gradients(W, a_prev, delta, inv_n, decay, dW, db)
+        threaded = worth_threads(n_threads, n_samples, W)
+        if TILES and worth_tiling(n_samples, W):
+            if threaded:
+                squares += parallel.tiled_layer_gradients(W, a_prev, delta, inv_n, decay, dW, db, n_threads)
+            else:
+                squares += products.layer_gradients(W, a_prev, delta, inv_n, decay, dW, db)
         elif threaded:
             squares += parallel.layer_gradients(W, a_prev, delta, inv_n, decay, dW, db)
         else:

@@ -57,6 +57,10 @@ def has_avx512(features: str) -> bool:
 
 # The widest vectors of the CPU Numba compiles for: the register tiles' shape follows them.
 VECTOR_BITS = 512 if has_avx512(cpu_features()) else 256
+# Whether big layers go through the register tiles at all (see TILED_MIN_WORK).  A constant:
+# where it is False, Numba prunes the tiled branches before typing them, and compiles none of
+# the tiles' functions (about 11 s of a cold first fit).
+TILES = VECTOR_BITS == 512
 
 
 def kernel(function):
