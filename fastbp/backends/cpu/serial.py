@@ -81,7 +81,9 @@ def forward(theta, sizes, codes, A, n_samples, n_threads):
     Cache blocking: the input sums go in tiles of rows of ``W^l`` (about
     256 KiB), each of which serves every sample of the batch while it sits in
     the L2 cache, so a wide layer's weights come from memory once per batch,
-    not once per group of samples.
+    not once per group of samples.  Big layers on CPUs with AVX-512 go through
+    the register tiles instead (:mod:`fastbp.backends.cpu.products`), as do
+    their deltas and gradients.
     """
     for l in range(1, sizes.shape[0]):
         W = weights(theta, sizes, l)
