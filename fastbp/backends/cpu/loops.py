@@ -325,6 +325,7 @@ def bias_gradients(W, delta, inv_n, db, k_start, k_stop):
     The sums over ``n`` run row by row of ``delta^l`` (``k`` innermost, each
     in the order of the samples), reading it contiguously.
     """
+    # dC/db^l_k = (1/N) sum_n delta^l_k(n)
     for k in range(k_start, k_stop):
         db[k] = 0.0
     for n in range(delta.shape[0]):

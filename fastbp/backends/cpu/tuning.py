@@ -113,7 +113,5 @@ def worth_threads(n_threads, n_samples, W):
 
 @kernel
 def worth_tiling(n_samples, W):
-    """Whether a layer's batch goes through the register tiles (see :data:`TILED_MIN_WORK`)."""
-    return (
-        VECTOR_BITS == 512 and n_samples >= TILED_MIN_SAMPLES and n_samples * W.shape[0] * W.shape[1] >= TILED_MIN_WORK
-    )
+    """Whether a layer's batch is big enough for the register tiles (used where :data:`TILES`)."""
+    return n_samples >= TILED_MIN_SAMPLES and n_samples * W.shape[0] * W.shape[1] >= TILED_MIN_WORK
