@@ -12,7 +12,16 @@ from conftest import TOLERANCE
 
 from fastbp import Network, functional
 from fastbp.backends import check_n_jobs, numba_threads, thread_count
-from fastbp.backends.cpu.tuning import PARALLEL_MIN_PARAMETERS, PARALLEL_MIN_WORK, TILES, VECTOR_BITS, worth_tiling
+from fastbp.backends.cpu.tuning import (
+    PARALLEL_MIN_PARAMETERS,
+    PARALLEL_MIN_WORK,
+    TILED_DELTAS,
+    TILED_GRADIENTS,
+    TILED_INPUT_SUMS,
+    TILES,
+    VECTOR_BITS,
+    worth_tiling,
+)
 from fastbp.engine.training import Trainer
 from fastbp.numerics import layout
 from fastbp.numerics.optim import hyperparameters
@@ -43,12 +52,13 @@ def problem(dtype, seed=0, sizes=SIZES, batch=BATCH):
 def test_the_layers_and_the_update_really_go_to_the_threads():
     assert BATCH * SIZES[1] * SIZES[0] >= PARALLEL_MIN_WORK > BATCH * SIZES[3] * SIZES[2]
     assert layout.parameter_count(np.array(SIZES)) >= PARALLEL_MIN_PARAMETERS
-    assert not worth_tiling(BATCH, np.empty((SIZES[1], SIZES[0])))
+    for threshold in (TILED_INPUT_SUMS, TILED_DELTAS, TILED_GRADIENTS):
+        assert not worth_tiling(BATCH, np.empty((SIZES[1], SIZES[0])), threshold)
+        assert worth_tiling(BIG_BATCH, np.empty((BIG_SIZES[1], BIG_SIZES[0])), threshold)
+        assert worth_tiling(BIG_BATCH, np.empty((BIG_SIZES[2], BIG_SIZES[1])), threshold)
+        assert not worth_tiling(BIG_BATCH, np.empty((BIG_SIZES[3], BIG_SIZES[2])), threshold)
     # The tiles serve only CPUs with AVX-512 (tests/test_tiles.py checks them on any CPU).
     assert TILES is (VECTOR_BITS == 512)
-    assert worth_tiling(BIG_BATCH, np.empty((BIG_SIZES[1], BIG_SIZES[0])))
-    assert worth_tiling(BIG_BATCH, np.empty((BIG_SIZES[2], BIG_SIZES[1])))
-    assert not worth_tiling(BIG_BATCH, np.empty((BIG_SIZES[3], BIG_SIZES[2])))
 
 
 @needs_two_threads

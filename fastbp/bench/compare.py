@@ -27,8 +27,8 @@ unit over the rounds, each peer's time divided by the best fastbp backend's (abo
 fastbp is that many times faster), GFLOP/s and their fraction of the machine's
 two peaks (:mod:`fastbp.bench.peaks`): the FMA throughput of a compiled loop at
 the widest vector width, and the best BLAS matrix product, both in the same
-dtype and thread count.  The header names the CPU and the vector width of
-Numba's code.  One untimed unit per peer comes
+dtype and thread count.  The header names the CPU and the vector widths of
+Numba's register-blocked loops and of its register tiles.  One untimed unit per peer comes
 first, so compilation is excluded from the times; compile times are printed
 on their own (fastbp: :func:`fastbp.engine.network.warm_up`, which loads Numba's
 on-disk cache when it is warm; JAX: lowering and compiling the unit; torch-compile:
@@ -54,6 +54,7 @@ from typing import Any
 
 import numpy as np
 
+from fastbp.backends.cpu.tuning import TILES, VECTOR_BITS
 from fastbp.bench import peaks
 from fastbp.bench.peers import EstimatorPeer, FastbpPeer, JaxPeer, Peer, SklearnPeer, TorchPeer
 from fastbp.bench.workloads import WORKLOADS, Workload, compiled_backends, unavailable
@@ -243,7 +244,8 @@ def run(arguments: argparse.Namespace) -> int:
         machine_peaks = peaks.fma_peak(arguments.dtype, threads), peaks.blas_peak(arguments.dtype, threads)
         print(
             f"fastbp compare: {arguments.dtype}, {threads} thread(s), {os.cpu_count()} CPU(s): {peaks.cpu_model()}; "
-            f"Numba's code uses {peaks.numba_vector_bits()}-bit vectors"
+            f"Numba's loops use {peaks.numba_vector_bits()}-bit vectors, "
+            f"{f'the register tiles {VECTOR_BITS}-bit' if TILES else 'no register tiles'}"
         )
         print(
             f"peaks: FMA {machine_peaks[0]:.1f} GFLOP/s (compiled loop of independent FMAs), "

@@ -11,6 +11,7 @@
 
 import os
 import platform
+import re
 import subprocess
 import sys
 import time
@@ -18,11 +19,17 @@ import time
 import numba
 import numpy as np
 
-# Independent running sums per thread, (rows, lanes) by dtype: 16 registers of 16 float32 or
-# of 8 float64 with AVX-512 (32 with AVX2), enough to cover the latency of every FMA pipe.
-# The lanes must be 48 or more, or LLVM unrolls the loop over them before vectorising it.
-FMA_TILES = {"float32": (4, 64), "float64": (2, 64)}
-FMA_STEPS = 1 << 18
+from fastbp.backends.cpu.tiles import VECTOR_BITS, prefer_vector_width, register_tile
+
+# Independent running sums per thread, (rows, lanes) by dtype and vector width: 16 registers of
+# 16 float32 or 24 of 8 float64 with AVX-512, 12 with AVX2, enough to cover the latency of
+# every FMA pipe.  The lanes must be 48 or more, or LLVM unrolls the loop over them before
+# vectorising it.
+FMA_TILES = {
+    512: {"float32": (4, 64), "float64": (4, 48)},
+    256: {"float32": (1, 96), "float64": (1, 48)},
+}
+FMA_STEPS = 1 << 20
 BLAS_SIZE = 2048
 BLAS_THROTTLES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 BLAS_THREADS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
@@ -52,37 +59,56 @@ def cpu_model() -> str:
 
 
 def make_fma_loop(rows: int, lanes: int):
-    """A compiled loop: ``steps`` rounds of ``rows x lanes`` independent FMAs on each of ``n_threads`` threads."""
+    """A compiled loop: ``steps`` rounds of ``rows x lanes`` independent FMAs on each of ``n_threads`` threads.
 
-    @numba.njit(fastmath=True, parallel=True, cache=True)
-    def fma_loop(seeds, steps, n_threads):
-        totals = np.zeros(n_threads, dtype=seeds.dtype)
-        for thread in numba.prange(n_threads):
-            sums = np.empty((rows, lanes), dtype=seeds.dtype)
+    The running sums live in a stack buffer that LLVM keeps in registers, and the
+    loop carries the register tiles' vector-width attribute
+    (:func:`fastbp.backends.cpu.tiles.prefer_vector_width`): a heap array would
+    be loaded and stored at every step (on Intel's AVX-512 CPUs that measured
+    13 GFLOP/s where the registers give over 400), and LLVM's preference for
+    256-bit vectors there would halve the ceiling.
+    """
+    size = rows * lanes
+
+    @numba.njit(fastmath=True, error_model="numpy", cache=True)
+    def fma_sums(x, y, steps):
+        prefer_vector_width(VECTOR_BITS)
+        sums = numba.carray(register_tile(x.dtype, size), (rows, lanes))
+        for r in range(rows):
+            for u in range(lanes):
+                sums[r, u] = y[u]
+        for _ in range(steps):
             for r in range(rows):
+                x_r = x[r]
                 for u in range(lanes):
-                    sums[r, u] = seeds[u] + r
-            x = seeds.dtype.type(0.999)
-            for _ in range(steps):
-                for r in range(rows):
-                    for u in range(lanes):
-                        sums[r, u] = sums[r, u] * x + seeds[u]
-            totals[thread] = sums.sum()
+                    sums[r, u] = sums[r, u] * x_r + y[u]
+        total = x.dtype.type(0.0)
+        for r in range(rows):
+            for u in range(lanes):
+                total += sums[r, u]
+        return total
+
+    @numba.njit(parallel=True, cache=True)
+    def fma_loop(x, y, steps, n_threads):
+        totals = np.zeros(n_threads, dtype=x.dtype)
+        for thread in numba.prange(n_threads):
+            totals[thread] = fma_sums(x, y, steps)
         return totals
 
     return fma_loop
 
 
-FMA_LOOPS = {dtype: make_fma_loop(*shape) for dtype, shape in FMA_TILES.items()}
+FMA_LOOPS = {dtype: make_fma_loop(*shape) for dtype, shape in FMA_TILES[VECTOR_BITS].items()}
 
 
 def fma_peak(dtype: str, threads: int) -> float:
     """GFLOP/s of the FMA loop of ``dtype`` on ``threads`` threads (best of 3)."""
-    rows, lanes = FMA_TILES[dtype]
+    rows, lanes = FMA_TILES[VECTOR_BITS][dtype]
     fma_loop = FMA_LOOPS[dtype]
-    seeds = np.linspace(0.0, 1.0, lanes, dtype=dtype)
-    fma_loop(seeds, 16, threads)
-    best = min(_seconds(lambda: fma_loop(seeds, FMA_STEPS, threads)) for _ in range(3))
+    x = np.full(rows, 0.5, dtype=dtype)
+    y = np.linspace(0.0, 1.0, lanes, dtype=dtype)
+    fma_loop(x, y, 16, threads)
+    best = min(_seconds(lambda: fma_loop(x, y, FMA_STEPS, threads)) for _ in range(3))
     return 2.0 * rows * lanes * FMA_STEPS * threads / best / 1e9
 
 
@@ -108,15 +134,22 @@ def _seconds(function) -> float:
 
 
 def numba_vector_bits() -> int:
-    """The widest vector registers in Numba's code for this process (512, 256 or 128): a probe loop's assembly."""
-    from fastbp.backends.cpu.tuning import FASTMATH
+    """The vector registers of Numba's loops in this process (512, 256 or 128): a probe loop's multiply-adds.
 
-    @numba.njit(fastmath=FASTMATH, error_model="numpy")  # the kernels' flags (fastbp.backends.cpu.tuning)
+    The probe is compiled with the kernels' flags, so it reads what LLVM's tuning
+    for this CPU gives the register-blocked loops (on Intel's AVX-512 CPUs LLVM
+    prefers 256 bits); the register tiles carry their own width,
+    :data:`fastbp.backends.cpu.tiles.VECTOR_BITS`.
+    """
+    from fastbp.backends.cpu.tuning import ERROR_MODEL, FASTMATH
+
+    @numba.njit(fastmath=FASTMATH, error_model=ERROR_MODEL)
     def probe(x, y):
         for i in range(x.shape[0]):
-            y[i] += 2.0 * x[i]
+            y[i] += x[i] * x[i]
 
     values = np.ones(1024, dtype=np.float32)
     probe(values, values)
     assembly = probe.inspect_asm(probe.signatures[0])
-    return 512 if "zmm" in assembly else 256 if "ymm" in assembly else 128
+    registers = set(re.findall(r"vfmadd\w*\s+[^\n]*?%([xyz])mm", assembly))
+    return 512 if "z" in registers else 256 if "y" in registers else 128

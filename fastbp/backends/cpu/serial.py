@@ -33,6 +33,9 @@ from fastbp.backends.cpu.loops import copy, data_cost, load_batch, output_delta
 from fastbp.backends.cpu.tuning import (
     GRADIENT_ROWS,
     PARALLEL_MIN_PARAMETERS,
+    TILED_DELTAS,
+    TILED_GRADIENTS,
+    TILED_INPUT_SUMS,
     TILES,
     inlined_kernel,
     kernel,
@@ -91,7 +94,7 @@ def forward(theta, sizes, codes, A, n_samples, n_threads):
         a_prev = layer(A, sizes, l - 1, n_samples, 0)
         a = layer(A, sizes, l, n_samples, 0)
         threaded = worth_threads(n_threads, n_samples, W)
-        if TILES and worth_tiling(n_samples, W):
+        if TILES and worth_tiling(n_samples, W, TILED_INPUT_SUMS):
             if threaded:
                 parallel.tiled_input_sum(W, b, a_prev, a, n_threads)
             else:
@@ -118,7 +121,7 @@ def backprop_deltas(theta, sizes, codes, A, D, n_samples, n_threads):
         delta = layer(D, sizes, l, n_samples, 1)
         a = layer(A, sizes, l, n_samples, 0)
         threaded = worth_threads(n_threads, n_samples, W_next)
-        if TILES and worth_tiling(n_samples, W_next):
+        if TILES and worth_tiling(n_samples, W_next, TILED_DELTAS):
             if threaded:
                 parallel.tiled_backpropagate(W_next, delta_next, codes[l], a, delta, n_threads)
             else:
@@ -151,7 +154,7 @@ def accumulate_gradients(theta, sizes, A, D, n_samples, weight_sum, l2, grad, n_
         dW = weights(grad, sizes, l)
         db = biases(grad, sizes, l)
         threaded = worth_threads(n_threads, n_samples, W)
-        if TILES and worth_tiling(n_samples, W):
+        if TILES and worth_tiling(n_samples, W, TILED_GRADIENTS):
             if threaded:
                 squares += parallel.tiled_layer_gradients(W, a_prev, delta, inv_n, decay, dW, db, n_threads)
             else:

@@ -39,12 +39,14 @@ from numba.extending import intrinsic, overload
 from fastbp.backends.cpu.tuning import ERROR_MODEL, FASTMATH, VECTOR_BITS, kernel
 
 # (TILE_ROWS, TILE_UNITS) per dtype.  With AVX-512 (32 registers of 64 bytes) a float32 tile
-# of 4 x 64 holds 16 registers and float64's 4 x 48 holds 24, which leaves room for the row of
-# B and the broadcasts; with AVX2 (16 registers of 32 bytes) only one row of 64 float32 (8
-# registers) or 48 float64 (12) fits.  The shapes were the fastest measured of those tried
-# (benchmarks/README.md, "Register tiles").
+# of 8 x 48 and a float64 tile of 4 x 48 hold 24 registers each, which leaves room for the row
+# of B and the broadcast; with AVX2 (16 registers of 32 bytes) only one row of 64 float32 (8
+# registers) or 48 float64 (12) fits.  The more rows a tile has, the more multiply-adds each
+# row of B loaded from the cache serves: on Intel's AVX-512 cores the 4 x 64 float32 tile
+# waited on the cache where 8 x 48 did not.  The shapes were the fastest measured of those
+# tried (benchmarks/README.md, "Register tiles").
 TILE_SHAPES = (
-    {"float32": (4, 64), "float64": (4, 48)} if VECTOR_BITS == 512 else {"float32": (1, 64), "float64": (1, 48)}
+    {"float32": (8, 48), "float64": (4, 48)} if VECTOR_BITS == 512 else {"float32": (1, 64), "float64": (1, 48)}
 )
 
 

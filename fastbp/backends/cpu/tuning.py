@@ -35,14 +35,17 @@ PARALLEL_MIN_WORK = 1 << 18
 # update of SGD with momentum breaks even on 2 threads, and Adam gains.
 PARALLEL_MIN_PARAMETERS = 1 << 15
 
-# A layer's three products go through the register tiles (fastbp.backends.cpu.tiles) on CPUs
-# with AVX-512, from this many samples and multiply-adds per batch (n_samples * n_l * n_{l-1})
-# on: there, on 2 threads, the tiles beat the register-blocked loops in both dtypes (a batch of
-# 256 by a 1024 x 1024 layer); below (a batch of 64 by 784 x 128 or 128 x 64) the packing costs
-# more than the tiles save.  With AVX2 only, the one-row tiles ran the input sums and the
-# gradients slower than the loops on every shape measured (benchmarks/README.md, "Register tiles").
-TILED_MIN_SAMPLES = 128
-TILED_MIN_WORK = 1 << 25
+# A layer's products go through the register tiles (fastbp.backends.cpu.tiles) on CPUs with
+# AVX-512 from (samples, multiply-adds) per batch on, each product its own threshold, where the
+# tiles measured faster than the register-blocked loops on 1 and 2 threads in both dtypes
+# (benchmarks/README.md, "Register tiles").  The input sums pack W^l, a pass over the whole
+# layer that a batch of 64 does not repay (64 x 784 x 128 and even 64 x 1024 x 1024 ran slower
+# tiled); the deltas and the gradients won from a mnistlike layer on (64 x 784 x 128), not on
+# a 64 x 128 x 64 one, and the deltas of 32 samples too.  With AVX2 only, the one-row tiles ran the
+# input sums and the gradients slower than the loops on every shape measured.
+TILED_INPUT_SUMS = (128, 1 << 25)
+TILED_DELTAS = (32, 1 << 21)
+TILED_GRADIENTS = (64, 1 << 22)
 
 
 def cpu_features() -> str:
@@ -57,7 +60,7 @@ def has_avx512(features: str) -> bool:
 
 # The widest vectors of the CPU Numba compiles for: the register tiles' shape follows them.
 VECTOR_BITS = 512 if has_avx512(cpu_features()) else 256
-# Whether big layers go through the register tiles at all (see TILED_MIN_WORK).  A constant:
+# Whether big layers go through the register tiles at all (see TILED_INPUT_SUMS).  A constant:
 # where it is False, Numba prunes the tiled branches before typing them, and compiles none of
 # the tiles' functions (about 11 s of a cold first fit).
 TILES = VECTOR_BITS == 512
@@ -112,6 +115,10 @@ def worth_threads(n_threads, n_samples, W):
 
 
 @kernel
-def worth_tiling(n_samples, W):
-    """Whether a layer's batch is big enough for the register tiles (used where :data:`TILES`)."""
-    return n_samples >= TILED_MIN_SAMPLES and n_samples * W.shape[0] * W.shape[1] >= TILED_MIN_WORK
+def worth_tiling(n_samples, W, threshold):
+    """Whether a product of a layer's batch is big enough for the register tiles (used where :data:`TILES`).
+
+    ``threshold`` is the product's ``(samples, multiply-adds)``: :data:`TILED_INPUT_SUMS`,
+    :data:`TILED_DELTAS` or :data:`TILED_GRADIENTS`.
+    """
+    return n_samples >= threshold[0] and n_samples * W.shape[0] * W.shape[1] >= threshold[1]
