@@ -23,6 +23,7 @@ import math
 from numba.extending import register_jitable
 
 from fastbp.numerics.exp import exp
+from fastbp.numerics.tanh import tanh
 
 IDENTITY = 0
 SIGMOID = 1
@@ -73,7 +74,7 @@ def activation(code, z):
     if code == SIGMOID:
         return sigmoid(z)
     if code == TANH:
-        return math.tanh(z)
+        return tanh(z)
     if code == RELU:
         return z if z > 0 else type(z)(0.0)
     if code == EXP:
