@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -82,6 +83,28 @@ def test_the_fma_peak_keeps_its_sums_in_vector_registers_of_the_tiles_width(tmp_
     # one multiply-add of registers per vector of the sums, all of the tiles' width
     assert found["registers"].count(register) >= (16 if register == "zmm" else 12)
     assert set(found["registers"]) == {register}
+
+
+class RecordingPeer:
+    settle_seconds = 0.0
+    compile_seconds = None
+
+    def __init__(self, name, seconds, calls):
+        self.name, self.seconds, self.calls = name, seconds, calls
+
+    def train(self):
+        self.calls.append(self.name)
+        time.sleep(self.seconds)
+
+
+def test_short_units_are_timed_right_after_an_untimed_one_of_their_own():
+    # Timed after another peer's settling pause, a short unit finds its data out of the caches.
+    calls = []
+    short, long = RecordingPeer("short", 0.0, calls), RecordingPeer("long", compare.HOT_SECONDS, calls)
+    seconds = compare.measure_rounds([short, long], rounds=3)
+    assert [len(seconds[name]) for name in ("short", "long")] == [3, 3]
+    rounds = calls[4:]  # after two untimed calls each: the first calls, then the classifying ones
+    assert rounds == ["short", "short", "long", "long", "short", "short", "short", "short", "long"]
 
 
 def test_flop_count_of_a_two_layer_network():

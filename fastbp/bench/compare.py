@@ -22,7 +22,9 @@ round to round, so that drift of the machine (clock, caches, other load)
 hits every peer alike.  After each unit of a peer that runs on another
 thread pool (BLAS, PyTorch's, XLA's, Numba's OpenMP threads) the next peer waits ``SETTLE_SECONDS``
 untimed: those pools keep their threads spinning for a while after their
-work, on the cores the next peer needs.  Reported: the median seconds per
+work, on the cores the next peer needs.  A peer whose unit is short (under
+``HOT_SECONDS``) runs an untimed unit right before each timed one, so that no
+peer is timed with caches that the pause emptied.  Reported: the median seconds per
 unit over the rounds, each peer's time divided by the best fastbp backend's (above 1:
 fastbp is that many times faster), GFLOP/s and their fraction of the machine's
 two peaks (:mod:`fastbp.bench.peaks`): the FMA throughput of a compiled loop at
@@ -62,6 +64,8 @@ from fastbp.bench.workloads import WORKLOADS, Workload, compiled_backends, unava
 # xor: PyTorch and scikit-learn take 10 to 40 s per 10000 epochs, hence 3 rounds
 DEFAULT_ROUNDS = {"digits": 20, "mnistlike": 5, "wide": 3, "online": 7, "xor": 3}
 QUICK_ROUNDS = 2
+# Units shorter than this are timed right after an untimed one (see measure_rounds).
+HOT_SECONDS = 0.05
 PEERS = ["fastbp", "numpy", "jax", "torch", "torch-compile", "sklearn"]
 
 
@@ -112,13 +116,28 @@ def make_peers(
 
 
 def measure_rounds(peers: list[Peer], rounds: int) -> dict[str, list[float]]:
-    """Seconds of each peer's measurement units, ``rounds`` of them, order rotated each round."""
+    """Seconds of each peer's measurement units, ``rounds`` of them, order rotated each round.
+
+    A peer whose unit takes less than ``HOT_SECONDS`` runs one untimed unit right
+    before each timed one, so that every peer is timed with its own data and
+    code in the caches: after the settling pause of the peer before it, a short
+    unit ran up to twice as slow (a digits epoch 1.9 ms against 0.82 ms back to
+    back, on a 2-core KVM guest) whichever peer it was, and the rotation handed
+    that penalty to the peers unevenly.
+    """
+    short = set()
     for peer in peers:
         peer.train()  # untimed: first calls (allocation, lazy initialisation) excluded
+        started = time.perf_counter()
+        peer.train()
+        if time.perf_counter() - started < HOT_SECONDS:
+            short.add(peer.name)
     seconds: dict[str, list[float]] = {peer.name: [] for peer in peers}
     for round_index in range(rounds):
         shift = round_index % len(peers)
         for peer in peers[shift:] + peers[:shift]:
+            if peer.name in short:
+                peer.train()
             started = time.perf_counter()
             peer.train()
             seconds[peer.name].append(time.perf_counter() - started)
