@@ -3,7 +3,9 @@
 The width cases run nothing they compile (it may not run on this CPU): each
 compiles the tile loop of the input sums for a forced target in a child
 process with its own empty cache, and reads which registers its
-multiply-adds use.
+multiply-adds use.  The register blocks of the input sums run for the host
+and, in a child process, with AVX2's features (which every CPU with AVX-512
+runs too).
 """
 
 import json
@@ -119,3 +121,41 @@ def test_tiled_products_match_numpy_on_one_and_two_threads(shape, dtype):
         results.append((z, below, dW, db, squares))
     for one, two in zip(*results):
         assert np.array_equal(one, two)  # bitwise, whatever the thread count
+
+
+BLOCKS_PROBE = """
+import json
+import numba
+import numpy as np
+from fastbp.backends.cpu import loops, parallel, tuning
+numba.get_num_threads()
+rng = np.random.default_rng(0)
+errors, bitwise = [], True
+for dtype in ("float32", "float64"):
+    for N, n_in, n_out in ((37, 70, 130), (9, 5, 7), (64, 784, 30)):
+        W = rng.standard_normal((n_out, n_in)).astype(dtype)
+        b = rng.standard_normal(n_out).astype(dtype)
+        a_prev = rng.standard_normal((N, n_in)).astype(dtype)
+        one, two = np.empty((N, n_out), dtype), np.empty((N, n_out), dtype)
+        loops.input_sum(W, b, a_prev, one, 0, n_out)
+        parallel.input_sum(W, b, a_prev, two, 2)
+        exact = a_prev.astype(np.float64) @ W.T.astype(np.float64) + b
+        errors.append(float(np.abs(one - exact).max() / np.abs(exact).max()))
+        bitwise = bitwise and bool(np.array_equal(one, two))
+print(json.dumps({"units": tuning.UNITS_PER_BLOCK, "error": max(errors), "bitwise": bitwise}))
+"""
+
+
+@pytest.mark.parametrize("target", ["haswell", "host"])
+def test_input_sums_of_either_register_block_match_numpy_on_one_and_two_threads(target, tmp_path):
+    # Blocks of four units where the CPU has AVX-512, of two with AVX2 (forced here on any CPU
+    # that has AVX-512: the AVX2 code runs there too).
+    environment = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path), "NUMBA_NUM_THREADS": "2"}
+    if target == "haswell":
+        environment.update(zip(("NUMBA_CPU_NAME", "NUMBA_CPU_FEATURES"), TARGETS["haswell"]))
+    result = subprocess.run([sys.executable, "-c", BLOCKS_PROBE], env=environment, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    found = json.loads(result.stdout.strip().splitlines()[-1])
+    if target == "haswell":
+        assert found["units"] == 2
+    assert found["error"] < 1e-5 and found["bitwise"]

@@ -28,7 +28,7 @@ whichever thread computes them.
 import numpy as np
 
 from fastbp.backends.cpu.tiles import tile_sum
-from fastbp.backends.cpu.tuning import kernel
+from fastbp.backends.cpu.tuning import UNITS_PER_BLOCK, kernel
 from fastbp.numerics.formulas import (
     SIGMOID,
     SOFTMAX,
@@ -46,32 +46,67 @@ from fastbp.numerics.formulas import (
 def input_sum(W, b, a_prev, z, k_start, k_stop):
     """z^l_k = sum_j W^l_kj a^{l-1}_j + b^l_k, for k in [k_start, k_stop) and every sample n.
 
-    Register blocking: four samples by two units at a time, eight running
-    sums that stay in registers; each ``W[k, j]`` loaded serves four samples
-    and each ``a^{l-1}_j`` two units (six loads per eight multiply-adds,
-    against two per one in the plain loop).  The ``j`` loops start at 0, so
-    that LLVM can drop Numba's negative-index checks and vectorise them; and
-    they index the 2-d arrays rather than row views, whose reference counts
-    (atomic operations) cost more than a small layer's arithmetic.
+    Register blocking: four samples by ``UNITS_PER_BLOCK`` units at a time,
+    running sums that stay in registers; each ``W[k, j]`` loaded serves four
+    samples and each ``a^{l-1}_j`` all the units of the block (with four
+    units, eight loads per sixteen multiply-adds; with two, six per eight).
+    Four units need the 32 vector registers of AVX-512; with AVX2's 16 their
+    sums spill (see :data:`fastbp.backends.cpu.tuning.UNITS_PER_BLOCK`).  The
+    blocks start at ``k_start``, which callers keep a multiple of four.  The
+    ``j`` loops start at 0, so that LLVM can drop Numba's negative-index checks
+    and vectorise them; and they index the 2-d arrays rather than row views,
+    whose reference counts (atomic operations) cost more than a small layer's
+    arithmetic.
     """
     n_samples, n_inputs = a_prev.shape
-    pairs_stop = k_start + (k_stop - k_start) // 2 * 2
+    blocks_stop = k_start + (k_stop - k_start) // UNITS_PER_BLOCK * UNITS_PER_BLOCK
     for n in range(0, n_samples - 3, 4):
-        for k in range(k_start, pairs_stop, 2):
-            z0u = z1u = z2u = z3u = b[k]
-            z0v = z1v = z2v = z3v = b[k + 1]
-            for j in range(n_inputs):
-                z0u += W[k, j] * a_prev[n, j]
-                z1u += W[k, j] * a_prev[n + 1, j]
-                z2u += W[k, j] * a_prev[n + 2, j]
-                z3u += W[k, j] * a_prev[n + 3, j]
-                z0v += W[k + 1, j] * a_prev[n, j]
-                z1v += W[k + 1, j] * a_prev[n + 1, j]
-                z2v += W[k + 1, j] * a_prev[n + 2, j]
-                z3v += W[k + 1, j] * a_prev[n + 3, j]
-            z[n, k], z[n + 1, k], z[n + 2, k], z[n + 3, k] = z0u, z1u, z2u, z3u
-            z[n, k + 1], z[n + 1, k + 1], z[n + 2, k + 1], z[n + 3, k + 1] = z0v, z1v, z2v, z3v
-        for k in range(pairs_stop, k_stop):
+        if UNITS_PER_BLOCK == 4:
+            for k in range(k_start, blocks_stop, 4):
+                # z_mu: sample n + m, unit k + u
+                z00 = z10 = z20 = z30 = b[k]
+                z01 = z11 = z21 = z31 = b[k + 1]
+                z02 = z12 = z22 = z32 = b[k + 2]
+                z03 = z13 = z23 = z33 = b[k + 3]
+                for j in range(n_inputs):
+                    a0, a1, a2, a3 = a_prev[n, j], a_prev[n + 1, j], a_prev[n + 2, j], a_prev[n + 3, j]
+                    w0, w1, w2, w3 = W[k, j], W[k + 1, j], W[k + 2, j], W[k + 3, j]
+                    z00 += w0 * a0
+                    z10 += w0 * a1
+                    z20 += w0 * a2
+                    z30 += w0 * a3
+                    z01 += w1 * a0
+                    z11 += w1 * a1
+                    z21 += w1 * a2
+                    z31 += w1 * a3
+                    z02 += w2 * a0
+                    z12 += w2 * a1
+                    z22 += w2 * a2
+                    z32 += w2 * a3
+                    z03 += w3 * a0
+                    z13 += w3 * a1
+                    z23 += w3 * a2
+                    z33 += w3 * a3
+                z[n, k], z[n, k + 1], z[n, k + 2], z[n, k + 3] = z00, z01, z02, z03
+                z[n + 1, k], z[n + 1, k + 1], z[n + 1, k + 2], z[n + 1, k + 3] = z10, z11, z12, z13
+                z[n + 2, k], z[n + 2, k + 1], z[n + 2, k + 2], z[n + 2, k + 3] = z20, z21, z22, z23
+                z[n + 3, k], z[n + 3, k + 1], z[n + 3, k + 2], z[n + 3, k + 3] = z30, z31, z32, z33
+        else:
+            for k in range(k_start, blocks_stop, 2):
+                z0u = z1u = z2u = z3u = b[k]
+                z0v = z1v = z2v = z3v = b[k + 1]
+                for j in range(n_inputs):
+                    z0u += W[k, j] * a_prev[n, j]
+                    z1u += W[k, j] * a_prev[n + 1, j]
+                    z2u += W[k, j] * a_prev[n + 2, j]
+                    z3u += W[k, j] * a_prev[n + 3, j]
+                    z0v += W[k + 1, j] * a_prev[n, j]
+                    z1v += W[k + 1, j] * a_prev[n + 1, j]
+                    z2v += W[k + 1, j] * a_prev[n + 2, j]
+                    z3v += W[k + 1, j] * a_prev[n + 3, j]
+                z[n, k], z[n + 1, k], z[n + 2, k], z[n + 3, k] = z0u, z1u, z2u, z3u
+                z[n, k + 1], z[n + 1, k + 1], z[n + 2, k + 1], z[n + 3, k + 1] = z0v, z1v, z2v, z3v
+        for k in range(blocks_stop, k_stop):
             for m in range(n, n + 4):
                 total = b[k]
                 for j in range(n_inputs):
@@ -140,34 +175,34 @@ def backpropagate(W_next, delta_next, code, a, delta):
 
     ``k`` outside and ``j`` inside, so that rows of ``W^{l+1}`` are read
     contiguously (the strided order, ``j`` outside, was several times slower).
-    Register blocking: two samples by four units at a time, so each
-    ``W^{l+1}_kj`` loaded serves two samples and each ``delta^l_j`` is
-    loaded and stored once per four rows (six loads and two stores per eight
-    multiply-adds).  The factor sigma_l' is applied in the same pass.
+    Register blocking: four samples by four units at a time, so each
+    ``W^{l+1}_kj`` loaded serves four samples and each ``delta^l_j`` is
+    loaded and stored once per four rows (eight loads and four stores per
+    sixteen multiply-adds; two samples by four units ran up to 1.9x slower
+    with AVX-512 and AVX2 alike).  The factor sigma_l' is applied in the same
+    pass.
     """
     n_samples = a.shape[0]
     n_units, n_inputs = W_next.shape
     quads_stop = n_units // 4 * 4
-    pairs_stop = n_samples // 2 * 2
+    blocks_stop = n_samples // 4 * 4
     for n in range(n_samples):
         for j in range(n_inputs):
             delta[n, j] = 0.0
-    for n in range(0, pairs_stop, 2):
+    for n in range(0, blocks_stop, 4):
         for k in range(0, quads_stop, 4):
-            p0, p1, p2, p3 = delta_next[n, k], delta_next[n, k + 1], delta_next[n, k + 2], delta_next[n, k + 3]
-            q0, q1, q2, q3 = (
-                delta_next[n + 1, k],
-                delta_next[n + 1, k + 1],
-                delta_next[n + 1, k + 2],
-                delta_next[n + 1, k + 3],
-            )
+            d0 = delta_next[n, k], delta_next[n, k + 1], delta_next[n, k + 2], delta_next[n, k + 3]
+            d1 = delta_next[n + 1, k], delta_next[n + 1, k + 1], delta_next[n + 1, k + 2], delta_next[n + 1, k + 3]
+            d2 = delta_next[n + 2, k], delta_next[n + 2, k + 1], delta_next[n + 2, k + 2], delta_next[n + 2, k + 3]
+            d3 = delta_next[n + 3, k], delta_next[n + 3, k + 1], delta_next[n + 3, k + 2], delta_next[n + 3, k + 3]
             for j in range(n_inputs):
-                delta[n, j] += W_next[k, j] * p0 + W_next[k + 1, j] * p1 + W_next[k + 2, j] * p2 + W_next[k + 3, j] * p3
-                delta[n + 1, j] += (
-                    W_next[k, j] * q0 + W_next[k + 1, j] * q1 + W_next[k + 2, j] * q2 + W_next[k + 3, j] * q3
-                )
+                w0, w1, w2, w3 = W_next[k, j], W_next[k + 1, j], W_next[k + 2, j], W_next[k + 3, j]
+                delta[n, j] += w0 * d0[0] + w1 * d0[1] + w2 * d0[2] + w3 * d0[3]
+                delta[n + 1, j] += w0 * d1[0] + w1 * d1[1] + w2 * d1[2] + w3 * d1[3]
+                delta[n + 2, j] += w0 * d2[0] + w1 * d2[1] + w2 * d2[2] + w3 * d2[3]
+                delta[n + 3, j] += w0 * d3[0] + w1 * d3[1] + w2 * d3[2] + w3 * d3[3]
     for n in range(n_samples):
-        first_k = quads_stop if n < pairs_stop else 0
+        first_k = quads_stop if n < blocks_stop else 0
         for k in range(first_k, n_units):
             d_k = delta_next[n, k]
             for j in range(n_inputs):
@@ -199,33 +234,39 @@ def online_gradients(W, a_prev, delta, inv_n, decay, dW, db, k_start, k_stop):
 def layer_gradients(W, a_prev, delta, inv_n, decay, dW, db, k_start, k_stop):
     """dC/dW^l_kj and dC/db^l_k for k in [k_start, k_stop); returns their sum_j (W^l_kj)^2.
 
-    Register blocking: two units by four samples at a time, so each
-    ``a^{l-1}_j`` loaded serves two rows of ``dW`` and each ``dW[k, j]`` is
-    loaded and stored once per four samples (six loads and two stores per
-    eight multiply-adds).  The weight decay reads ``W^l_kj`` once, and the sum
-    of squares for the L2 term of the cost comes with it.
+    Register blocking: four units by four samples at a time, so each
+    ``a^{l-1}_j`` loaded serves four rows of ``dW`` and each ``dW[k, j]`` is
+    loaded and stored once per four samples (eight loads and four stores per
+    sixteen multiply-adds; two units by four samples, twelve and four per
+    eight, ran up to 1.6x slower with AVX-512 and AVX2 alike).  The blocks
+    start at ``k_start``, which the threads' chunks keep a multiple of four.
+    The weight decay reads ``W^l_kj`` once, and the sum of squares for the L2
+    term of the cost comes with it.
     """
     n_samples, n_inputs = a_prev.shape
     if n_samples == 1:
         return online_gradients(W, a_prev, delta, inv_n, decay, dW, db, k_start, k_stop)
     quads_stop = n_samples // 4 * 4
-    pairs_stop = k_start + (k_stop - k_start) // 2 * 2
+    blocks_stop = k_start + (k_stop - k_start) // 4 * 4
     for k in range(k_start, k_stop):
         for j in range(n_inputs):
             dW[k, j] = 0.0
     # dC/dW^l_kj = (1/N) sum_n delta^l_k(n) a^{l-1}_j(n) + (lambda/N) W^l_kj
-    for k in range(k_start, pairs_stop, 2):
+    for k in range(k_start, blocks_stop, 4):
         for n in range(0, quads_stop, 4):
-            g0, g1, g2, g3 = delta[n, k], delta[n + 1, k], delta[n + 2, k], delta[n + 3, k]
-            h0, h1, h2, h3 = delta[n, k + 1], delta[n + 1, k + 1], delta[n + 2, k + 1], delta[n + 3, k + 1]
+            d0 = delta[n, k], delta[n + 1, k], delta[n + 2, k], delta[n + 3, k]
+            d1 = delta[n, k + 1], delta[n + 1, k + 1], delta[n + 2, k + 1], delta[n + 3, k + 1]
+            d2 = delta[n, k + 2], delta[n + 1, k + 2], delta[n + 2, k + 2], delta[n + 3, k + 2]
+            d3 = delta[n, k + 3], delta[n + 1, k + 3], delta[n + 2, k + 3], delta[n + 3, k + 3]
             for j in range(n_inputs):
-                dW[k, j] += g0 * a_prev[n, j] + g1 * a_prev[n + 1, j] + g2 * a_prev[n + 2, j] + g3 * a_prev[n + 3, j]
-                dW[k + 1, j] += (
-                    h0 * a_prev[n, j] + h1 * a_prev[n + 1, j] + h2 * a_prev[n + 2, j] + h3 * a_prev[n + 3, j]
-                )
+                a0, a1, a2, a3 = a_prev[n, j], a_prev[n + 1, j], a_prev[n + 2, j], a_prev[n + 3, j]
+                dW[k, j] += d0[0] * a0 + d0[1] * a1 + d0[2] * a2 + d0[3] * a3
+                dW[k + 1, j] += d1[0] * a0 + d1[1] * a1 + d1[2] * a2 + d1[3] * a3
+                dW[k + 2, j] += d2[0] * a0 + d2[1] * a1 + d2[2] * a2 + d2[3] * a3
+                dW[k + 3, j] += d3[0] * a0 + d3[1] * a1 + d3[2] * a2 + d3[3] * a3
     squares = 0.0
     for k in range(k_start, k_stop):
-        first_n = quads_stop if k < pairs_stop else 0
+        first_n = quads_stop if k < blocks_stop else 0
         for n in range(first_n, n_samples):
             d_n = delta[n, k]
             for j in range(n_inputs):

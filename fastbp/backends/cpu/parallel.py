@@ -8,8 +8,8 @@ backend gives them Numba's thread count or ``n_jobs``).
 
 How each formula is split, so that no two threads write the same element and
 the results are bitwise those of the serial backend, for any thread count
-(shares of units and samples start at even indices, see
-:func:`fastbp.backends.cpu.tuning.even_share`):
+(shares of units and samples start at multiples of four, see
+:func:`fastbp.backends.cpu.tuning.aligned_share`):
 
 * input sums z^l_k: by receiving units ``k`` (rows of ``W^l``);
 * deltas delta^l_j(n): by samples ``n`` (rows of ``delta^l``);
@@ -25,7 +25,7 @@ import numba
 import numpy as np
 
 from fastbp.backends.cpu import loops, tiles
-from fastbp.backends.cpu.tuning import GRADIENT_ROWS, even_share, kernel, parallel_kernel, units_tile
+from fastbp.backends.cpu.tuning import GRADIENT_ROWS, aligned_share, kernel, parallel_kernel, units_tile
 from fastbp.numerics.optim import optimizer_step
 
 
@@ -33,7 +33,7 @@ from fastbp.numerics.optim import optimizer_step
 def input_sum(W, b, a_prev, z, n_threads):
     """z^l_k = sum_j W^l_kj a^{l-1}_j + b^l_k, rows of ``W`` shared among the threads."""
     n_units, n_inputs = W.shape
-    tile = min(units_tile(n_inputs), even_share(n_units, n_threads))
+    tile = min(units_tile(n_inputs), aligned_share(n_units, n_threads))
     n_tiles = -(-n_units // tile)
     for t in numba.prange(n_tiles):
         loops.input_sum(W, b, a_prev, z, t * tile, min((t + 1) * tile, n_units))
@@ -43,7 +43,7 @@ def input_sum(W, b, a_prev, z, n_threads):
 def backpropagate(W_next, delta_next, code, a, delta, n_threads):
     """delta^l_j = sigma_l'(z^l_j) * sum_k W^{l+1}_kj delta^{l+1}_k, samples shared among the threads."""
     n_samples = a.shape[0]
-    chunk = even_share(n_samples, n_threads)
+    chunk = aligned_share(n_samples, n_threads)
     for c in numba.prange(-(-n_samples // chunk)):
         rows = slice(c * chunk, min((c + 1) * chunk, n_samples))
         loops.backpropagate(W_next, delta_next[rows], code, a[rows], delta[rows])
