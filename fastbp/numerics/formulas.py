@@ -69,6 +69,12 @@ def sigmoid(z):
 
 
 @register_jitable
+def relu(z):
+    """relu(z) = max(z, 0)."""
+    return z if z > 0 else type(z)(0.0)
+
+
+@register_jitable
 def activation(code, z):
     """a = sigma(z) for the element-wise activations (softmax couples a row)."""
     if code == SIGMOID:
@@ -76,7 +82,7 @@ def activation(code, z):
     if code == TANH:
         return tanh(z)
     if code == RELU:
-        return z if z > 0 else type(z)(0.0)
+        return relu(z)
     if code == EXP:
         return math.exp(z)
     return z
