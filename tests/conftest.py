@@ -1,6 +1,9 @@
-"""Shared helpers: random networks and data for every activation x cost combination."""
+"""Shared helpers: random networks and data for every activation x cost combination, and compiled probes."""
 
+import json
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -23,6 +26,23 @@ OUTPUT_COSTS = [
 COMPILED_BACKENDS = ["serial", "parallel"]
 # rtol of the agreement with the oracle, per dtype
 TOLERANCE = {"float64": 1e-10, "float32": 1e-4}
+
+
+def run_probe(script, cache_dir, **environment):
+    """Run ``script`` in a child process with an empty Numba cache in ``cache_dir``; the JSON of its last line.
+
+    Compiled afresh there, its functions have LLVM IR and assembly to inspect
+    (a function loaded from Numba's cache has none), and ``environment`` (for
+    example ``NUMBA_CPU_NAME``) applies to its compilation alone.
+    """
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        env={**os.environ, "NUMBA_CACHE_DIR": str(cache_dir), **environment},
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 def random_targets(rng, n_samples, n_outputs, output_activation, cost):

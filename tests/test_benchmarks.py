@@ -1,8 +1,6 @@
 """The benchmarks cannot rot: the comparison script and the asv suite run here, briefly."""
 
 import importlib
-import json
-import os
 import subprocess
 import sys
 import time
@@ -10,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import run_probe
 
 from benchmarks.bench_training import TrainEpoch, first_fit
 from fastbp.bench import compare, peaks
@@ -73,12 +72,7 @@ print(json.dumps({"bits": peaks.VECTOR_BITS, "registers": re.findall(register_on
 
 def test_the_fma_peak_keeps_its_sums_in_vector_registers_of_the_tiles_width(tmp_path):
     # Its sums once lived in a heap array, loaded and stored at every step: 13 GFLOP/s of a peak over 400.
-    result = subprocess.run(
-        [sys.executable, "-c", FMA_PROBE], env={**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)},
-        capture_output=True, text=True,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    found = json.loads(result.stdout.strip().splitlines()[-1])
+    found = run_probe(FMA_PROBE, tmp_path)
     register = {512: "zmm", 256: "ymm"}[found["bits"]]
     # one multiply-add of registers per vector of the sums, all of the tiles' width
     assert found["registers"].count(register) >= (16 if register == "zmm" else 12)

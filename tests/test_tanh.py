@@ -1,15 +1,12 @@
 """The vectorisable tanh of the CPU backends: accuracy, special values, and that it is the one compiled."""
 
-import json
 import math
-import os
 import re
-import subprocess
-import sys
 
 import numba
 import numpy as np
 import pytest
+from conftest import run_probe
 
 from fastbp.backends.cpu.tuning import ERROR_MODEL, FASTMATH
 from fastbp.numerics.tanh import SMALL, tanh
@@ -77,11 +74,6 @@ print(json.dumps(counts))
 def test_the_activation_pass_vectorises_its_loops(tmp_path):
     # With the vectorisable tanh in one loop over a run-time code, LLVM vectorised none of the
     # element-wise activations there (4 vector loops, the softmax's and the sigmoid's, where the
-    # loop of its own per activation gives 8): relu ran 15 times slower. Compiled afresh in a
-    # child process: a function loaded from Numba's cache has no LLVM IR to inspect.
-    result = subprocess.run(
-        [sys.executable, "-c", ACTIVATE_PROBE], env={**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)},
-        capture_output=True, text=True,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    assert all(count >= 8 for count in json.loads(result.stdout.strip().splitlines()[-1]).values())
+    # loop of its own per activation gives 8): relu ran 15 times slower.
+    counts = run_probe(ACTIVATE_PROBE, tmp_path)
+    assert all(count >= 8 for count in counts.values())

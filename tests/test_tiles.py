@@ -8,13 +8,9 @@ and, in a child process, with AVX2's features (which every CPU with AVX-512
 runs too).
 """
 
-import json
-import os
-import subprocess
-import sys
-
 import numpy as np
 import pytest
+from conftest import run_probe
 
 from fastbp.backends.cpu import parallel, products
 from fastbp.numerics.formulas import SIGMOID
@@ -53,12 +49,7 @@ print(json.dumps({
 
 def compiled_for(target, tmp_path):
     name, features = TARGETS[target]
-    environment = {"NUMBA_CPU_NAME": name, "NUMBA_CPU_FEATURES": features, "NUMBA_CACHE_DIR": str(tmp_path)}
-    result = subprocess.run(
-        [sys.executable, "-c", PROBE], env={**os.environ, **environment}, capture_output=True, text=True
-    )
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    return run_probe(PROBE, tmp_path, NUMBA_CPU_NAME=name, NUMBA_CPU_FEATURES=features)
 
 
 def test_avx2_cpus_get_256_bit_tiles_of_one_row(tmp_path):
@@ -150,12 +141,10 @@ print(json.dumps({"units": tuning.UNITS_PER_BLOCK, "error": max(errors), "bitwis
 def test_input_sums_of_either_register_block_match_numpy_on_one_and_two_threads(target, tmp_path):
     # Blocks of four units where the CPU has AVX-512, of two with AVX2 (forced here on any CPU
     # that has AVX-512: the AVX2 code runs there too).
-    environment = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path), "NUMBA_NUM_THREADS": "2"}
+    environment = {"NUMBA_NUM_THREADS": "2"}
     if target == "haswell":
         environment.update(zip(("NUMBA_CPU_NAME", "NUMBA_CPU_FEATURES"), TARGETS["haswell"]))
-    result = subprocess.run([sys.executable, "-c", BLOCKS_PROBE], env=environment, capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
-    found = json.loads(result.stdout.strip().splitlines()[-1])
+    found = run_probe(BLOCKS_PROBE, tmp_path, **environment)
     if target == "haswell":
         assert found["units"] == 2
     assert found["error"] < 1e-5 and found["bitwise"]
