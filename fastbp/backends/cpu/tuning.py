@@ -39,15 +39,15 @@ PARALLEL_MIN_PARAMETERS = 1 << 15
 
 # A layer's products go through the register tiles (fastbp.backends.cpu.tiles) on CPUs with
 # AVX-512 from (samples, multiply-adds) per batch on, each product its own threshold, where the
-# tiles measured faster than the register-blocked loops on 1 and 2 threads in both dtypes
-# (benchmarks/README.md, "Register tiles").  The input sums pack W^l, a pass over the whole
-# layer that a batch of 64 does not repay (64 x 784 x 128 and even 64 x 1024 x 1024 ran slower
-# tiled); the deltas and the gradients won from a mnistlike layer on (64 x 784 x 128), not on
-# a 64 x 128 x 64 one, and the deltas of 32 samples too.  With AVX2 only, the one-row tiles ran the
+# tiles measured faster than the register-blocked loops of four by four on 2 threads in both
+# dtypes (benchmarks/README.md, "Register blocks of four").  The input sums pack W^l, a pass over
+# the whole layer that a batch of 64 does not repay (even 64 x 1024 x 1024 ran slower tiled);
+# the deltas and the gradients won on 128 x 512 x 512 and 64 x 1024 x 1024, and lost on
+# mnistlike's 64 x 784 x 128 and on 64 x 256 x 256.  With AVX2 only, the one-row tiles ran the
 # input sums and the gradients slower than the loops on every shape measured.
 TILED_INPUT_SUMS = (128, 1 << 25)
-TILED_DELTAS = (32, 1 << 21)
-TILED_GRADIENTS = (64, 1 << 22)
+TILED_DELTAS = (64, 1 << 24)
+TILED_GRADIENTS = (64, 1 << 24)
 
 
 def cpu_features() -> str:
