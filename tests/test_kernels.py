@@ -1,10 +1,12 @@
 """Each compiled kernel against the NumPy oracle, for every activation and cost, both dtypes."""
 
+import numba
 import numpy as np
 import pytest
 from conftest import HIDDEN, OUTPUT_COSTS, TOLERANCE, random_problem
 
 from fastbp import functional
+from fastbp.numerics.layout import borrowed
 
 SEEDS = range(4)
 
@@ -94,3 +96,18 @@ def check_cost_and_gradient(backend, hidden, output, cost, dtype, seed):
 @pytest.mark.parametrize("output,cost", OUTPUT_COSTS)
 def test_cost_and_gradient_matches_oracle(backend, output, cost, dtype):
     check_cost_and_gradient(backend, "tanh", output, cost, dtype, seed=11)
+
+
+@numba.njit
+def written_through_borrowed_views(a, b):
+    a, b = borrowed(a, b)
+    b[0] = 7.0
+    return np.sum(a) + np.sum(b), a.shape[0], b.strides[0]
+
+
+def test_borrowed_arrays_are_views_of_the_same_memory():
+    # The training loop borrows its arguments (no reference counts as it passes them to its steps):
+    # the borrowed views must read and write the caller's arrays, with their shapes and strides.
+    a, b = np.ones(3), np.zeros(4, np.float32)
+    assert written_through_borrowed_views(a, b) == (10.0, 3, 4)
+    assert b.tolist() == [7.0, 0.0, 0.0, 0.0]

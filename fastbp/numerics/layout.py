@@ -60,6 +60,45 @@ def _matrix_view(typingctx, buffer, start, rows, cols):
     return view_type(buffer, start, rows, cols), codegen
 
 
+@intrinsic
+def borrowed(typingctx, *arrays):
+    """The arrays given, as views that *borrow* their memory: no meminfo, so no reference counting.
+
+    Compiled code counts a reference (an atomic operation) for every array it
+    passes to a function that it does not inline, and again when that call
+    returns: a training loop that passes a few dozen arrays to its steps for
+    every mini-batch spent more on those counts than on the arithmetic of a
+    small network (an SGD step of 17 parameters took 161 ns with its arrays
+    counted and 33 ns borrowed).  Like the views of :func:`_matrix_view`, a
+    borrowed array must not outlive the array it was made from: the kernels
+    borrow their own arguments, which live as long as the call, and never
+    return them.
+    """
+    array_types = arrays[0] if len(arrays) == 1 and isinstance(arrays[0], types.StarArgTuple) else arrays
+    if not all(isinstance(array, types.Array) for array in array_types):
+        return None
+
+    def codegen(context, builder, signature, args):
+        views = []
+        for array_type, value in zip(signature.return_type, cgutils.unpack_tuple(builder, args[0])):
+            source = make_array(array_type)(context, builder, value)
+            view = make_array(array_type)(context, builder)
+            populate_array(
+                view,
+                data=source.data,
+                shape=source.shape,
+                strides=source.strides,
+                itemsize=source.itemsize,
+                meminfo=cgutils.get_null_value(source.meminfo.type),
+                parent=cgutils.get_null_value(source.parent.type),
+            )
+            views.append(view._getvalue())
+        return context.make_tuple(builder, signature.return_type, views)
+
+    return_type = types.Tuple(tuple(array_types))
+    return return_type(types.StarArgTuple(tuple(array_types))), codegen
+
+
 def inlined_on_the_cpu(function):
     """Let compiled code call ``function``: inlined into its callers on the CPU.
 

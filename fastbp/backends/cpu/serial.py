@@ -43,7 +43,7 @@ from fastbp.backends.cpu.tuning import (
     worth_threads,
     worth_tiling,
 )
-from fastbp.numerics.layout import biases, layer, weights
+from fastbp.numerics.layout import biases, borrowed, layer, weights
 from fastbp.numerics.optim import SAMPLES_SEEN, UPDATES, end_of_epoch_schedule, optimizer_step
 from fastbp.numerics.shuffling import order_samples
 from fastbp.numerics.stopping import (
@@ -221,6 +221,7 @@ def squared_weights(theta, sizes):
 @kernel
 def predict(theta, sizes, codes, X, A, outputs, n_threads):
     """``a^L`` of every row of ``X`` into ``outputs``: the forward pass, as many rows at a time as ``A`` holds."""
+    theta, sizes, codes, X, A, outputs = borrowed(theta, sizes, codes, X, A, outputs)
     L = sizes.shape[0] - 1
     rows = A.shape[0] // np.sum(sizes)
     for start in range(0, X.shape[0], rows):
@@ -264,6 +265,15 @@ def train_epochs(
     completed.  (Weights that became NaN or infinite with a finite cost are
     caught by the caller after the call, as :meth:`fastbp.engine.training.Trainer.run` does.)
     """
+    # The steps below take these arrays for every mini-batch: borrowed, they pass without
+    # counting references (see fastbp.numerics.layout.borrowed).
+    X, Y, S, theta, sizes, codes, hyper, velocity, second_moment, counters, order, rng_state = borrowed(
+        X, Y, S, theta, sizes, codes, hyper, velocity, second_moment, counters, order, rng_state
+    )
+    A, D, Y_batch, S_batch, grad, last_finite, losses = borrowed(A, D, Y_batch, S_batch, grad, last_finite, losses)
+    X_val, Y_val, S_val, P_val, stopping, best_theta, scores = borrowed(
+        X_val, Y_val, S_val, P_val, stopping, best_theta, scores
+    )
     n_total = X.shape[0]
     L = sizes.shape[0] - 1
     stopping[STATUS] = RAN_ALL
