@@ -37,7 +37,11 @@ BATCH = 64
 # units and the 129 samples give odd shares, which the threads must round up.
 BIG_SIZES = [515, 513, 517, 10]
 BIG_BATCH = 129
-NETWORKS = {"small": (SIZES, BATCH), "tiled": (BIG_SIZES, BIG_BATCH)}
+# Batches of 257 samples, more than layers 1 and 2 have units: their input sums are shared among
+# the threads by samples (shares of 132 and 125, the second with a partial block of four).
+TALL_SIZES = [70, 48, 30]
+TALL_BATCH = 257
+NETWORKS = {"small": (SIZES, BATCH), "tiled": (BIG_SIZES, BIG_BATCH), "tall": (TALL_SIZES, TALL_BATCH)}
 
 needs_two_threads = pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="needs NUMBA_NUM_THREADS >= 2")
 
@@ -57,6 +61,8 @@ def test_the_layers_and_the_update_really_go_to_the_threads():
         assert worth_tiling(BIG_BATCH, np.empty((BIG_SIZES[1], BIG_SIZES[0])), threshold)
         assert worth_tiling(BIG_BATCH, np.empty((BIG_SIZES[2], BIG_SIZES[1])), threshold)
         assert not worth_tiling(BIG_BATCH, np.empty((BIG_SIZES[3], BIG_SIZES[2])), threshold)
+    for l in (1, 2):
+        assert TALL_BATCH * TALL_SIZES[l] * TALL_SIZES[l - 1] >= PARALLEL_MIN_WORK and TALL_BATCH > TALL_SIZES[l]
     # The tiles serve only CPUs with AVX-512 (tests/test_tiles.py checks them on any CPU).
     assert TILES is (VECTOR_BITS == 512)
 

@@ -11,7 +11,8 @@ the results are bitwise those of the serial backend, for any thread count
 (shares of units and samples start at multiples of four, see
 :func:`fastbp.backends.cpu.tuning.aligned_share`):
 
-* input sums z^l_k: by receiving units ``k`` (rows of ``W^l``);
+* input sums z^l_k: by samples ``n`` when the batch has more samples than
+  the layer has units, else by receiving units ``k`` (rows of ``W^l``);
 * deltas delta^l_j(n): by samples ``n`` (rows of ``delta^l``);
 * gradients dC/dW^l_kj: by receiving units ``k`` (rows of ``dW^l``), in
   chunks of ``GRADIENT_ROWS`` rows fixed by the layer, not by the threads;
@@ -31,12 +32,28 @@ from fastbp.numerics.optim import optimizer_step
 
 @parallel_kernel
 def input_sum(W, b, a_prev, z, n_threads):
-    """z^l_k = sum_j W^l_kj a^{l-1}_j + b^l_k, rows of ``W`` shared among the threads."""
+    """z^l_k = sum_j W^l_kj a^{l-1}_j + b^l_k, shared among the threads by samples or by rows of ``W``.
+
+    A batch of more samples than the layer has units is shared by samples:
+    each thread reads all of ``W^l`` and its share of ``a^{l-1}``, the
+    smaller of the two splits' traffic (and a layer of 10 units is not cut
+    into shares of 8 and 2).  Each share runs the serial backend's tiles of
+    units, and starts at a multiple of four samples, so every sample is
+    blocked as the serial loop blocks it.
+    """
     n_units, n_inputs = W.shape
-    tile = min(units_tile(n_inputs), aligned_share(n_units, n_threads))
-    n_tiles = -(-n_units // tile)
-    for t in numba.prange(n_tiles):
-        loops.input_sum(W, b, a_prev, z, t * tile, min((t + 1) * tile, n_units))
+    n_samples = a_prev.shape[0]
+    if n_samples > n_units:
+        tile = units_tile(n_inputs)
+        share = aligned_share(n_samples, n_threads)
+        for c in numba.prange(-(-n_samples // share)):
+            rows = slice(c * share, min((c + 1) * share, n_samples))
+            for k_start in range(0, n_units, tile):
+                loops.input_sum(W, b, a_prev[rows], z[rows], k_start, min(k_start + tile, n_units))
+    else:
+        tile = min(units_tile(n_inputs), aligned_share(n_units, n_threads))
+        for t in numba.prange(-(-n_units // tile)):
+            loops.input_sum(W, b, a_prev, z, t * tile, min((t + 1) * tile, n_units))
 
 
 @parallel_kernel
