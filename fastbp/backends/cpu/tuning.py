@@ -1,8 +1,9 @@
 """Compilation options, tile sizes and thresholds shared by the CPU backends.
 
-The numbers were chosen by measurement on the project's 2-core AMD EPYC machine
-(AVX2, 32 KiB L1d and 512 KiB L2 per core): the reasons are given beside each, the
-figures in benchmarks/README.md ("Tuning decisions").
+The numbers were chosen by measurement on the project's 2-core development
+machines (AMD EPYC with AVX2, and with AVX-512; Intel Xeon with AVX-512): the
+reasons are given beside each, the figures in benchmarks/README.md ("Tuning
+decisions" and the dated sections).
 """
 
 from typing import Final
