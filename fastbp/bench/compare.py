@@ -121,9 +121,8 @@ def measure_rounds(peers: list[Peer], rounds: int) -> dict[str, list[float]]:
     A peer whose unit takes less than ``HOT_SECONDS`` runs one untimed unit right
     before each timed one, so that every peer is timed with its own data and
     code in the caches: after the settling pause of the peer before it, a short
-    unit ran up to twice as slow (a digits epoch 1.9 ms against 0.82 ms back to
-    back, on a 2-core KVM guest) whichever peer it was, and the rotation handed
-    that penalty to the peers unevenly.
+    unit ran up to twice as slow whichever peer it was (benchmarks/README.md,
+    "Hot units"), and the rotation handed that penalty to the peers unevenly.
     """
     short = set()
     for peer in peers:

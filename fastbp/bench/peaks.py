@@ -64,9 +64,9 @@ def make_fma_loop(rows: int, lanes: int):
     The running sums live in a stack buffer that LLVM keeps in registers, and the
     loop carries the register tiles' vector-width attribute
     (:func:`fastbp.backends.cpu.tiles.prefer_vector_width`): a heap array would
-    be loaded and stored at every step (on Intel's AVX-512 CPUs that measured
-    13 GFLOP/s where the registers give over 400), and LLVM's preference for
-    256-bit vectors there would halve the ceiling.
+    be loaded and stored at every step (a small fraction of the ceiling), and
+    LLVM's preference for 256-bit vectors on Intel's AVX-512 CPUs would halve
+    it (benchmarks/README.md, "Intel with AVX-512").
     """
     size = rows * lanes
 

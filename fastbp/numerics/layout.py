@@ -68,8 +68,7 @@ def borrowed(typingctx, *arrays):
     passes to a function that it does not inline, and again when that call
     returns: a training loop that passes a few dozen arrays to its steps for
     every mini-batch spent more on those counts than on the arithmetic of a
-    small network (an SGD step of 17 parameters took 161 ns with its arrays
-    counted and 33 ns borrowed).  Like the views of :func:`_matrix_view`, a
+    small network (benchmarks/README.md, "Borrowed arrays").  Like the views of :func:`_matrix_view`, a
     borrowed array must not outlive the array it was made from: the kernels
     borrow their own arguments, which live as long as the call, and never
     return them.

@@ -133,8 +133,8 @@ def activate(code, z):
     block the loop of exponentials vectorises (see :mod:`fastbp.numerics.exp`), which
     saves more than a second pass over an L1-resident block costs.  A loop
     of its own for each common activation: in one loop over a run-time code
-    the branches of them all kept LLVM from vectorising any (relu ran 15
-    times slower once the vectorisable tanh was among them).
+    the branches of them all kept LLVM from vectorising any, once the
+    vectorisable tanh was among them (benchmarks/README.md, "tanh").
     """
     if code == SOFTMAX:
         for n in range(z.shape[0]):
@@ -194,9 +194,8 @@ def backpropagate(W_next, delta_next, code, a, delta):
     Register blocking: four samples by four units at a time, so each
     ``W^{l+1}_kj`` loaded serves four samples and each ``delta^l_j`` is
     loaded and stored once per four rows (eight loads and four stores per
-    sixteen multiply-adds; two samples by four units ran up to 1.9x slower
-    with AVX-512 and AVX2 alike).  The factor sigma_l' is applied in the same
-    pass.
+    sixteen multiply-adds; two samples by four units ran slower with AVX-512
+    and AVX2 alike).  The factor sigma_l' is applied in the same pass.
     """
     n_samples = a.shape[0]
     n_units, n_inputs = W_next.shape
@@ -254,7 +253,7 @@ def layer_gradients(W, a_prev, delta, inv_n, decay, dW, db, k_start, k_stop):
     ``a^{l-1}_j`` loaded serves four rows of ``dW`` and each ``dW[k, j]`` is
     loaded and stored once per four samples (eight loads and four stores per
     sixteen multiply-adds; two units by four samples, twelve and four per
-    eight, ran up to 1.6x slower with AVX-512 and AVX2 alike).  The blocks
+    eight, ran slower with AVX-512 and AVX2 alike).  The blocks
     start at ``k_start``, which the threads' chunks keep a multiple of four.
     The weight decay reads ``W^l_kj`` once, and the sum of squares for the L2
     term of the cost comes with it.

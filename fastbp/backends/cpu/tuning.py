@@ -65,8 +65,9 @@ def has_avx512(features: str) -> bool:
 VECTOR_BITS = 512 if has_avx512(cpu_features()) else 256
 # Units per register block of the input sums (fastbp.backends.cpu.loops.input_sum): four
 # samples by four units keep 16 running sums and 8 operands in registers, which AVX-512's 32
-# vector registers hold (1.1 to 1.2x faster than two units on mnistlike's and scikit-learn's
-# default layers) and AVX2's 16 do not (the sums spilled: 30 to 55% slower).
+# vector registers hold (faster than two units on mnistlike's and scikit-learn's default
+# layers) and AVX2's 16 do not (the sums spilled, and ran slower): benchmarks/README.md,
+# "Register blocks of four".
 UNITS_PER_BLOCK = 4 if VECTOR_BITS == 512 else 2
 # Whether big layers go through the register tiles at all (see TILED_INPUT_SUMS).  A constant:
 # where it is False, Numba prunes the tiled branches before typing them, and compiles none of
