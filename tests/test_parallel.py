@@ -163,3 +163,19 @@ def test_a_cached_caller_of_a_parallel_kernel_finds_the_threads_started(tmp_path
         result = subprocess.run([sys.executable, "-c", program], env=env, capture_output=True, text=True, timeout=300)
         assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "True"
+
+
+def test_the_cpu_backend_comes_with_numbas_threads_started():
+    # A cached kernel that links parallel code, loaded before Numba started its threads, called a
+    # null pointer even on one thread (Numba #8578): `fastbp predict` crashed after a `fastbp
+    # train` had filled the cache. get_backend starts the threads for every CPU backend.
+    program = (
+        "import numba.np.ufunc.parallel as threading\n"
+        "from fastbp.backends import get_backend\n"
+        "print(threading._is_initialized, end=' ')\n"
+        "get_backend('serial')\n"
+        "print(threading._is_initialized)"
+    )
+    result = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["False", "True"]

@@ -45,7 +45,13 @@ def get_backend(name: str) -> ModuleType:
     without numba-cuda and ``RuntimeError`` without a GPU (raised as the
     module is imported).
     """
-    return importlib.import_module(BACKENDS[check_backend(name)])
+    module = importlib.import_module(BACKENDS[check_backend(name)])
+    if module.__name__ == BACKENDS["serial"]:
+        # The CPU kernels link parallel code: one loaded from Numba's cache before Numba has
+        # started its threads can call into the threading layer before it is loaded, and crash
+        # (Numba issue #8578), even on one thread.  Starting them costs nothing after the first time.
+        numba.get_num_threads()
+    return module
 
 
 def check_n_jobs(n_jobs) -> int:

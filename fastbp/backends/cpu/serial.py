@@ -88,11 +88,24 @@ def forward(theta, sizes, codes, A, n_samples, n_threads):
     the register tiles instead (:mod:`fastbp.backends.cpu.products`), as do
     their deltas and gradients.
     """
-    for l in range(1, sizes.shape[0]):
+    a_in, a_out = layer(A, sizes, 0, n_samples, 0), layer(A, sizes, sizes.shape[0] - 1, n_samples, 0)
+    forward_between(theta, sizes, codes, a_in, A, a_out, n_threads)
+
+
+@inlined_kernel
+def forward_between(theta, sizes, codes, a_in, A, a_out, n_threads):
+    """:func:`forward` from the inputs ``a_in`` (``a^0``) to the outputs ``a_out`` (``a^L``), both ``(N, n_l)``.
+
+    The layers between live in ``A``; :func:`predict` passes rows of the
+    caller's inputs and outputs, so that it copies neither.
+    """
+    n_samples = a_in.shape[0]
+    L = sizes.shape[0] - 1
+    for l in range(1, L + 1):
         W = weights(theta, sizes, l)
         b = biases(theta, sizes, l)
-        a_prev = layer(A, sizes, l - 1, n_samples, 0)
-        a = layer(A, sizes, l, n_samples, 0)
+        a_prev = a_in if l == 1 else layer(A, sizes, l - 1, n_samples, 0)
+        a = a_out if l == L else layer(A, sizes, l, n_samples, 0)
         threaded = worth_threads(n_threads, n_samples, W)
         if TILES and worth_tiling(n_samples, W, TILED_INPUT_SUMS):
             if threaded:
@@ -220,21 +233,15 @@ def squared_weights(theta, sizes):
 
 @kernel
 def predict(theta, sizes, codes, X, A, outputs, n_threads):
-    """``a^L`` of every row of ``X`` into ``outputs``: the forward pass, as many rows at a time as ``A`` holds."""
+    """``a^L`` of every row of ``X`` into ``outputs``: the forward pass, as many rows at a time as ``A`` holds.
+
+    The rows of ``X`` are read where they are, and ``a^L`` is written straight into ``outputs``.
+    """
     theta, sizes, codes, X, A, outputs = borrowed(theta, sizes, codes, X, A, outputs)
-    L = sizes.shape[0] - 1
     rows = A.shape[0] // np.sum(sizes)
     for start in range(0, X.shape[0], rows):
-        n_samples = min(rows, X.shape[0] - start)
-        a_in = layer(A, sizes, 0, n_samples, 0)
-        for n in range(n_samples):
-            for j in range(X.shape[1]):
-                a_in[n, j] = X[start + n, j]
-        forward(theta, sizes, codes, A, n_samples, n_threads)
-        a_out = layer(A, sizes, L, n_samples, 0)
-        for n in range(n_samples):
-            for k in range(a_out.shape[1]):
-                outputs[start + n, k] = a_out[n, k]
+        stop = min(start + rows, X.shape[0])
+        forward_between(theta, sizes, codes, X[start:stop], A, outputs[start:stop], n_threads)
 
 
 @kernel
