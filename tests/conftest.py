@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -43,6 +44,19 @@ def run_probe(script, cache_dir, **environment):
     )
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def assert_vectorised_without_libm(dispatcher, dtype, function):
+    """``dispatcher``'s loop over ``function`` of ``dtype`` values: no call of the C library's, and vectorised.
+
+    ``dispatcher`` must have been called with arrays of ``dtype`` and compiled
+    in this process (a function loaded from Numba's cache has no LLVM IR).
+    """
+    signature = [s for s in dispatcher.signatures if str(s[0].dtype) == dtype][0]
+    llvm = dispatcher.inspect_llvm(signature)
+    assert f"@{function}" not in llvm and f"@llvm.{function}" not in llvm, f"fell back to the C library's {function}"
+    # Vectors of any width: 4 or 8 float32 with SSE or AVX2, 16 with AVX-512.
+    assert re.search(r"<\d+ x (float|double)>", llvm), f"the loop of {function} was not vectorised"
 
 
 def random_targets(rng, n_samples, n_outputs, output_activation, cost):

@@ -1,11 +1,11 @@
 """The vectorisable exponential of the CPU backends: accuracy, and that it is the one compiled."""
 
 import math
-import re
 
 import numba
 import numpy as np
 import pytest
+from conftest import assert_vectorised_without_libm
 
 from fastbp.backends.cpu.tuning import ERROR_MODEL, FASTMATH
 from fastbp.numerics.exp import exp
@@ -58,11 +58,7 @@ def test_arguments_below_the_normal_range_give_about_the_smallest_normal_float(d
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_the_cpu_version_is_compiled_and_vectorised(dtype):
     exponentials(np.zeros(8, dtype), np.zeros(8, dtype))
-    signature = [s for s in exponentials.signatures if str(s[0].dtype) == dtype][0]
-    llvm = exponentials.inspect_llvm(signature)
-    assert "@llvm.exp" not in llvm and "@exp" not in llvm, "fell back to the C library's exp"
-    # Vectors of any width: 4 or 8 float32 with SSE or AVX2, 16 with AVX-512.
-    assert re.search(r"<\d+ x (float|double)>", llvm), "the loop of exponentials was not vectorised"
+    assert_vectorised_without_libm(exponentials, dtype, "exp")
 
 
 def test_plain_python_is_math_exp():

@@ -118,7 +118,7 @@ def make_peers(
 def measure_rounds(peers: list[Peer], rounds: int) -> dict[str, list[float]]:
     """Seconds of each peer's measurement units, ``rounds`` of them, order rotated each round.
 
-    A peer whose unit takes less than ``HOT_SECONDS`` runs one untimed unit right
+    A peer whose first, untimed unit takes less than ``HOT_SECONDS`` runs one untimed unit right
     before each timed one, so that every peer is timed with its own data and
     code in the caches: after the settling pause of the peer before it, a short
     unit ran up to twice as slow whichever peer it was (benchmarks/README.md,
@@ -126,9 +126,8 @@ def measure_rounds(peers: list[Peer], rounds: int) -> dict[str, list[float]]:
     """
     short = set()
     for peer in peers:
-        peer.train()  # untimed: first calls (allocation, lazy initialisation) excluded
         started = time.perf_counter()
-        peer.train()
+        peer.train()  # untimed: first calls (allocation, lazy initialisation) excluded
         if time.perf_counter() - started < HOT_SECONDS:
             short.add(peer.name)
     seconds: dict[str, list[float]] = {peer.name: [] for peer in peers}

@@ -73,8 +73,7 @@ def borrowed(typingctx, *arrays):
     borrow their own arguments, which live as long as the call, and never
     return them.
     """
-    array_types = arrays[0] if len(arrays) == 1 and isinstance(arrays[0], types.StarArgTuple) else arrays
-    if not all(isinstance(array, types.Array) for array in array_types):
+    if not all(isinstance(array, types.Array) for array in arrays):
         return None
 
     def codegen(context, builder, signature, args):
@@ -94,8 +93,7 @@ def borrowed(typingctx, *arrays):
             views.append(view._getvalue())
         return context.make_tuple(builder, signature.return_type, views)
 
-    return_type = types.Tuple(tuple(array_types))
-    return return_type(types.StarArgTuple(tuple(array_types))), codegen
+    return types.Tuple(arrays)(types.StarArgTuple(arrays)), codegen
 
 
 def inlined_on_the_cpu(function):

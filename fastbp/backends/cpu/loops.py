@@ -28,7 +28,7 @@ whichever thread computes them.
 import numpy as np
 
 from fastbp.backends.cpu.tiles import tile_sum
-from fastbp.backends.cpu.tuning import UNITS_PER_BLOCK, kernel
+from fastbp.backends.cpu.tuning import UNITS_PER_BLOCK, inlined_kernel, kernel, units_tile
 from fastbp.numerics.formulas import (
     IDENTITY,
     RELU,
@@ -123,6 +123,18 @@ def input_sum(W, b, a_prev, z, k_start, k_stop):
             for j in range(n_inputs):
                 total += W[k, j] * a_prev[n, j]
             z[n, k] = total
+
+
+@inlined_kernel
+def input_sums_by_tiles(W, b, a_prev, z):
+    """:func:`input_sum` for every unit k, one tile of units after another (the serial order).
+
+    The tiles are :func:`fastbp.backends.cpu.tuning.units_tile` rows of ``W``;
+    the threads keep this order when they share a batch's samples.
+    """
+    tile = units_tile(W.shape[1])
+    for k_start in range(0, W.shape[0], tile):
+        input_sum(W, b, a_prev, z, k_start, min(k_start + tile, W.shape[0]))
 
 
 @kernel

@@ -44,12 +44,10 @@ def input_sum(W, b, a_prev, z, n_threads):
     n_units, n_inputs = W.shape
     n_samples = a_prev.shape[0]
     if n_samples > n_units:
-        tile = units_tile(n_inputs)
         share = aligned_share(n_samples, n_threads)
         for c in numba.prange(-(-n_samples // share)):
             rows = slice(c * share, min((c + 1) * share, n_samples))
-            for k_start in range(0, n_units, tile):
-                loops.input_sum(W, b, a_prev[rows], z[rows], k_start, min(k_start + tile, n_units))
+            loops.input_sums_by_tiles(W, b, a_prev[rows], z[rows])
     else:
         tile = min(units_tile(n_inputs), aligned_share(n_units, n_threads))
         for t in numba.prange(-(-n_units // tile)):

@@ -39,7 +39,6 @@ from fastbp.backends.cpu.tuning import (
     TILES,
     inlined_kernel,
     kernel,
-    units_tile,
     worth_threads,
     worth_tiling,
 )
@@ -116,9 +115,7 @@ def forward_between(theta, sizes, codes, a_in, A, a_out, n_threads):
             parallel.input_sum(W, b, a_prev, a, n_threads)
         else:
             # z^l_k = sum_j W^l_kj a^{l-1}_j + b^l_k, one tile of units k after another
-            tile = units_tile(W.shape[1])
-            for k_start in range(0, W.shape[0], tile):
-                loops.input_sum(W, b, a_prev, a, k_start, min(k_start + tile, W.shape[0]))
+            loops.input_sums_by_tiles(W, b, a_prev, a)
         loops.activate(codes[l], a)
 
 
