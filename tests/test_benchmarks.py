@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from conftest import run_probe
 
-from benchmarks.bench_training import TrainEpoch, first_fit
+from benchmarks.bench_training import MainJob, TrainEpoch, estimator_first_fit, first_fit
 from fastbp.bench import compare, peaks
 from fastbp.bench.peers import JaxPeer, TorchPeer, identity_orders
 from fastbp.bench.workloads import WORKLOADS, compiled_backends, unavailable
@@ -124,6 +124,15 @@ def test_asv_first_fit_code_runs():
     namespace = {}
     exec(setup, namespace)
     exec(code, namespace)
+
+
+def test_asv_first_estimator_fit_and_main_job_code_run(capsys):
+    pytest.importorskip("sklearn")
+    code, setup = estimator_first_fit("")
+    exec(setup + code, {})
+    # The main job's setup empties the cache of the process it runs in: here only its code runs.
+    exec(MainJob().timeraw_cold_cache()[0], {})
+    assert "held-out accuracy" in capsys.readouterr().out
 
 
 def test_every_benchmark_module_imports_without_the_optional_peers():

@@ -168,6 +168,22 @@ def test_info_reports_versions_threads_cuda_and_cache():
         assert line in result.stdout
 
 
+def test_compile_reports_each_configuration_it_compiled_or_found(capsys):
+    from fastbp.backends.cpu.tuning import TILES
+
+    assert cli.main(["compile", "--dtype", "float64", "--backend", "serial"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    configurations = ["float64, one thread"] + ["float64, one thread, register tiles"] * TILES
+    count = len(configurations) * 2  # Network's kernels, then the estimators'
+    assert [line.split(": ")[:2] for line in out[:-1]] == [
+        [f"[{i + 1}/{count}] {who}", configuration]
+        for i, (configuration, who) in enumerate(
+            (configuration, who) for configuration in configurations for who in ("Network", "estimators")
+        )
+    ]
+    assert re.fullmatch(r"compiled \(or found in the cache\) in \d+\.\d s", out[-1])
+
+
 def test_info_names_the_missing_cuda_package_or_the_simulator(monkeypatch):
     from fastbp.cli import info
 
@@ -291,7 +307,9 @@ def test_ctrl_c_during_training_exits_with_one_line_and_saves_nothing(cache, tmp
         stdout, stderr = process.communicate(timeout=180)
     finally:
         process.kill()
-    assert (process.returncode, stderr.strip()) == (130, "fastbp: interrupted (Ctrl-C); nothing was saved")
+    # A cold cache also says what it compiled (fastbp.engine.compiling), before the interruption.
+    said = [line for line in stderr.splitlines() if not line.startswith("fastbp: compil")]
+    assert (process.returncode, said) == (130, ["fastbp: interrupted (Ctrl-C); nothing was saved"])
     assert not list(work.iterdir())
 
 

@@ -80,9 +80,26 @@ def thread_count(name: str, sizes, batch_size: int, n_jobs=None) -> int:
     return n_threads
 
 
+def kernel_plan(name: str, sizes, batch_size: int, n_jobs=None) -> tuple[int | None, bool | None]:
+    """The kernels' last arguments ``(n_threads, tiles)`` for backend ``name``, ``sizes`` and batches of ``batch_size``.
+
+    ``n_threads`` is :func:`thread_count`, or ``None`` where that is one;
+    ``tiles`` is ``True`` where some layer may be big enough for the CPU's
+    register tiles (:func:`fastbp.backends.cpu.tuning.tiles_may_run`), else
+    ``None``.  Both also choose the compiled code: a CPU kernel compiled for
+    ``None`` leaves out the threads' or the tiles' code (see
+    :mod:`fastbp.backends.cpu.serial`), so that a fit compiles only what it runs.
+    """
+    from fastbp.backends.cpu.tuning import tiles_may_run
+
+    n_threads = thread_count(name, sizes, batch_size, n_jobs)
+    tiles = name not in ("numpy", "cuda") and tiles_may_run(sizes, batch_size)
+    return (n_threads if n_threads > 1 else None), (True if tiles else None)
+
+
 @contextmanager
-def numba_threads(n_threads: int):
-    """Run the block with Numba's thread count set to ``n_threads``, then restore it.
+def numba_threads(n_threads: int | None):
+    """Run the block with Numba's thread count set to ``n_threads`` (``None``: one), then restore it.
 
     Numba's thread count is thread-local: this changes it for the calling
     thread only, so fits running at the same time in several Python threads
@@ -93,7 +110,7 @@ def numba_threads(n_threads: int):
     bitwise the results it gives alone.
     """
     previous = numba.get_num_threads()
-    numba.set_num_threads(n_threads)
+    numba.set_num_threads(n_threads or 1)
     try:
         yield
     finally:

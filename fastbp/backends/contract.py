@@ -7,8 +7,10 @@ exactly these parameter names, in this order; the registry
 ``tests/test_backends.py`` checks every backend's source against this table.
 The functions work in place on the caller's arrays and trust them: C-contiguous,
 of the network's dtype, of matching shapes (:mod:`fastbp.engine.validation`
-sees to it).  ``n_threads`` is how many threads a CPU backend may use; the
-oracle and the CUDA backend take it and ignore it.
+sees to it).  ``n_threads`` is how many threads a CPU backend may use (``None``: one),
+``tiles`` whether a layer may be big enough for its register tiles (``True``, or ``None``:
+none is); each also chooses what the CPU backends compile (:mod:`fastbp.backends.cpu.serial`).
+The oracle and the CUDA backend take both and ignore them.
 
 The arrays, as docs/notation.md names them (storage: :mod:`fastbp.numerics.layout`):
 
@@ -44,30 +46,30 @@ KERNELS: dict[str, tuple[str, ...]] = {
     # a^0 = x: the batch's samples, in the epoch's order, into layer 0; returns N = sum_n s_n.
     "load_batch": ("X", "Y", "S", "order", "start", "A0", "y", "s"),
     # z^l = W^l a^{l-1} + b^l, a^l = sigma_l(z^l), for l = 1 .. L.
-    "forward": ("theta", "sizes", "codes", "A", "n_samples", "n_threads"),
+    "forward": ("theta", "sizes", "codes", "A", "n_samples", "n_threads", "tiles"),
     # sum_n s_n C_n.
     "data_cost": ("cost", "a", "y", "s"),
     # delta^L_k = s_n dC_n/da^L_k sigma_L'(z^L_k).
     "output_delta": ("cost", "output_code", "a", "y", "s", "delta"),
     # delta^l_j = sigma_l'(z^l_j) sum_k W^{l+1}_kj delta^{l+1}_k, for l = L-1 .. 1.
-    "backprop_deltas": ("theta", "sizes", "codes", "A", "D", "n_samples", "n_threads"),
+    "backprop_deltas": ("theta", "sizes", "codes", "A", "D", "n_samples", "n_threads", "tiles"),
     # dC/dW^l_kj and dC/db^l_k into grad; returns sum_l sum_kj (W^l_kj)^2.
-    "accumulate_gradients": ("theta", "sizes", "A", "D", "n_samples", "weight_sum", "l2", "grad", "n_threads"),
+    "accumulate_gradients": ("theta", "sizes", "A", "D", "n_samples", "weight_sum", "l2", "grad", "n_threads", "tiles"),
     # sum_l sum_kj (W^l_kj)^2.
     "squared_weights": ("theta", "sizes"),
     # The batch step: forward, cost, output delta, delta recursion, gradients; returns N C.
     "cost_and_gradient": ("theta", "sizes", "codes", "cost", "l2",
-                          "A", "D", "y", "s", "n_samples", "weight_sum", "grad", "n_threads"),
+                          "A", "D", "y", "s", "n_samples", "weight_sum", "grad", "n_threads", "tiles"),
     # One step of the optimiser on theta.
     "apply_update": ("theta", "grad", "optimizer", "hyper", "velocity", "second_moment", "counters", "n_threads"),
     # a^L of every row of X into outputs, as many rows at a time as A holds.
-    "predict": ("theta", "sizes", "codes", "X", "A", "outputs", "n_threads"),
+    "predict": ("theta", "sizes", "codes", "X", "A", "outputs", "n_threads", "tiles"),
     # Mini-batch gradient descent for up to losses.shape[0] epochs, with scikit-learn's stopping
     # rules; returns the epochs completed (stopping[STATUS] says why it stopped).
     "train_epochs": ("X", "Y", "S", "theta", "sizes", "codes", "cost", "l2", "batch_size", "shuffling",
                      "optimizer", "hyper", "velocity", "second_moment", "counters", "order", "rng_state",
                      "A", "D", "Y_batch", "S_batch", "grad", "last_finite", "losses",
                      "X_val", "Y_val", "S_val", "P_val", "score_kind", "stopping", "best_theta", "scores",
-                     "n_threads"),
+                     "n_threads", "tiles"),
 }
 # fmt: on

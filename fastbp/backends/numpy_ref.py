@@ -1,7 +1,7 @@
 """The oracle: docs/notation.md's matrix form in plain NumPy.
 
 Same function names and signatures as the compiled backends, so that one
-test checks each of them against this module (``n_threads`` is ignored:
+test checks each of them against this module (``n_threads`` and ``tiles`` are ignored:
 NumPy's BLAS chooses its own).  Nothing here is tuned: every
 function is the matrix formula it names, with rows = samples::
 
@@ -122,7 +122,7 @@ def dC_dA(cost: int, A: np.ndarray, Y: np.ndarray) -> np.ndarray:
     return -Y / P
 
 
-def forward(theta, sizes, codes, A, n_samples, n_threads):
+def forward(theta, sizes, codes, A, n_samples, n_threads, tiles):
     """Z^l = A^{l-1} (W^l)^T + b^l, A^l = sigma(Z^l), for l = 1 .. L."""
     for l in range(1, len(sizes)):
         Z = layer(A, sizes, l - 1, n_samples, 0) @ weights(theta, sizes, l).T + biases(theta, sizes, l)
@@ -140,14 +140,14 @@ def output_delta(cost, output_code, a, y, s, delta):
         delta[:] = s[:, None] * dC_dA(cost, a, y) * sigma_prime(output_code, a)
 
 
-def backprop_deltas(theta, sizes, codes, A, D, n_samples, n_threads):
+def backprop_deltas(theta, sizes, codes, A, D, n_samples, n_threads, tiles):
     """Delta^l = (Delta^{l+1} W^{l+1}) (.) sigma'(Z^l), for l = L-1 .. 1."""
     for l in range(len(sizes) - 2, 0, -1):
         propagated = layer(D, sizes, l + 1, n_samples, 1) @ weights(theta, sizes, l + 1)
         layer(D, sizes, l, n_samples, 1)[:] = propagated * sigma_prime(codes[l], layer(A, sizes, l, n_samples, 0))
 
 
-def accumulate_gradients(theta, sizes, A, D, n_samples, weight_sum, l2, grad, n_threads):
+def accumulate_gradients(theta, sizes, A, D, n_samples, weight_sum, l2, grad, n_threads, tiles):
     """dC/dW^l = (1/N) Delta^T A^{l-1} + (lambda/N) W^l;  dC/db^l = (1/N) sum_n Delta^l.
 
     N is ``weight_sum``, the sum of the samples' weights.  Returns sum_l ||W^l||^2.
@@ -205,19 +205,19 @@ def load_batch(X, Y, S, order, start, A0, y, s):
     return float(np.sum(S[rows]))
 
 
-def cost_and_gradient(theta, sizes, codes, cost, l2, A, D, y, s, n_samples, weight_sum, grad, n_threads):
+def cost_and_gradient(theta, sizes, codes, cost, l2, A, D, y, s, n_samples, weight_sum, grad, n_threads, tiles):
     """N C = sum_n s_n C_n + (lambda / 2) sum_l ||W^l||^2 of the batch, and dC/dtheta into ``grad``."""
     L = len(sizes) - 1
-    forward(theta, sizes, codes, A, n_samples, n_threads)
+    forward(theta, sizes, codes, A, n_samples, n_threads, tiles)
     a_out = layer(A, sizes, L, n_samples, 0)
     total = data_cost(cost, a_out, y, s) + 0.5 * l2 * squared_weights(theta, sizes)
     output_delta(cost, codes[L], a_out, y, s, layer(D, sizes, L, n_samples, 1))
-    backprop_deltas(theta, sizes, codes, A, D, n_samples, n_threads)
-    accumulate_gradients(theta, sizes, A, D, n_samples, weight_sum, l2, grad, n_threads)
+    backprop_deltas(theta, sizes, codes, A, D, n_samples, n_threads, tiles)
+    accumulate_gradients(theta, sizes, A, D, n_samples, weight_sum, l2, grad, n_threads, tiles)
     return total
 
 
-def predict(theta, sizes, codes, X, A, outputs, n_threads):
+def predict(theta, sizes, codes, X, A, outputs, n_threads, tiles):
     """A^L of every row of X into ``outputs`` (``A`` is not needed: NumPy allocates)."""
     activations = X
     for l in range(1, len(sizes)):
@@ -247,7 +247,7 @@ def score(score_kind, P, Y, S):
 def train_epochs(
     X, Y, S, theta, sizes, codes, cost, l2, batch_size, shuffling, optimizer, hyper, velocity, second_moment,
     counters, order, rng_state, A, D, Y_batch, S_batch, grad, last_finite, losses,
-    X_val, Y_val, S_val, P_val, score_kind, stopping, best_theta, scores, n_threads,
+    X_val, Y_val, S_val, P_val, score_kind, stopping, best_theta, scores, n_threads, tiles,
 ):  # fmt: skip
     """Mini-batch gradient descent with scikit-learn's stopping rules, the same contract as the compiled backends."""
     n_total = X.shape[0]
@@ -263,7 +263,7 @@ def train_epochs(
             s = S_batch[:n_samples]
             weight_sum = load_batch(X, Y, S, order, start, layer(A, sizes, 0, n_samples, 0), y, s)
             batch_cost = cost_and_gradient(
-                theta, sizes, codes, cost, l2, A, D, y, s, n_samples, weight_sum, grad, n_threads
+                theta, sizes, codes, cost, l2, A, D, y, s, n_samples, weight_sum, grad, n_threads, tiles
             )
             epoch_cost += batch_cost * n_samples / weight_sum
             apply_update(theta, grad, optimizer, hyper, velocity, second_moment, counters, n_threads)
@@ -279,7 +279,7 @@ def train_epochs(
         if score_kind == NO_SCORE:
             record_loss(stopping, losses[epoch])
         else:
-            predict(theta, sizes, codes, X_val, A, P_val, n_threads)
+            predict(theta, sizes, codes, X_val, A, P_val, n_threads, tiles)
             scores[epoch] = score(score_kind, P_val, Y_val, S_val)
             if record_score(stopping, scores[epoch]):
                 best_theta[:] = theta

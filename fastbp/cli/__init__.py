@@ -1,4 +1,4 @@
-"""The ``fastbp`` command line: ``train``, ``predict``, ``info``, ``bench`` and ``demo``.
+"""The ``fastbp`` command line: ``train``, ``predict``, ``info``, ``bench``, ``compile`` and ``demo``.
 
 ``fastbp`` with no subcommand runs ``demo``: train on the digits shipped with
 the package and print held-out accuracy and timings.  Bad user input (a
@@ -14,7 +14,7 @@ Each command is a module of this package with ``add_parser(subparsers)``
 import sys
 
 from fastbp._version import __version__
-from fastbp.cli import bench, demo, info, predict, train
+from fastbp.cli import bench, compiling, demo, info, predict, train
 from fastbp.cli.arguments import Parser
 
 # Exit statuses: 1 for bad input found while running (or a backend that cannot run here),
@@ -22,7 +22,7 @@ from fastbp.cli.arguments import Parser
 INPUT_ERROR = 1
 INTERRUPTED = 130
 # The command modules, in the order ``fastbp --help`` lists them.
-COMMANDS = (train, predict, info, bench, demo)
+COMMANDS = (train, predict, info, bench, compiling, demo)
 
 
 def build_parser() -> Parser:
@@ -33,7 +33,7 @@ def build_parser() -> Parser:
         "With no subcommand: demo.",
     )
     parser.add_argument("--version", action="version", version=f"fastbp {__version__}")
-    subparsers = parser.add_subparsers(dest="command", metavar="{train,predict,info,bench,demo}")
+    subparsers = parser.add_subparsers(dest="command", metavar="{train,predict,info,bench,compile,demo}")
     for command in COMMANDS:
         command.add_parser(subparsers)
     return parser

@@ -8,3 +8,6 @@ L-BFGS (:mod:`~fastbp.engine.lbfgs`), the step-by-step API
 (:mod:`~fastbp.engine.interrupts`).  It imports the backends and the
 numerics, never scikit-learn or the command line.
 """
+
+# Reports the first compile of each kernel configuration on standard error (see the module).
+from fastbp.engine import compiling  # noqa: E402, F401

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from fastbp.backends import get_backend, numba_threads, thread_count
+from fastbp.backends import get_backend, kernel_plan, numba_threads
 from fastbp.engine.network import Network
 from fastbp.engine.validation import (
     check_array,
@@ -35,10 +35,10 @@ from fastbp.numerics.optim import SGD, hyperparameters
 
 @contextmanager
 def backend_threads(backend: str, network: Network, n_samples: int):
-    """The thread count of ``backend`` for this batch, with Numba set to it meanwhile."""
-    n_threads = thread_count(backend, network.sizes, n_samples)
-    with numba_threads(n_threads):
-        yield n_threads
+    """The kernels' ``(n_threads, tiles)`` of ``backend`` for this batch, with Numba's thread count set meanwhile."""
+    plan = kernel_plan(backend, network.sizes, n_samples)
+    with numba_threads(plan[0]):
+        yield plan
 
 
 def samples_in(arrays, sizes, first_layer: int, name: str) -> int:
@@ -76,8 +76,8 @@ def forward(network: Network, X, backend: str = "serial") -> list:
     check_buffers_fit(network.sizes, X.shape[0], network.dtype, "the forward pass", deltas=False)
     A = layout.activation_buffer(network.sizes, X.shape[0], network.dtype)
     layout.layer(A, network.sizes, 0, X.shape[0], 0)[:] = X
-    with backend_threads(backend, network, X.shape[0]) as n_threads:
-        get_backend(backend).forward(network.theta, network.sizes, network.codes, A, X.shape[0], n_threads)
+    with backend_threads(backend, network, X.shape[0]) as plan:
+        get_backend(backend).forward(network.theta, network.sizes, network.codes, A, X.shape[0], *plan)
     return unpack(A, network.sizes, X.shape[0], 0)
 
 
@@ -97,8 +97,8 @@ def deltas(network: Network, activations, Y, backend: str = "serial") -> list:
         np.ones(n_samples, dtype=network.dtype),
         layout.layer(D, network.sizes, L, n_samples, 1),
     )
-    with backend_threads(backend, network, n_samples) as n_threads:
-        kernels.backprop_deltas(network.theta, network.sizes, network.codes, A, D, n_samples, n_threads)
+    with backend_threads(backend, network, n_samples) as plan:
+        kernels.backprop_deltas(network.theta, network.sizes, network.codes, A, D, n_samples, *plan)
     return unpack(D, network.sizes, n_samples, 1)
 
 
@@ -108,9 +108,9 @@ def gradient_vector(network: Network, activations, deltas_, backend: str = "seri
     A = pack(activations, network.sizes, n_samples, 0, "activations", network.dtype)
     D = pack(deltas_, network.sizes, n_samples, 1, "deltas", network.dtype)
     grad = np.empty_like(network.theta)
-    with backend_threads(backend, network, n_samples) as n_threads:
+    with backend_threads(backend, network, n_samples) as plan:
         get_backend(backend).accumulate_gradients(
-            network.theta, network.sizes, A, D, n_samples, float(n_samples), network.l2, grad, n_threads
+            network.theta, network.sizes, A, D, n_samples, float(n_samples), network.l2, grad, *plan
         )
     return grad
 

@@ -16,7 +16,7 @@ from collections.abc import Callable
 import numpy as np
 from scipy.optimize import OptimizeResult, minimize
 
-from fastbp.backends import get_backend, numba_threads, thread_count
+from fastbp.backends import get_backend, kernel_plan, numba_threads
 from fastbp.engine.interrupts import cancellable
 from fastbp.engine.training import all_finite
 from fastbp.engine.validation import check_buffers_fit
@@ -31,7 +31,7 @@ def cost_and_gradient(network, backend: str, X: np.ndarray, Y: np.ndarray, S: np
     """
     kernels = get_backend(backend)
     sizes, n_samples = network.sizes, X.shape[0]
-    n_threads = thread_count(backend, sizes, n_samples, n_jobs)
+    plan = kernel_plan(backend, sizes, n_samples, n_jobs)
     check_buffers_fit(sizes, n_samples, network.dtype, "L-BFGS over the whole training set")
     A = layout.activation_buffer(sizes, n_samples, network.dtype)
     D = layout.delta_buffer(sizes, n_samples, network.dtype)
@@ -41,10 +41,10 @@ def cost_and_gradient(network, backend: str, X: np.ndarray, Y: np.ndarray, S: np
 
     def evaluate(theta: np.ndarray) -> tuple[float, np.ndarray]:
         network.theta[:] = theta
-        with cancellable(), numba_threads(n_threads):
+        with cancellable(), numba_threads(plan[0]):
             # N C = sum_n s_n C_n + (lambda / 2) sum_l sum_kj (W^l_kj)^2
             total = kernels.cost_and_gradient(
-                *network.kernel_arguments(), A, D, Y, S, n_samples, weight_sum, grad, n_threads
+                *network.kernel_arguments(), A, D, Y, S, n_samples, weight_sum, grad, *plan
             )
         return total / weight_sum, grad.astype(np.float64)
 

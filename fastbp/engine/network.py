@@ -7,7 +7,7 @@ from collections.abc import Callable
 import numpy as np
 
 from fastbp._version import __version__
-from fastbp.backends import get_backend, numba_threads, thread_count
+from fastbp.backends import get_backend, kernel_plan, numba_threads
 from fastbp.engine.initialization import glorot_uniform
 from fastbp.engine.io import FORMAT, FORMAT_VERSION, load_arrays, save_arrays
 from fastbp.engine.training import Trainer
@@ -151,16 +151,29 @@ class Network:
         """
         rows = min(X.shape[0], PREDICT_ROWS)
         check_buffers_fit(self.sizes, rows, self.dtype, "predicting", deltas=False)
-        n_threads = thread_count(backend, self.sizes, rows, n_jobs)
+        n_threads, tiles = kernel_plan(backend, self.sizes, rows, n_jobs)
         A = layout.activation_buffer(self.sizes, max(rows, 1), self.dtype)
         outputs = np.empty((X.shape[0], self.sizes[-1]), dtype=self.dtype)
         kernels = get_backend(backend)
-        if n_threads == 1:
-            kernels.predict(self.theta, self.sizes, self.codes, X, A, outputs, 1)
+        if n_threads is None:
+            kernels.predict(self.theta, self.sizes, self.codes, X, A, outputs, None, tiles)
         else:
             with numba_threads(n_threads):
-                kernels.predict(self.theta, self.sizes, self.codes, X, A, outputs, n_threads)
+                kernels.predict(self.theta, self.sizes, self.codes, X, A, outputs, n_threads, tiles)
         return outputs
+
+    def prepare_outputs(self, x: np.ndarray, rows: int, backend: str = "serial", n_jobs: int | None = None) -> None:
+        """Compile (or load from Numba's cache) the kernel that :meth:`outputs` runs on ``rows`` rows.
+
+        It predicts the one checked row ``x`` (shape ``(1, n_0)``) with that
+        kernel.  The kernel depends on the number of rows through its threads
+        and tiles (:func:`fastbp.backends.kernel_plan`): a one-row prediction
+        and one of the whole training set may use two.
+        """
+        n_threads, tiles = kernel_plan(backend, self.sizes, min(rows, PREDICT_ROWS), n_jobs)
+        A = layout.activation_buffer(self.sizes, 1, self.dtype)
+        outputs = np.empty((1, self.sizes[-1]), dtype=self.dtype)
+        get_backend(backend).predict(self.theta, self.sizes, self.codes, x, A, outputs, n_threads, tiles)
 
     def fit(
         self,
@@ -316,11 +329,15 @@ class Network:
         )
 
 
-def warm_up(backend: str = "serial", dtype="float64") -> float:
+def warm_up(backend: str = "serial", dtype="float64", tiles: bool = False) -> float:
     """Compile (or load from Numba's cache) ``backend``'s kernels for ``dtype``.
 
-    Trains a one-unit network for one epoch and predicts with it, which needs
-    every kernel that :meth:`Network.fit` and :meth:`Network.predict` call.
+    Trains a small network for one epoch and predicts with it, which needs
+    every kernel that :meth:`Network.fit` and :meth:`Network.predict` call
+    for networks of small layers.  With ``tiles``, the network has a layer
+    big enough for the register tiles (256 inputs, 1024 units, a batch of
+    128), so that the kernels with the tiles' code compile (on CPUs that
+    have no tiles, the same as without).
 
     Returns
     -------
@@ -328,8 +345,9 @@ def warm_up(backend: str = "serial", dtype="float64") -> float:
         The seconds it took: the compile time a first fit would pay.
     """
     started = time.perf_counter()
-    network = Network([1, 1, 1], dtype=dtype, seed=0)
-    one = np.ones((1, 1))
-    network.fit(one, one, epochs=1, batch_size=1, backend=backend)
-    network.predict(one, backend=backend)
+    sizes, rows = ([256, 1024, 1], 128) if tiles else ([1, 1, 1], 1)
+    network = Network(sizes, dtype=dtype, seed=0)
+    X, Y = np.ones((rows, sizes[0])), np.ones((rows, 1))
+    network.fit(X, Y, epochs=1, batch_size=rows, backend=backend)
+    network.predict(X, backend=backend)
     return time.perf_counter() - started

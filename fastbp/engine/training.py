@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from fastbp.backends import get_backend, numba_threads, thread_count
+from fastbp.backends import get_backend, kernel_plan, numba_threads
 from fastbp.engine.interrupts import cancellable, held_interrupts
 from fastbp.engine.validation import check_memory
 from fastbp.numerics import layout, optim
@@ -168,7 +168,7 @@ class Trainer:
             shuffling = NO_SHUFFLE
         else:
             shuffling = SHUFFLE if generator is None else LIKE_RANDOM_STATE
-        n_threads = thread_count(self.backend, network.sizes, batch_size, self.n_jobs)
+        plan = kernel_plan(self.backend, network.sizes, batch_size, self.n_jobs)
         losses = np.empty(epochs, dtype=np.float64)
         scores = np.empty(epochs, dtype=np.float64)
         done, chunk = 0, 1
@@ -183,7 +183,7 @@ class Trainer:
                 try:
                     completed = self.epochs(
                         X, Y, S, batch_size, shuffling, losses[done : done + requested],
-                        scores[done : done + requested], buffers, n_threads,
+                        scores[done : done + requested], buffers, plan,
                     )  # fmt: skip
                 except BaseException:
                     self.restore_state()
@@ -231,22 +231,25 @@ class Trainer:
 
     def epochs(
         self, X, Y, S, batch_size: int, shuffling: int, losses: np.ndarray, scores: np.ndarray, buffers: tuple,
-        n_threads: int,
+        plan: tuple,
     ) -> int:  # fmt: skip
-        """One call of the backend's epoch loop: up to ``losses.shape[0]`` epochs; the number completed."""
+        """One call of the backend's epoch loop: up to ``losses.shape[0]`` epochs; the number completed.
+
+        ``plan`` is ``(n_threads, tiles)`` (:func:`fastbp.backends.kernel_plan`).
+        """
         network = self.network
         rules = self.rules
         order, A, D, Y_batch, S_batch, grad, last_finite = buffers
         last_finite[:] = network.theta
         # Divergence is detected from the costs and weights; NumPy's overflow
         # warnings on the way there (numpy backend) would only repeat it.
-        with cancellable(), numba_threads(n_threads), np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        with cancellable(), numba_threads(plan[0]), np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             return self.kernels.train_epochs(
                 X, Y, S, network.theta, network.sizes, network.codes, network.cost_code, network.l2,
                 batch_size, shuffling, self.optimizer, self.hyper, self.velocity, self.second_moment,
                 self.counters, order, self.generator, A, D, Y_batch, S_batch, grad, last_finite,
                 losses, rules.X_val, rules.Y_val, rules.S_val, rules.P_val, rules.score_kind, rules.stopping,
-                rules.best_theta, scores, n_threads,
+                rules.best_theta, scores, *plan,
             )  # fmt: skip
 
 

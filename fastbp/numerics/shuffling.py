@@ -13,8 +13,9 @@ hidden global generator, and the same seed gives the same order of samples in
 every backend (the CUDA backend shuffles on the host with these functions).
 """
 
-import numba
 import numpy as np
+
+from fastbp.numerics.cache import cached_jit
 
 NO_SHUFFLE = 0
 SHUFFLE = 1
@@ -25,7 +26,7 @@ MIX_1 = np.uint64(0xBF58476D1CE4E5B9)
 MIX_2 = np.uint64(0x94D049BB133111EB)
 
 
-@numba.njit(cache=True)
+@cached_jit()
 def next_random(state: np.ndarray) -> np.uint64:
     """Advance ``state[0]`` and return the next 64-bit pseudo-random integer."""
     state[0] += GOLDEN_GAMMA
@@ -35,7 +36,7 @@ def next_random(state: np.ndarray) -> np.uint64:
     return z ^ (z >> np.uint64(31))
 
 
-@numba.njit(cache=True)
+@cached_jit()
 def random_below(state: np.ndarray, n: int) -> int:
     """An unbiased integer in ``[0, n)``: reject the draws below ``2**64 mod n``."""
     bound = np.uint64(n)
@@ -46,7 +47,7 @@ def random_below(state: np.ndarray, n: int) -> int:
             return np.int64(r % bound)
 
 
-@numba.njit(cache=True)
+@cached_jit()
 def shuffle(order: np.ndarray, state: np.ndarray) -> None:
     """Permute ``order`` in place (Fisher-Yates), drawing from ``state``."""
     for i in range(order.shape[0] - 1, 0, -1):
@@ -70,7 +71,7 @@ MT_LOWER = np.uint64(0x7FFFFFFF)
 WORD = np.uint64(0xFFFFFFFF)
 
 
-@numba.njit(cache=True)
+@cached_jit()
 def twist(state: np.ndarray) -> None:
     """Regenerate the MT_WORDS words of the state (the recurrence of MT19937)."""
     for i in range(MT_WORDS):
@@ -82,7 +83,7 @@ def twist(state: np.ndarray) -> None:
     state[MT_WORDS] = 0
 
 
-@numba.njit(cache=True)
+@cached_jit()
 def next_word(state: np.ndarray) -> np.uint64:
     """The next 32-bit output of MT19937, tempered, as RandomState draws it."""
     if state[MT_WORDS] >= MT_WORDS:
@@ -96,7 +97,7 @@ def next_word(state: np.ndarray) -> np.uint64:
     return y & WORD
 
 
-@numba.njit(cache=True)
+@cached_jit()
 def interval(state: np.ndarray, largest: int) -> int:
     """An integer in ``[0, largest]`` as RandomState draws it.
 
@@ -114,7 +115,7 @@ def interval(state: np.ndarray, largest: int) -> int:
             return np.int64(value)
 
 
-@numba.njit(cache=True)
+@cached_jit()
 def shuffle_like_random_state(order: np.ndarray, state: np.ndarray) -> None:
     """Permute ``order`` in place exactly as ``RandomState.shuffle`` would, drawing from ``state``.
 
@@ -147,7 +148,7 @@ def set_random_state_words(random_state: np.random.RandomState, words: np.ndarra
     random_state.set_state(state)
 
 
-@numba.njit(cache=True)
+@cached_jit()
 def order_samples(order: np.ndarray, shuffling: int, rng_state: np.ndarray) -> None:
     """An epoch's order of the samples, in place.
 

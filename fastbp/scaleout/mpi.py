@@ -66,7 +66,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fastbp.backends import get_backend, numba_threads, thread_count
+from fastbp.backends import get_backend, kernel_plan, numba_threads
 from fastbp.engine.network import Network
 from fastbp.engine.training import DivergenceWarning
 from fastbp.engine.validation import check_inputs, check_non_negative_float, check_positive_int, check_targets
@@ -241,11 +241,11 @@ def fit(
     comm.Bcast(network.rng_state, root=0)
     kernels = get_backend(backend)
     local_batch = min(batch_size // ranks, X.shape[0])
-    n_threads = thread_count(backend, network.sizes, local_batch, n_jobs)
+    plan = kernel_plan(backend, network.sizes, local_batch, n_jobs)
     trainer = DataParallelTrainer(network, kernels, comm, hyper, optim.OPTIMIZERS[optimizer], average, period)
     started = time.perf_counter()
-    with numba_threads(n_threads):
-        done = trainer.run(X, Y, epochs, local_batch, bool(shuffle), n_threads)
+    with numba_threads(plan[0]):
+        done = trainer.run(X, Y, epochs, local_batch, bool(shuffle), plan)
     seconds = time.perf_counter() - started
     before = network.theta.copy()
     comm.Bcast(network.theta, root=0)
@@ -285,8 +285,11 @@ class DataParallelTrainer:
         self.allreduce(self.network.theta)
         self.network.theta *= self.network.dtype.type(1.0 / self.comm.size)
 
-    def run(self, X: np.ndarray, Y: np.ndarray, epochs: int, local_batch: int, shuffle: bool, n_threads: int) -> int:
-        """Train for up to ``epochs`` epochs in mini-batches of ``local_batch`` local samples; the epochs completed."""
+    def run(self, X: np.ndarray, Y: np.ndarray, epochs: int, local_batch: int, shuffle: bool, plan: tuple) -> int:
+        """Train for up to ``epochs`` epochs in mini-batches of ``local_batch`` local samples; the epochs completed.
+
+        ``plan`` is the kernels' ``(n_threads, tiles)`` (:func:`fastbp.backends.kernel_plan`).
+        """
         network, kernels = self.network, self.kernels
         sizes, L = network.sizes, network.L
         ranks = self.comm.size
@@ -315,12 +318,12 @@ class DataParallelTrainer:
                 # N = B for a share of the global batch's gradient, N = b for a local step.
                 scale = ranks * weight_sum if gradients else weight_sum
                 # This rank's share of B C: its samples' costs and 1/R of the L2 term.
-                epoch_cost += kernels.cost_and_gradient(*network_share, A, D, y, s, n_samples, scale, grad, n_threads)
+                epoch_cost += kernels.cost_and_gradient(*network_share, A, D, y, s, n_samples, scale, grad, *plan)
                 if gradients:
                     self.allreduce(grad)
                 kernels.apply_update(
                     network.theta, grad, self.optimizer, self.hyper, self.velocity, self.second_moment,
-                    self.counters, n_threads,
+                    self.counters, plan[0],
                 )  # fmt: skip
                 if not gradients and self.counters[optim.UPDATES] % self.period == 0:
                     self.average_parameters()

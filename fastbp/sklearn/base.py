@@ -245,8 +245,10 @@ class BaseMLP(BaseEstimator):
                 "Solver produced non-finite parameter weights. The input data may contain large values "
                 "and need to be preprocessed."
             )
-        # The first predict then finds its kernel compiled (or loaded from Numba's cache) for these arrays.
-        network.outputs(X[:1], self.backend, self.n_jobs)
+        # The first predict, of one row or of as many as the training set, then finds its kernel
+        # compiled (or loaded from Numba's cache) for these arrays.
+        for rows in (1, X.shape[0]):
+            network.prepare_outputs(X[:1], rows, self.backend, self.n_jobs)
         return self
 
     def _new_trainer(self, network) -> Trainer:

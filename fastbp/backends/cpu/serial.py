@@ -13,11 +13,18 @@ deltas ``delta^1 .. delta^L``, each layer an ``(N, n_l)`` block.  A whole
 mini-batch goes through one layer before the next: each weight is loaded
 once per batch, not once per sample.
 
-The last argument, ``n_threads``, is how many threads the layer loops may
-use: 1 for the serial backend; with more (the ``parallel`` backend), layers
-with enough work go to :mod:`fastbp.backends.cpu.parallel`, which splits the
-same loops over threads and gives bitwise the same results.  A caller
-that passes more than one from Python must start Numba's threads first
+The last two arguments choose the code as well as the work.  ``n_threads``
+is how many threads the layer loops may use (the ``parallel`` backend gives
+them Numba's thread count or ``n_jobs``), or ``None`` for one thread:
+layers with enough work then go to :mod:`fastbp.backends.cpu.parallel`,
+which splits the same loops over threads and gives bitwise the same results.
+``tiles`` is ``True`` where some layer may be big enough for the register
+tiles (:mod:`fastbp.backends.cpu.products`), ``None`` where none is.  Numba
+prunes a branch under ``x is not None`` when it compiles for a ``None``,
+before it types the branch: a serial fit compiles no parallel code, and a
+network of small layers no tile code (each is a compiled variant of its
+own, cached apart; :func:`fastbp.backends.kernel_plan` chooses them).
+A caller that passes threads from Python must start Numba's threads first
 (``numba.get_num_threads()`` does), as fastbp's own entry points do:
 Numba starts them when it loads a parallel function from its cache, but not
 when it loads a cached caller with the parallel code linked in (Numba issue
@@ -74,7 +81,7 @@ __all__ = [
 
 
 @inlined_kernel
-def forward(theta, sizes, codes, A, n_samples, n_threads):
+def forward(theta, sizes, codes, A, n_samples, n_threads, tiles):
     """The forward pass over the batch held in layer 0 of ``A``.
 
     For l = 1 .. L: z^l = W^l a^{l-1} + b^l, then a^l = sigma_l(z^l), each
@@ -88,11 +95,11 @@ def forward(theta, sizes, codes, A, n_samples, n_threads):
     their deltas and gradients.
     """
     a_in, a_out = layer(A, sizes, 0, n_samples, 0), layer(A, sizes, sizes.shape[0] - 1, n_samples, 0)
-    forward_between(theta, sizes, codes, a_in, A, a_out, n_threads)
+    forward_between(theta, sizes, codes, a_in, A, a_out, n_threads, tiles)
 
 
 @inlined_kernel
-def forward_between(theta, sizes, codes, a_in, A, a_out, n_threads):
+def forward_between(theta, sizes, codes, a_in, A, a_out, n_threads, tiles):
     """:func:`forward` from the inputs ``a_in`` (``a^0``) to the outputs ``a_out`` (``a^L``), both ``(N, n_l)``.
 
     The layers between live in ``A``; :func:`predict` passes rows of the
@@ -105,13 +112,15 @@ def forward_between(theta, sizes, codes, a_in, A, a_out, n_threads):
         b = biases(theta, sizes, l)
         a_prev = a_in if l == 1 else layer(A, sizes, l - 1, n_samples, 0)
         a = a_out if l == L else layer(A, sizes, l, n_samples, 0)
-        threaded = worth_threads(n_threads, n_samples, W)
-        if TILES and worth_tiling(n_samples, W, TILED_INPUT_SUMS):
-            if threaded:
+        # "n_threads is not None" and "tiles is not None" stand in each condition so that
+        # Numba prunes the branch when it compiles for None (see the module's docstring).
+        threaded = n_threads is not None and worth_threads(n_threads, n_samples, W)
+        if TILES and tiles is not None and worth_tiling(n_samples, W, TILED_INPUT_SUMS):
+            if n_threads is not None and threaded:
                 parallel.tiled_input_sum(W, b, a_prev, a, n_threads)
             else:
                 products.input_sum(W, b, a_prev, a)
-        elif threaded:
+        elif n_threads is not None and threaded:
             parallel.input_sum(W, b, a_prev, a, n_threads)
         else:
             # z^l_k = sum_j W^l_kj a^{l-1}_j + b^l_k, one tile of units k after another
@@ -120,7 +129,7 @@ def forward_between(theta, sizes, codes, a_in, A, a_out, n_threads):
 
 
 @inlined_kernel
-def backprop_deltas(theta, sizes, codes, A, D, n_samples, n_threads):
+def backprop_deltas(theta, sizes, codes, A, D, n_samples, n_threads, tiles):
     """The delta recursion, from layer L - 1 down to layer 1.
 
     ``delta^L`` must already be in ``D`` (see :func:`output_delta`).
@@ -130,13 +139,13 @@ def backprop_deltas(theta, sizes, codes, A, D, n_samples, n_threads):
         delta_next = layer(D, sizes, l + 1, n_samples, 1)
         delta = layer(D, sizes, l, n_samples, 1)
         a = layer(A, sizes, l, n_samples, 0)
-        threaded = worth_threads(n_threads, n_samples, W_next)
-        if TILES and worth_tiling(n_samples, W_next, TILED_DELTAS):
-            if threaded:
+        threaded = n_threads is not None and worth_threads(n_threads, n_samples, W_next)
+        if TILES and tiles is not None and worth_tiling(n_samples, W_next, TILED_DELTAS):
+            if n_threads is not None and threaded:
                 parallel.tiled_backpropagate(W_next, delta_next, codes[l], a, delta, n_threads)
             else:
                 products.backpropagate(W_next, delta_next, codes[l], a, delta)
-        elif threaded:
+        elif n_threads is not None and threaded:
             parallel.backpropagate(W_next, delta_next, codes[l], a, delta, n_threads)
         else:
             # delta^l_j = sigma_l'(z^l_j) * sum_k W^{l+1}_kj delta^{l+1}_k, every sample n
@@ -144,7 +153,7 @@ def backprop_deltas(theta, sizes, codes, A, D, n_samples, n_threads):
 
 
 @inlined_kernel
-def accumulate_gradients(theta, sizes, A, D, n_samples, weight_sum, l2, grad, n_threads):
+def accumulate_gradients(theta, sizes, A, D, n_samples, weight_sum, l2, grad, n_threads, tiles):
     """The gradients of the batch cost C, written into ``grad`` (laid out as ``theta``).
 
     N in the formulas is ``weight_sum``, the sum of the samples' weights
@@ -163,13 +172,13 @@ def accumulate_gradients(theta, sizes, A, D, n_samples, weight_sum, l2, grad, n_
         delta = layer(D, sizes, l, n_samples, 1)
         dW = weights(grad, sizes, l)
         db = biases(grad, sizes, l)
-        threaded = worth_threads(n_threads, n_samples, W)
-        if TILES and worth_tiling(n_samples, W, TILED_GRADIENTS):
-            if threaded:
+        threaded = n_threads is not None and worth_threads(n_threads, n_samples, W)
+        if TILES and tiles is not None and worth_tiling(n_samples, W, TILED_GRADIENTS):
+            if n_threads is not None and threaded:
                 squares += parallel.tiled_layer_gradients(W, a_prev, delta, inv_n, decay, dW, db, n_threads)
             else:
                 squares += products.layer_gradients(W, a_prev, delta, inv_n, decay, dW, db)
-        elif threaded:
+        elif n_threads is not None and threaded:
             squares += parallel.layer_gradients(W, a_prev, delta, inv_n, decay, dW, db)
         else:
             # dC/dW^l_kj and dC/db^l_k, one chunk of units k after another
@@ -187,14 +196,14 @@ def apply_update(theta, grad, optimizer, hyper, velocity, second_moment, counter
     The step is counted in ``counters``.
     """
     counters[UPDATES] += 1
-    if n_threads > 1 and theta.shape[0] >= PARALLEL_MIN_PARAMETERS:
+    if n_threads is not None and n_threads > 1 and theta.shape[0] >= PARALLEL_MIN_PARAMETERS:
         parallel.apply_optimizer(theta, grad, optimizer, hyper, velocity, second_moment, counters[UPDATES], n_threads)
     else:
         optimizer_step(theta, grad, optimizer, hyper, velocity, second_moment, counters[UPDATES])
 
 
 @inlined_kernel
-def cost_and_gradient(theta, sizes, codes, cost, l2, A, D, y, s, n_samples, weight_sum, grad, n_threads):
+def cost_and_gradient(theta, sizes, codes, cost, l2, A, D, y, s, n_samples, weight_sum, grad, n_threads, tiles):
     """Backpropagation on one batch: N C into the return value, dC/dtheta into ``grad``.
 
     The batch is in layer 0 of ``A`` (inputs), ``y`` (targets, ``(N, n_L)``)
@@ -207,12 +216,12 @@ def cost_and_gradient(theta, sizes, codes, cost, l2, A, D, y, s, n_samples, weig
     with the sum of squares that the gradient pass computes on the way.
     """
     L = sizes.shape[0] - 1
-    forward(theta, sizes, codes, A, n_samples, n_threads)
+    forward(theta, sizes, codes, A, n_samples, n_threads, tiles)
     a_out = layer(A, sizes, L, n_samples, 0)
     batch_cost = data_cost(cost, a_out, y, s)
     output_delta(cost, codes[L], a_out, y, s, layer(D, sizes, L, n_samples, 1))
-    backprop_deltas(theta, sizes, codes, A, D, n_samples, n_threads)
-    squares = accumulate_gradients(theta, sizes, A, D, n_samples, weight_sum, l2, grad, n_threads)
+    backprop_deltas(theta, sizes, codes, A, D, n_samples, n_threads, tiles)
+    squares = accumulate_gradients(theta, sizes, A, D, n_samples, weight_sum, l2, grad, n_threads, tiles)
     return batch_cost + 0.5 * l2 * squares
 
 
@@ -229,7 +238,7 @@ def squared_weights(theta, sizes):
 
 
 @kernel
-def predict(theta, sizes, codes, X, A, outputs, n_threads):
+def predict(theta, sizes, codes, X, A, outputs, n_threads, tiles):
     """``a^L`` of every row of ``X`` into ``outputs``: the forward pass, as many rows at a time as ``A`` holds.
 
     The rows of ``X`` are read where they are, and ``a^L`` is written straight into ``outputs``.
@@ -238,14 +247,14 @@ def predict(theta, sizes, codes, X, A, outputs, n_threads):
     rows = A.shape[0] // np.sum(sizes)
     for start in range(0, X.shape[0], rows):
         stop = min(start + rows, X.shape[0])
-        forward_between(theta, sizes, codes, X[start:stop], A, outputs[start:stop], n_threads)
+        forward_between(theta, sizes, codes, X[start:stop], A, outputs[start:stop], n_threads, tiles)
 
 
 @kernel
 def train_epochs(
     X, Y, S, theta, sizes, codes, cost, l2, batch_size, shuffling, optimizer, hyper, velocity, second_moment,
     counters, order, rng_state, A, D, Y_batch, S_batch, grad, last_finite, losses,
-    X_val, Y_val, S_val, P_val, score_kind, stopping, best_theta, scores, n_threads,
+    X_val, Y_val, S_val, P_val, score_kind, stopping, best_theta, scores, n_threads, tiles,
 ):  # fmt: skip
     """Mini-batch gradient descent for up to ``losses.shape[0]`` epochs, with scikit-learn's stopping rules.
 
@@ -293,12 +302,12 @@ def train_epochs(
             weight_sum = load_batch(X, Y, S, order, start, layer(A, sizes, 0, n_samples, 0), y, s)
             # The steps of cost_and_gradient, written out: calling it here (inlined) compiled
             # the loop a little slower and ran mnistlike epochs 4 to 9% slower (benchmarks/README.md).
-            forward(theta, sizes, codes, A, n_samples, n_threads)
+            forward(theta, sizes, codes, A, n_samples, n_threads, tiles)
             a_out = layer(A, sizes, L, n_samples, 0)
             batch_cost = data_cost(cost, a_out, y, s)
             output_delta(cost, codes[L], a_out, y, s, layer(D, sizes, L, n_samples, 1))
-            backprop_deltas(theta, sizes, codes, A, D, n_samples, n_threads)
-            squares = accumulate_gradients(theta, sizes, A, D, n_samples, weight_sum, l2, grad, n_threads)
+            backprop_deltas(theta, sizes, codes, A, D, n_samples, n_threads, tiles)
+            squares = accumulate_gradients(theta, sizes, A, D, n_samples, weight_sum, l2, grad, n_threads, tiles)
             # N C = sum_n s_n C_n + (lambda / 2) sum_l sum_kj (W^l_kj)^2, with the
             # sum of squares that the gradient pass computed on the way.
             batch_cost += 0.5 * l2 * squares
@@ -316,7 +325,7 @@ def train_epochs(
         if score_kind == NO_SCORE:
             record_loss(stopping, losses[epoch])
         else:
-            predict(theta, sizes, codes, X_val, A, P_val, n_threads)
+            predict(theta, sizes, codes, X_val, A, P_val, n_threads, tiles)
             scores[epoch] = validation_score(score_kind, P_val, Y_val, S_val)
             if record_score(stopping, scores[epoch]):
                 copy(theta, best_theta)

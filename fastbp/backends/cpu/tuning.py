@@ -11,6 +11,8 @@ from typing import Final
 import llvmlite.binding
 import numba
 
+from fastbp.numerics.cache import cached_jit
+
 # "reassoc" lets LLVM reorder the sums of the inner loops so it can vectorise
 # them (without it epochs ran several times slower); "contract" allows fused
 # multiply-add.  The "nnan"/"ninf" flags of fastmath=True are left out on
@@ -75,9 +77,23 @@ UNITS_PER_BLOCK = 4 if VECTOR_BITS == 512 else 2
 TILES = VECTOR_BITS == 512
 
 
+def tiles_may_run(sizes, batch_size: int) -> bool:
+    """Whether batches of up to ``batch_size`` samples send some product of a network of ``sizes`` to the tiles.
+
+    :func:`worth_tiling` for the largest batch, asked in Python before a fit:
+    the input sums and the gradients of every layer, the deltas through
+    ``W^l`` from layer 2 on.
+    """
+    if not TILES:
+        return False
+    work = [batch_size * int(sizes[l]) * int(sizes[l - 1]) for l in range(1, len(sizes))]
+    products = [(TILED_INPUT_SUMS, work), (TILED_GRADIENTS, work), (TILED_DELTAS, work[1:])]
+    return any(batch_size >= samples and max(layers, default=0) >= least for (samples, least), layers in products)
+
+
 def kernel(function):
-    """Compile ``function`` for the CPU, cached on disk between processes."""
-    return numba.njit(cache=True, fastmath=FASTMATH, error_model=ERROR_MODEL)(function)
+    """Compile ``function`` for the CPU, cached on disk between processes (:mod:`fastbp.numerics.cache`)."""
+    return cached_jit(fastmath=FASTMATH, error_model=ERROR_MODEL)(function)
 
 
 def inlined_kernel(function):
@@ -90,12 +106,12 @@ def inlined_kernel(function):
     than once more per step (each Numba library links, re-optimises and
     re-emits all the code it calls).
     """
-    return numba.njit(cache=True, fastmath=FASTMATH, error_model=ERROR_MODEL, inline="always")(function)
+    return cached_jit(fastmath=FASTMATH, error_model=ERROR_MODEL, inline="always")(function)
 
 
 def parallel_kernel(function):
     """Compile ``function`` with its ``prange`` loops spread over Numba's threads."""
-    return numba.njit(cache=True, fastmath=FASTMATH, error_model=ERROR_MODEL, parallel=True)(function)
+    return cached_jit(fastmath=FASTMATH, error_model=ERROR_MODEL, parallel=True)(function)
 
 
 @kernel

@@ -136,7 +136,7 @@ def launch_squared_weights(d_theta, d_sizes, d_partials) -> None:
     squared_weight_partials[d_partials.shape[0], THREADS](d_theta, d_sizes, d_partials)
 
 
-def forward(theta, sizes, codes, A, n_samples, n_threads):
+def forward(theta, sizes, codes, A, n_samples, n_threads, tiles):
     """The forward pass over the batch held in layer 0 of ``A`` (see the serial backend)."""
     d_theta, d_A = cuda.to_device(theta), cuda.to_device(A)
     launch_forward(layer_views(d_theta, None, d_A, None, sizes, n_samples), sizes, codes, n_samples)
@@ -153,7 +153,7 @@ def output_delta(cost, output_code, a, y, s, delta):
     d_delta.copy_to_host(delta)
 
 
-def backprop_deltas(theta, sizes, codes, A, D, n_samples, n_threads):
+def backprop_deltas(theta, sizes, codes, A, D, n_samples, n_threads, tiles):
     """The delta recursion, from layer L - 1 down to layer 1 (``delta^L`` already in ``D``)."""
     d_D = cuda.to_device(D)
     views = layer_views(cuda.to_device(theta), None, cuda.to_device(A), d_D, sizes, n_samples)
@@ -161,7 +161,7 @@ def backprop_deltas(theta, sizes, codes, A, D, n_samples, n_threads):
     d_D.copy_to_host(D)
 
 
-def accumulate_gradients(theta, sizes, A, D, n_samples, weight_sum, l2, grad, n_threads):
+def accumulate_gradients(theta, sizes, A, D, n_samples, weight_sum, l2, grad, n_threads, tiles):
     """The gradients of the batch cost C into ``grad``; N is ``weight_sum``.  Returns sum_l sum_kj (W^l_kj)^2."""
     d_grad = cuda.to_device(grad)
     views = layer_views(cuda.to_device(theta), d_grad, cuda.to_device(A), cuda.to_device(D), sizes, n_samples)
@@ -192,7 +192,7 @@ def apply_update(theta, grad, optimizer, hyper, velocity, second_moment, counter
         d_second.copy_to_host(second_moment)
 
 
-def cost_and_gradient(theta, sizes, codes, cost, l2, A, D, y, s, n_samples, weight_sum, grad, n_threads):
+def cost_and_gradient(theta, sizes, codes, cost, l2, A, D, y, s, n_samples, weight_sum, grad, n_threads, tiles):
     """N C of the batch and dC/dtheta into ``grad``, every step on the device (see the serial backend).
 
     One copy in (the parameters, the batch and the buffers), the forward pass,
@@ -283,7 +283,7 @@ def epoch_plans(rng_state, hyper, counters, order, n_total: int, epochs: int, sh
     return orders, states, hypers, hypers_after
 
 
-def predict(theta, sizes, codes, X, A, outputs, n_threads):
+def predict(theta, sizes, codes, X, A, outputs, n_threads, tiles):
     """``a^L`` of every row of ``X`` into ``outputs``: the forward pass on the GPU, all rows in one go."""
     n_samples = X.shape[0]
     d_A = cuda.device_array(n_samples * int(np.sum(sizes)), dtype=theta.dtype)
@@ -296,7 +296,7 @@ def predict(theta, sizes, codes, X, A, outputs, n_threads):
 def train_epochs(
     X, Y, S, theta, sizes, codes, cost, l2, batch_size, shuffling, optimizer, hyper, velocity, second_moment,
     counters, order, rng_state, A, D, Y_batch, S_batch, grad, last_finite, losses,
-    X_val, Y_val, S_val, P_val, score_kind, stopping, best_theta, scores, n_threads,
+    X_val, Y_val, S_val, P_val, score_kind, stopping, best_theta, scores, n_threads, tiles,
 ):  # fmt: skip
     """Mini-batch gradient descent with scikit-learn's stopping rules, on the GPU.
 
@@ -324,7 +324,7 @@ def train_epochs(
         if score_kind == NO_SCORE:
             record_loss(stopping, losses[epoch])
         else:
-            predict(theta, sizes, codes, X_val, A, P_val, n_threads)
+            predict(theta, sizes, codes, X_val, A, P_val, n_threads, tiles)
             scores[epoch] = validation_score(score_kind, P_val, Y_val, S_val)
             if record_score(stopping, scores[epoch]):
                 best_theta[:] = theta

@@ -1,0 +1,94 @@
+"""Compiling fastbp's kernels: said on standard error as it happens, and done ahead on request.
+
+Numba compiles a kernel the first time it is called with a new combination
+of argument types (the dtype, and the threads and tiles of
+:func:`fastbp.backends.kernel_plan`), then caches the machine code on disk
+(:mod:`fastbp.numerics.cache`).  So a configuration compiles once per machine,
+and takes seconds; later runs load it in milliseconds.  :data:`NOTICE` tells
+the user when that first compile happens and how long it took; it stays
+silent when the kernels come from the cache.  Set ``NOTICE.enabled = False``
+to silence it.
+
+:func:`compile_ahead` fills the cache for the configurations asked
+(``fastbp compile`` on the command line), for containers, CI images and
+clusters whose workers share one cache folder.
+"""
+
+import sys
+import time
+from collections.abc import Callable, Iterable
+from typing import TextIO
+
+from numba.core import event, types
+
+# The functions whose compile is worth a word: those Python calls, each the root of a tree of kernels.
+ENTRY_POINTS = ("train_epochs", "predict", "cost_and_gradient", "forward", "backprop_deltas", "accumulate_gradients")
+
+
+def configuration(dispatcher, argument_types: tuple) -> str:
+    """What a kernel is compiled for, in words: ``float32, 2 threads, register tiles``."""
+    named = dict(zip(dispatcher.py_func.__code__.co_varnames, argument_types))
+    words = [str(named["theta"].dtype)] if "theta" in named else []
+    if "n_threads" in named:
+        words.append("one thread" if isinstance(named["n_threads"], types.NoneType) else "threads")
+    if "tiles" in named and not isinstance(named["tiles"], types.NoneType):
+        words.append("register tiles")
+    return ", ".join(words)
+
+
+class CompileNotice(event.Listener):
+    """A listener of Numba's compile events that reports each compile of a fastbp entry point, with its time.
+
+    Numba sends a compile event only when it compiles, not when it loads a
+    function from its cache.  The compiles of the functions an entry point
+    calls are nested inside its own, and are not reported apart.
+    """
+
+    def __init__(self, stream: TextIO | None = None):
+        self.stream = stream
+        self.enabled = True
+        self.depth = 0
+        self.reported: tuple[str, float] | None = None
+
+    def write(self, line: str) -> None:
+        stream = self.stream or sys.stderr
+        stream.write(line + "\n")
+        stream.flush()
+
+    def on_start(self, ev) -> None:
+        self.depth += 1
+        dispatcher = ev.data["dispatcher"]
+        function = dispatcher.py_func
+        if self.depth != 1 or not self.enabled or not function.__module__.startswith("fastbp."):
+            return
+        if function.__name__ not in ENTRY_POINTS:
+            return
+        what = f"{function.__name__} ({configuration(dispatcher, ev.data['args'])})"
+        self.reported = (what, time.perf_counter())
+        self.write(f"fastbp: compiling {what} for this machine; once only, later runs load it from Numba's cache")
+
+    def on_end(self, ev) -> None:
+        self.depth -= 1
+        if self.depth == 0 and self.reported is not None:
+            what, started = self.reported
+            self.reported = None
+            self.write(f"fastbp: compiled {what} in {time.perf_counter() - started:.1f} s")
+
+
+NOTICE = CompileNotice()
+event.register("numba:compile", NOTICE)
+
+
+def compile_ahead(jobs: Iterable[tuple[str, Callable[[], object]]], report: Callable[[str, float], None]) -> float:
+    """Run each ``(name, job)`` (a call that compiles, or loads from the cache, some kernels); the seconds in all.
+
+    ``report(name, seconds)`` is called after each job, for a progress display.
+    """
+    total = 0.0
+    for name, job in jobs:
+        started = time.perf_counter()
+        job()
+        seconds = time.perf_counter() - started
+        total += seconds
+        report(name, seconds)
+    return total

@@ -1,0 +1,66 @@
+"""Numba's on-disk cache for fastbp's kernels, keyed by everything their machine code depends on.
+
+Numba finds a cached function by its signature, the CPU it was compiled for
+(name and features), the hash of its own bytecode and closure cells; it also
+drops the whole index when Numba's version or the function's own source file
+changed.  That misses most of what a fastbp kernel is made of: the functions
+it calls, compiled into it, live in other files (``train_epochs`` holds the
+loops of ``loops.py``), and the constants it reads live in ``tuning.py``.
+After an upgrade of fastbp that changed only those, Numba would load the
+old machine code.
+
+:class:`KernelCache` adds :data:`FINGERPRINT` to Numba's key: fastbp's
+version and a hash of every source file whose functions are compiled into
+kernels (this folder and ``backends/cpu``).  A cache written by another
+fastbp, by another Numba or for another CPU is never loaded; its entries
+stay on disk, unused.  Everything else about Numba's cache is unchanged:
+where it lives (beside the sources, or ``NUMBA_CACHE_DIR``), and that it
+can be copied to other machines with the same CPU (see the README on Dask
+workers and containers).
+"""
+
+import hashlib
+from pathlib import Path
+
+import numba
+from numba.core.caching import FunctionCache
+
+from fastbp._version import __version__
+
+# The folders of the package whose functions are compiled into the CPU kernels.
+COMPILED_SOURCES = ("numerics", "backends/cpu")
+
+
+def source_fingerprint(package: Path, version: str) -> str:
+    """sha256 of ``version`` and of every ``.py`` file in the :data:`COMPILED_SOURCES` of ``package``, by path."""
+    digest = hashlib.sha256(version.encode())
+    for folder in COMPILED_SOURCES:
+        for path in sorted((package / folder).glob("*.py")):
+            digest.update(path.relative_to(package).as_posix().encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+FINGERPRINT = source_fingerprint(Path(__file__).resolve().parent.parent, __version__)
+
+
+class KernelCache(FunctionCache):
+    """Numba's cache of compiled functions, whose index key also holds :data:`FINGERPRINT`."""
+
+    def _index_key(self, sig, codegen):
+        return (*super()._index_key(sig, codegen), FINGERPRINT)
+
+
+def cached_jit(**options):
+    """``numba.njit(**options)``, its compiled code cached on disk by :class:`KernelCache`.
+
+    ``cache=True`` would give the dispatcher Numba's own ``FunctionCache``
+    (``Dispatcher.enable_caching``); this gives it fastbp's instead.
+    """
+
+    def compile_cached(function):
+        dispatcher = numba.njit(**options)(function)
+        dispatcher._cache = KernelCache(function)
+        return dispatcher
+
+    return compile_cached

@@ -1,0 +1,100 @@
+"""Numba's on-disk cache of fastbp's kernels: loaded only where it is valid, and filled only with what runs.
+
+Each test runs Python in a subprocess with its own empty ``NUMBA_CACHE_DIR``,
+and probes the smallest entry point, the forward pass of ``Network.predict``.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from fastbp.numerics.cache import COMPILED_SOURCES, source_fingerprint
+
+PACKAGE = Path(__file__).resolve().parent.parent / "fastbp"
+
+# Predicts with a small network; prints the probe's cache hits and misses and the functions Numba compiled.
+PROBE = """
+import json, sys
+import numba, numpy as np
+from numba.core import event
+{before_import}
+import fastbp
+from fastbp.backends.cpu import serial
+compiled = []
+class Record(event.Listener):
+    def on_start(self, ev):
+        compiled.append(ev.data["dispatcher"].py_func.__module__ + "." + ev.data["dispatcher"].py_func.__name__)
+    def on_end(self, ev):
+        pass
+event.register("numba:compile", Record())
+network = fastbp.Network([{inputs}, {units}, 1], seed=0)
+network.predict(np.ones(({rows}, {inputs})), backend="{backend}")
+stats = serial.predict.stats
+print(json.dumps({{"hits": sum(stats.cache_hits.values()), "misses": sum(stats.cache_misses.values()),
+                  "compiled": compiled}}))
+"""
+
+
+def probe(cache: Path, before_import: str = "", environment: dict | None = None, **network) -> tuple[dict, str]:
+    """Run :data:`PROBE` with the cache folder ``cache``; its report and its standard error."""
+    settings = {"inputs": 2, "units": 3, "rows": 1, "backend": "serial", **network}
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(cache), **(environment or {})}
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE.format(before_import=before_import, **settings)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1]), done.stderr
+
+
+def test_a_cache_is_loaded_only_by_the_same_fastbp_numba_and_cpu(tmp_path):
+    first, told = probe(tmp_path)
+    assert (first["hits"], first["misses"]) == (0, 1)
+    assert "fastbp: compiling predict (float64, one thread)" in told
+    assert "fastbp: compiled predict (float64, one thread) in" in told
+    again, told = probe(tmp_path)
+    assert (again["hits"], again["misses"]) == (1, 0)
+    assert again["compiled"] == [] and "fastbp:" not in told
+    # Another fastbp (another version, or other sources compiled into the kernels).
+    other_fastbp = "import fastbp.numerics.cache as cache; cache.FINGERPRINT = 'another fastbp'"
+    assert probe(tmp_path, other_fastbp)[0]["misses"] == 1
+    # Another CPU.
+    assert probe(tmp_path, environment={"NUMBA_CPU_NAME": "generic"})[0]["misses"] == 1
+    # Neither replaced the first entry.
+    assert probe(tmp_path)[0]["hits"] == 1
+    # Another Numba: Numba keeps its version in the cache's index, and starts a new index for another.
+    other_numba = "numba.__version__ = '0.0.1'"
+    assert probe(tmp_path, other_numba)[0]["misses"] == 1
+
+
+def test_the_fingerprint_follows_the_version_and_every_compiled_source(tmp_path):
+    for folder in COMPILED_SOURCES:
+        shutil.copytree(PACKAGE / folder, tmp_path / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    original = source_fingerprint(tmp_path, "1.0")
+    assert source_fingerprint(tmp_path, "1.0") == original
+    assert source_fingerprint(tmp_path, "1.1") != original
+    loops = tmp_path / "backends" / "cpu" / "loops.py"
+    loops.write_text(loops.read_text() + "\n# changed\n")
+    assert source_fingerprint(tmp_path, "1.0") != original
+
+
+@pytest.mark.skipif(
+    int(os.environ.get("NUMBA_NUM_THREADS", os.cpu_count() or 1)) < 2, reason="needs two of Numba's threads"
+)
+def test_one_thread_compiles_no_parallel_code_and_threads_compile_only_theirs(tmp_path):
+    parallel = "fastbp.backends.cpu.parallel."
+    one, _ = probe(tmp_path / "one", inputs=64, units=64, rows=256, backend="serial")
+    assert not [name for name in one["compiled"] if name.startswith(parallel)]
+    threads, told = probe(tmp_path / "threads", inputs=64, units=64, rows=256, backend="parallel")
+    assert parallel + "input_sum" in threads["compiled"]
+    assert "fastbp: compiling predict (float64, threads)" in told
+    # Layers this small are never tiled: no tile code is compiled.
+    assert not [name for name in one["compiled"] + threads["compiled"] if ".tiles." in name or ".products." in name]
