@@ -276,7 +276,7 @@ def train_epochs(
             theta[:] = last_finite
             return epoch
         last_finite[:] = theta
-        if score_kind == NO_SCORE:
+        if score_kind is NO_SCORE:
             record_loss(stopping, losses[epoch])
         else:
             predict(theta, sizes, codes, X_val, A, P_val, n_threads, tiles)

@@ -151,7 +151,7 @@ class Network:
         """
         rows = min(X.shape[0], PREDICT_ROWS)
         check_buffers_fit(self.sizes, rows, self.dtype, "predicting", deltas=False)
-        n_threads, tiles = kernel_plan(backend, self.sizes, rows, n_jobs)
+        n_threads, tiles = self.predict_plan(rows, backend, n_jobs)
         A = layout.activation_buffer(self.sizes, max(rows, 1), self.dtype)
         outputs = np.empty((X.shape[0], self.sizes[-1]), dtype=self.dtype)
         kernels = get_backend(backend)
@@ -162,15 +162,26 @@ class Network:
                 kernels.predict(self.theta, self.sizes, self.codes, X, A, outputs, n_threads, tiles)
         return outputs
 
+    def predict_plan(self, rows: int, backend: str, n_jobs: int | None) -> tuple[int | None, bool | None]:
+        """The ``(n_threads, tiles)`` of the predict kernel for ``rows`` rows at a time (:func:`kernel_plan`).
+
+        The threads are those of a chunk of ``PREDICT_ROWS`` rows, whatever
+        ``rows``: one compiled forward pass then serves one row and many (it
+        shares among the threads only the layers with enough work).  The
+        tiles are those of ``rows``.
+        """
+        n_threads = kernel_plan(backend, self.sizes, PREDICT_ROWS, n_jobs)[0]
+        return n_threads, kernel_plan(backend, self.sizes, rows, n_jobs)[1]
+
     def prepare_outputs(self, x: np.ndarray, rows: int, backend: str = "serial", n_jobs: int | None = None) -> None:
         """Compile (or load from Numba's cache) the kernel that :meth:`outputs` runs on ``rows`` rows.
 
         It predicts the one checked row ``x`` (shape ``(1, n_0)``) with that
-        kernel.  The kernel depends on the number of rows through its threads
-        and tiles (:func:`fastbp.backends.kernel_plan`): a one-row prediction
-        and one of the whole training set may use two.
+        kernel.  A one-row prediction and one of the whole training set use
+        two kernels where the second has layers big enough for the tiles
+        (:meth:`predict_plan`).
         """
-        n_threads, tiles = kernel_plan(backend, self.sizes, min(rows, PREDICT_ROWS), n_jobs)
+        n_threads, tiles = self.predict_plan(min(rows, PREDICT_ROWS), backend, n_jobs)
         A = layout.activation_buffer(self.sizes, 1, self.dtype)
         outputs = np.empty((1, self.sizes[-1]), dtype=self.dtype)
         get_backend(backend).predict(self.theta, self.sizes, self.codes, x, A, outputs, n_threads, tiles)

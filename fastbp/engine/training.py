@@ -198,7 +198,7 @@ class Trainer:
                 if diverged:
                     completed = 0
                 network.loss_curve.extend(losses[done : done + completed].tolist())
-                if rules.score_kind != NO_SCORE:
+                if rules.score_kind is not NO_SCORE:
                     rules.scores.extend(scores[done : done + completed].tolist())
                 done += completed
                 if diverged:
@@ -262,15 +262,15 @@ class StoppingRules:
         The rules' state (:func:`fastbp.numerics.stopping.stopping_state`), updated in place.
     best_theta : ndarray
         Receives the parameters of the best validation score (early stopping).
-    score_kind : int
-        Which validation score (``NO_SCORE``: the rules watch the training loss).
+    score_kind : int or None
+        Which validation score (``NO_SCORE``, None: the rules watch the training loss).
     X_val, Y_val, S_val : ndarray or None
         The validation set (with a ``score_kind``), as the network's dtype, C-contiguous.
 
     ``scores`` collects each completed epoch's validation score.
     """
 
-    def __init__(self, stopping: np.ndarray, best_theta: np.ndarray, score_kind: int = NO_SCORE, X_val=None,
+    def __init__(self, stopping: np.ndarray, best_theta: np.ndarray, score_kind: int | None = NO_SCORE, X_val=None,
                  Y_val=None, S_val=None):  # fmt: skip
         self.stopping = stopping
         self.best_theta = best_theta

@@ -42,8 +42,9 @@ COST_DIVERGED = 2
 # (set by the trainer, which checks the weights once per call of the loop)
 WEIGHTS_DIVERGED = 3
 
-# What the validation score is (score_kind), as scikit-learn's ``score`` computes it.
-NO_SCORE = 0
+# What the validation score is (score_kind), as scikit-learn's ``score`` computes it.  None for
+# none: a compiled training loop then leaves the scoring code out (Numba prunes ``is None``).
+NO_SCORE = None
 # Classifier with a softmax output: accuracy of the class of the largest output.
 ACCURACY_ARGMAX = 1
 # Classifier with logistic outputs (binary, multilabel): accuracy of outputs above 0.5, all of a row right.

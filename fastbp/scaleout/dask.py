@@ -11,11 +11,13 @@ fastbp's estimators run unchanged in scikit-learn's ``GridSearchCV`` and
 
 Compiled kernels.  A task unpickles an estimator whose class lives in
 :mod:`fastbp.sklearn.base`; the worker process imports fastbp once, loads each
-kernel from Numba's on-disk cache (``cache=True``) the first time a task
-calls it, and keeps it in memory for the tasks that follow.  A worker thus
-compiles nothing when the cache is warm (it is written by the first process
-that compiles, and shared by the processes of one installation), and loads
-each kernel once per process, not once per task.  :func:`kernel_report`
+kernel from Numba's on-disk cache (:mod:`fastbp.numerics.cache`) the first
+time a task calls it, and keeps it in memory for the tasks that follow.  A
+worker thus compiles nothing when the cache is warm (it is written by the
+first process that compiles, and shared by the processes of one
+installation, or by every worker whose ``NUMBA_CACHE_DIR`` names one shared
+folder: ``fastbp compile`` fills it ahead), and loads each kernel once per
+process, not once per task.  :func:`kernel_report`
 tells what a process has loaded and compiled: run it on every worker with
 ``client.run(kernel_report)``.
 

@@ -43,15 +43,19 @@ def input_sum(W, b, a_prev, z, n_threads):
     """
     n_units, n_inputs = W.shape
     n_samples = a_prev.shape[0]
-    if n_samples > n_units:
-        share = aligned_share(n_samples, n_threads)
-        for c in numba.prange(-(-n_samples // share)):
-            rows = slice(c * share, min((c + 1) * share, n_samples))
-            loops.input_sums_by_tiles(W, b, a_prev[rows], z[rows])
-    else:
-        tile = min(units_tile(n_inputs), aligned_share(n_units, n_threads))
-        for t in numba.prange(-(-n_units // tile)):
-            loops.input_sum(W, b, a_prev, z, t * tile, min((t + 1) * tile, n_units))
+    by_samples = n_samples > n_units
+    count = n_samples if by_samples else n_units
+    share = aligned_share(count, n_threads)
+    if not by_samples:
+        share = min(units_tile(n_inputs), share)
+    # One prange loop for both splits: each loop is a parallel region that Numba compiles apart.
+    for c in numba.prange(-(-count // share)):
+        start = c * share
+        stop = min(start + share, count)
+        if by_samples:
+            loops.input_sums_by_tiles(W, b, a_prev[start:stop], z[start:stop])
+        else:
+            loops.input_sum(W, b, a_prev, z, start, stop)
 
 
 @parallel_kernel

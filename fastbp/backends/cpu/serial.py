@@ -322,7 +322,7 @@ def train_epochs(
             copy(last_finite, theta)
             return epoch
         copy(theta, last_finite)
-        if score_kind == NO_SCORE:
+        if score_kind is NO_SCORE:
             record_loss(stopping, losses[epoch])
         else:
             predict(theta, sizes, codes, X_val, A, P_val, n_threads, tiles)

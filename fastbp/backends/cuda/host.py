@@ -310,7 +310,7 @@ def train_epochs(
     stopping[RATE_CUTS] = 0
     work = (order, rng_state, A, D, Y_batch, S_batch, grad, last_finite)
     step = (X, Y, S, theta, sizes, codes, cost, l2, batch_size, shuffling, optimizer, hyper, velocity, second_moment)
-    if stopping[PATIENCE] < 0 and score_kind == NO_SCORE:
+    if stopping[PATIENCE] < 0 and score_kind is NO_SCORE:
         completed = queued_epochs(*step, counters, *work, losses)
         for e in range(completed):
             record_loss(stopping, losses[e])
@@ -321,7 +321,7 @@ def train_epochs(
         if queued_epochs(*step, counters, *work, losses[epoch : epoch + 1]) == 0:
             stopping[STATUS] = COST_DIVERGED
             return epoch
-        if score_kind == NO_SCORE:
+        if score_kind is NO_SCORE:
             record_loss(stopping, losses[epoch])
         else:
             predict(theta, sizes, codes, X_val, A, P_val, n_threads, tiles)
