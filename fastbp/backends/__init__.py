@@ -90,11 +90,15 @@ def kernel_plan(name: str, sizes, batch_size: int, n_jobs=None) -> tuple[int | N
     ``None`` leaves out the threads' or the tiles' code (see
     :mod:`fastbp.backends.cpu.serial`), so that a fit compiles only what it runs.
     """
+    n_threads = thread_count(name, sizes, batch_size, n_jobs)
+    return (n_threads if n_threads > 1 else None), tiles_for(name, sizes, batch_size)
+
+
+def tiles_for(name: str, sizes, batch_size: int) -> bool | None:
+    """The kernels' ``tiles`` (:func:`kernel_plan`): ``True`` where a layer may use the register tiles, or ``None``."""
     from fastbp.backends.cpu.tuning import tiles_may_run
 
-    n_threads = thread_count(name, sizes, batch_size, n_jobs)
-    tiles = name not in ("numpy", "cuda") and tiles_may_run(sizes, batch_size)
-    return (n_threads if n_threads > 1 else None), (True if tiles else None)
+    return True if name not in ("numpy", "cuda") and tiles_may_run(sizes, batch_size) else None
 
 
 @contextmanager

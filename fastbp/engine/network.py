@@ -1,13 +1,15 @@
 """The network object: the thin Pythonic layer over the kernels."""
 
 import copy
+import functools
 import time
 from collections.abc import Callable
 
+import numba
 import numpy as np
 
 from fastbp._version import __version__
-from fastbp.backends import get_backend, kernel_plan, numba_threads
+from fastbp.backends import get_backend, kernel_plan, numba_threads, thread_count, tiles_for
 from fastbp.engine.initialization import glorot_uniform
 from fastbp.engine.io import FORMAT, FORMAT_VERSION, load_arrays, save_arrays
 from fastbp.engine.training import Trainer
@@ -151,27 +153,18 @@ class Network:
         """
         rows = min(X.shape[0], PREDICT_ROWS)
         check_buffers_fit(self.sizes, rows, self.dtype, "predicting", deltas=False)
-        n_threads, tiles = self.predict_plan(rows, backend, n_jobs)
+        n_threads, tiles, threaded = predict_plan(
+            tuple(self.sizes.tolist()), rows, backend, n_jobs, numba.get_num_threads()
+        )
         A = layout.activation_buffer(self.sizes, max(rows, 1), self.dtype)
         outputs = np.empty((X.shape[0], self.sizes[-1]), dtype=self.dtype)
         kernels = get_backend(backend)
-        if n_threads is None:
-            kernels.predict(self.theta, self.sizes, self.codes, X, A, outputs, None, tiles)
+        if not threaded:
+            kernels.predict(self.theta, self.sizes, self.codes, X, A, outputs, n_threads, tiles)
         else:
             with numba_threads(n_threads):
                 kernels.predict(self.theta, self.sizes, self.codes, X, A, outputs, n_threads, tiles)
         return outputs
-
-    def predict_plan(self, rows: int, backend: str, n_jobs: int | None) -> tuple[int | None, bool | None]:
-        """The ``(n_threads, tiles)`` of the predict kernel for ``rows`` rows at a time (:func:`kernel_plan`).
-
-        The threads are those of a chunk of ``PREDICT_ROWS`` rows, whatever
-        ``rows``: one compiled forward pass then serves one row and many (it
-        shares among the threads only the layers with enough work).  The
-        tiles are those of ``rows``.
-        """
-        n_threads = kernel_plan(backend, self.sizes, PREDICT_ROWS, n_jobs)[0]
-        return n_threads, kernel_plan(backend, self.sizes, rows, n_jobs)[1]
 
     def prepare_outputs(self, x: np.ndarray, rows: int, backend: str = "serial", n_jobs: int | None = None) -> None:
         """Compile (or load from Numba's cache) the kernel that :meth:`outputs` runs on ``rows`` rows.
@@ -179,9 +172,10 @@ class Network:
         It predicts the one checked row ``x`` (shape ``(1, n_0)``) with that
         kernel.  A one-row prediction and one of the whole training set use
         two kernels where the second has layers big enough for the tiles
-        (:meth:`predict_plan`).
+        (:func:`predict_plan`).
         """
-        n_threads, tiles = self.predict_plan(min(rows, PREDICT_ROWS), backend, n_jobs)
+        rows = min(rows, PREDICT_ROWS)
+        n_threads, tiles, _ = predict_plan(tuple(self.sizes.tolist()), rows, backend, n_jobs, numba.get_num_threads())
         A = layout.activation_buffer(self.sizes, 1, self.dtype)
         outputs = np.empty((1, self.sizes[-1]), dtype=self.dtype)
         get_backend(backend).predict(self.theta, self.sizes, self.codes, x, A, outputs, n_threads, tiles)
@@ -338,6 +332,26 @@ class Network:
             f"Network({sizes}, hidden={self.hidden_activation}, output={self.output_activation}, "
             f"cost={self.cost}, l2={self.l2}, dtype={self.dtype})"
         )
+
+
+@functools.lru_cache(maxsize=1024)
+def predict_plan(
+    sizes: tuple[int, ...], rows: int, backend: str, n_jobs: int | None, numba_thread_count: int
+) -> tuple[int | None, bool | None, bool]:
+    """The predict kernel's ``(n_threads, tiles)`` (:func:`kernel_plan`) for ``rows`` rows at a time, and ``threaded``.
+
+    The threads are those of a chunk of ``PREDICT_ROWS`` rows, whatever
+    ``rows``: one compiled forward pass then serves one row and many (it
+    shares among the threads only the layers with enough work).  The tiles
+    are those of ``rows``.  ``threaded`` says whether some layer has work for
+    the threads at ``rows`` rows, and so whether Numba's thread count must be
+    set for the call.  Cached: a one-row prediction costs little more than
+    its arithmetic.  ``numba_thread_count`` (Numba's thread count of the
+    calling thread, which ``n_jobs=None`` means) is part of the cache's key.
+    """
+    n_threads = kernel_plan(backend, sizes, PREDICT_ROWS, n_jobs)[0]
+    threaded = n_threads is not None and thread_count(backend, sizes, rows, n_jobs) > 1
+    return n_threads, tiles_for(backend, sizes, rows), threaded
 
 
 def warm_up(backend: str = "serial", dtype="float64", tiles: bool = False) -> float:

@@ -84,7 +84,7 @@ def tiles_may_run(sizes, batch_size: int) -> bool:
     the input sums and the gradients of every layer, the deltas through
     ``W^l`` from layer 2 on.
     """
-    if not TILES:
+    if not TILES or batch_size < min(TILED_INPUT_SUMS[0], TILED_DELTAS[0], TILED_GRADIENTS[0]):
         return False
     work = [batch_size * int(sizes[l]) * int(sizes[l - 1]) for l in range(1, len(sizes))]
     products = [(TILED_INPUT_SUMS, work), (TILED_GRADIENTS, work), (TILED_DELTAS, work[1:])]
