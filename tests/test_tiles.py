@@ -148,3 +148,23 @@ def test_input_sums_of_either_register_block_match_numpy_on_one_and_two_threads(
     if target == "haswell":
         assert found["units"] == 2
     assert found["error"] < 1e-5 and found["bitwise"]
+
+
+@pytest.mark.parametrize(
+    "sizes, batch_size",
+    [([64, 32, 10], 32), ([784, 128, 64, 10], 64), ([1024, 1024, 1024, 10], 256), ([256, 1024, 1], 128),
+     ([512, 512, 10], 64), ([4096, 10], 128), ([10, 4096], 64), ([10, 4096, 4096], 64), ([8, 32, 1], 200)],
+)  # fmt: skip
+def test_the_plan_compiles_the_tiles_wherever_a_layer_uses_them(sizes, batch_size, monkeypatch):
+    # The kernels' `tiles` (None leaves the tiles' code out) must be True wherever worth_tiling sends some
+    # product of some layer of a full batch to the tiles; it is asked as if the CPU had them.
+    from fastbp.backends.cpu import tuning
+
+    monkeypatch.setattr(tuning, "TILES", True)
+    used = False
+    for l in range(1, len(sizes)):
+        W = np.empty((sizes[l], sizes[l - 1]))
+        used |= tuning.worth_tiling(batch_size, W, tuning.TILED_INPUT_SUMS)
+        used |= tuning.worth_tiling(batch_size, W, tuning.TILED_GRADIENTS)
+        used |= l >= 2 and tuning.worth_tiling(batch_size, W, tuning.TILED_DELTAS)
+    assert tuning.tiles_may_run(sizes, batch_size) == used
