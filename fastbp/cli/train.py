@@ -160,7 +160,9 @@ class Recorder:
         values = {"loss": loss}
         if self.y_test.shape[0]:
             # estimator.network_ is the fitted network itself (no copy): its parameters are this epoch's.
-            cost = functional.cost(estimator.network_, self.X_test, target_matrix(estimator, self.y_test))
+            # NumPy's matrix form (the oracle) computes it without compiling a kernel of its own.
+            target = target_matrix(estimator, self.y_test)
+            cost = functional.cost(estimator.network_, self.X_test, target, backend="numpy")
             self.held_out.append(cost)
             values["held-out"] = cost
         self.bar.update(epoch, **values)

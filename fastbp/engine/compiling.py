@@ -52,7 +52,8 @@ class CompileNotice(event.Listener):
 
     def write(self, line: str) -> None:
         stream = self.stream or sys.stderr
-        stream.write(line + "\n")
+        # On a terminal, first clear the line a progress bar may be drawing (it draws itself again).
+        stream.write(("\r\033[K" if stream.isatty() else "") + line + "\n")
         stream.flush()
 
     def on_start(self, ev) -> None:
