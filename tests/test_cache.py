@@ -4,6 +4,7 @@ Each test runs Python in a subprocess with its own empty ``NUMBA_CACHE_DIR``,
 and probes the smallest entry point, the forward pass of ``Network.predict``.
 """
 
+import io
 import json
 import os
 import shutil
@@ -11,8 +12,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numba
+import numpy as np
 import pytest
+from numba.core import event
 
+from fastbp.engine.compiling import CompileNotice
 from fastbp.numerics.cache import COMPILED_SOURCES, source_fingerprint
 
 PACKAGE = Path(__file__).resolve().parent.parent / "fastbp"
@@ -98,3 +103,31 @@ def test_one_thread_compiles_no_parallel_code_and_threads_compile_only_theirs(tm
     assert "fastbp: compiling predict (float64, threads)" in told
     # Layers this small are never tiled: no tile code is compiled.
     assert not [name for name in one["compiled"] + threads["compiled"] if ".tiles." in name or ".products." in name]
+
+
+def test_the_notice_reports_an_entry_points_compile_once_and_nothing_else():
+    def predict(theta, n_threads, tiles):
+        return theta[0]
+
+    def helper(theta):
+        return theta[0]
+
+    for function in (predict, helper):
+        function.__module__ = "fastbp.backends.cpu.serial"
+    stream = io.StringIO()
+    notice = CompileNotice(stream)
+    with event.install_listener("numba:compile", notice):
+        numba.njit(predict)(np.ones(1, dtype=np.float32), None, True)
+        compiled = numba.njit(predict)
+        compiled(np.ones(1), 2, None)
+        compiled(np.ones(1), 2, None)  # loaded: no word
+        numba.njit(helper)(np.ones(1))  # not an entry point
+        notice.enabled = False
+        compiled(np.ones(1), None, None)
+    lines = stream.getvalue().splitlines()
+    assert [line.split(" for this machine")[0].split(" in ")[0] for line in lines] == [
+        "fastbp: compiling predict (float32, one thread, register tiles)",
+        "fastbp: compiled predict (float32, one thread, register tiles)",
+        "fastbp: compiling predict (float64, threads)",
+        "fastbp: compiled predict (float64, threads)",
+    ]

@@ -58,13 +58,13 @@ class CompileNotice(event.Listener):
 
     def on_start(self, ev) -> None:
         self.depth += 1
-        dispatcher = ev.data["dispatcher"]
-        function = dispatcher.py_func
-        if self.depth != 1 or not self.enabled or not function.__module__.startswith("fastbp."):
+        dispatcher = ev.data.get("dispatcher")
+        function = getattr(dispatcher, "py_func", None)
+        if self.depth != 1 or not self.enabled or function is None:
             return
-        if function.__name__ not in ENTRY_POINTS:
+        if not function.__module__.startswith("fastbp.") or function.__name__ not in ENTRY_POINTS:
             return
-        what = f"{function.__name__} ({configuration(dispatcher, ev.data['args'])})"
+        what = f"{function.__name__} ({configuration(dispatcher, ev.data.get('args', ()))})"
         self.reported = (what, time.perf_counter())
         self.write(f"fastbp: compiling {what} for this machine; once only, later runs load it from Numba's cache")
 
