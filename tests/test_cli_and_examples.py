@@ -164,6 +164,7 @@ def test_info_reports_versions_threads_cuda_and_cache():
         "threading layer: ",
         "CUDA device: ",
         "Numba cache: ",
+        "kernel cache key: fastbp sources ",
     ):
         assert line in result.stdout
 

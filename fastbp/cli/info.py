@@ -1,9 +1,11 @@
 """``fastbp info``: versions, threads, threading layer, CUDA device and cache folder."""
 
 import argparse
+import hashlib
 import os
 import platform
 
+import llvmlite.binding
 import numba
 import numpy as np
 
@@ -49,6 +51,19 @@ def cache_folder() -> str:
     return f"{where} (NUMBA_CACHE_DIR: {setting})"
 
 
+def cache_key() -> str:
+    """What fastbp adds to Numba's key of a cached kernel (fastbp.numerics.cache), and the CPU Numba compiles for.
+
+    Two machines share cache entries only where both lines agree: compare them when a shared cache is not used.
+    """
+    from fastbp.backends.cpu.tuning import cpu_features
+    from fastbp.numerics.cache import FINGERPRINT
+
+    cpu = numba.config.CPU_NAME or llvmlite.binding.get_host_cpu_name()
+    features = hashlib.sha256(cpu_features().encode()).hexdigest()[:8]
+    return f"fastbp sources {FINGERPRINT[:16]}, CPU {cpu} (features {features})"
+
+
 def lines() -> list[str]:
     """The report, one ``name: value`` per line."""
     return [
@@ -61,6 +76,7 @@ def lines() -> list[str]:
         f"threading layer: {threading_layer()}",
         f"CUDA device: {cuda_device()}",
         f"Numba cache: {cache_folder()}",
+        f"kernel cache key: {cache_key()}",
     ]
 
 
