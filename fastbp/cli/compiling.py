@@ -6,7 +6,7 @@ no fit there compiles.  Each configuration is a dtype, one thread or
 several, and with or without the register tiles (only on CPUs that have
 them); each compiles the training loop and the forward pass of
 :class:`fastbp.Network` and, where scikit-learn is installed, those of the
-estimators (stochastic solvers and L-BFGS).
+estimators (stochastic solvers with and without early stopping, and L-BFGS).
 """
 
 import argparse
@@ -29,17 +29,24 @@ BACKENDS = ("serial", "parallel")
 
 
 def estimator_warm_up(backend: str, dtype: str, tiles: bool) -> None:
-    """Fit and use the estimators once on a small problem: the kernels their fits and predictions run."""
+    """Fit and use the estimators once on a small problem: the kernels their fits and predictions run.
+
+    The stochastic solvers with and without early stopping (whose validation
+    score is compiled into the training loop), and L-BFGS.  With ``tiles``,
+    batches of 128 samples reach the tiles' thresholds also once early
+    stopping has set a tenth of the 160 rows aside.
+    """
     from fastbp import MLPClassifier
 
-    rows, inputs, hidden = (128, 256, 1024) if tiles else (4, 2, 2)
+    rows, batch, inputs, hidden = (160, 128, 256, 1024) if tiles else (20, 20, 2, 2)
     X = np.linspace(0.0, 1.0, rows * inputs).reshape(rows, inputs)
     y = np.arange(rows) % 2
-    options = dict(hidden_layer_sizes=(hidden,), batch_size=rows, backend=backend, dtype=dtype, random_state=0)
+    options = dict(hidden_layer_sizes=(hidden,), batch_size=batch, backend=backend, dtype=dtype, random_state=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # ConvergenceWarning: one iteration is all it takes
-        for solver in ("adam", "lbfgs"):
-            MLPClassifier(solver=solver, max_iter=1, **options).fit(X, y).predict_proba(X)
+        for solver, early_stopping in (("adam", False), ("adam", True), ("lbfgs", False)):
+            estimator = MLPClassifier(solver=solver, early_stopping=early_stopping, max_iter=1, **options)
+            estimator.fit(X, y).predict_proba(X)
 
 
 def jobs(dtypes, backends, with_estimators: bool) -> list[tuple[str, Callable[[], object]]]:
