@@ -25,17 +25,18 @@ operands packed into panels and keep each tile of sums in registers
 whichever thread computes them.
 """
 
+import math
+
 import numpy as np
 
 from fastbp.backends.cpu.tiles import tile_sum
 from fastbp.backends.cpu.tuning import UNITS_PER_BLOCK, inlined_kernel, kernel, units_tile
 from fastbp.numerics.formulas import (
-    IDENTITY,
+    EXP,
     RELU,
     SIGMOID,
     SOFTMAX,
     TANH,
-    activation,
     activation_derivative,
     cost_derivative,
     cost_term,
@@ -146,7 +147,9 @@ def activate(code, z):
     saves more than a second pass over an L1-resident block costs.  A loop
     of its own for each common activation: in one loop over a run-time code
     the branches of them all kept LLVM from vectorising any, once the
-    vectorisable tanh was among them (benchmarks/README.md, "tanh").
+    vectorisable tanh was among them (benchmarks/README.md, "tanh").  (Not
+    through :func:`fastbp.numerics.formulas.activation` either: the formulas
+    it calls would compile a second time, under its compile options.)
     """
     if code == SOFTMAX:
         for n in range(z.shape[0]):
@@ -163,10 +166,10 @@ def activate(code, z):
         for n in range(z.shape[0]):
             for k in range(z.shape[1]):
                 z[n, k] = relu(z[n, k])
-    elif code != IDENTITY:
+    elif code == EXP:
         for n in range(z.shape[0]):
             for k in range(z.shape[1]):
-                z[n, k] = activation(code, z[n, k])
+                z[n, k] = math.exp(z[n, k])
 
 
 @kernel

@@ -33,8 +33,6 @@ when it loads a cached caller with the parallel code linked in (Numba issue
 
 import math
 
-import numpy as np
-
 from fastbp.backends.cpu import loops, parallel, products
 from fastbp.backends.cpu.loops import copy, data_cost, load_batch, output_delta
 from fastbp.backends.cpu.tuning import (
@@ -244,7 +242,11 @@ def predict(theta, sizes, codes, X, A, outputs, n_threads, tiles):
     The rows of ``X`` are read where they are, and ``a^L`` is written straight into ``outputs``.
     """
     theta, sizes, codes, X, A, outputs = borrowed(theta, sizes, codes, X, A, outputs)
-    rows = A.shape[0] // np.sum(sizes)
+    # A has room for sum_l n_l values a row (a loop: np.sum would compile a reduction of its own).
+    units = 0
+    for l in range(sizes.shape[0]):
+        units += sizes[l]
+    rows = A.shape[0] // units
     for start in range(0, X.shape[0], rows):
         stop = min(start + rows, X.shape[0])
         forward_between(theta, sizes, codes, X[start:stop], A, outputs[start:stop], n_threads, tiles)
