@@ -26,7 +26,7 @@ ENTRY_POINTS = ("train_epochs", "predict", "cost_and_gradient", "forward", "back
 
 
 def configuration(dispatcher, argument_types: tuple) -> str:
-    """What a kernel is compiled for, in words: ``float32, 2 threads, register tiles``."""
+    """What a kernel is compiled for, in words: ``float32, threads, register tiles``."""
     named = dict(zip(dispatcher.py_func.__code__.co_varnames, argument_types))
     words = [str(named["theta"].dtype)] if "theta" in named else []
     if "n_threads" in named:

@@ -9,7 +9,7 @@ import numba
 import numpy as np
 
 from fastbp._version import __version__
-from fastbp.backends import get_backend, kernel_plan, numba_threads, thread_count, tiles_for
+from fastbp.backends import get_backend, numba_threads, thread_count, tiles_for
 from fastbp.engine.initialization import glorot_uniform
 from fastbp.engine.io import FORMAT, FORMAT_VERSION, load_arrays, save_arrays
 from fastbp.engine.training import Trainer
@@ -153,18 +153,7 @@ class Network:
         """
         rows = min(X.shape[0], PREDICT_ROWS)
         check_buffers_fit(self.sizes, rows, self.dtype, "predicting", deltas=False)
-        n_threads, tiles, threaded = predict_plan(
-            tuple(self.sizes.tolist()), rows, backend, n_jobs, numba.get_num_threads()
-        )
-        A = layout.activation_buffer(self.sizes, max(rows, 1), self.dtype)
-        outputs = np.empty((X.shape[0], self.sizes[-1]), dtype=self.dtype)
-        kernels = get_backend(backend)
-        if not threaded:
-            kernels.predict(self.theta, self.sizes, self.codes, X, A, outputs, n_threads, tiles)
-        else:
-            with numba_threads(n_threads):
-                kernels.predict(self.theta, self.sizes, self.codes, X, A, outputs, n_threads, tiles)
-        return outputs
+        return self._planned_outputs(rows, X, backend, n_jobs)
 
     def prepare_outputs(self, x: np.ndarray, rows: int, backend: str = "serial", n_jobs: int | None = None) -> None:
         """Compile (or load from Numba's cache) the kernel that :meth:`outputs` runs on ``rows`` rows.
@@ -174,11 +163,22 @@ class Network:
         two kernels where the second has layers big enough for the tiles
         (:func:`predict_plan`).
         """
-        rows = min(rows, PREDICT_ROWS)
-        n_threads, tiles, _ = predict_plan(tuple(self.sizes.tolist()), rows, backend, n_jobs, numba.get_num_threads())
-        A = layout.activation_buffer(self.sizes, 1, self.dtype)
-        outputs = np.empty((1, self.sizes[-1]), dtype=self.dtype)
-        get_backend(backend).predict(self.theta, self.sizes, self.codes, x, A, outputs, n_threads, tiles)
+        self._planned_outputs(min(rows, PREDICT_ROWS), x, backend, n_jobs)
+
+    def _planned_outputs(self, rows: int, X: np.ndarray, backend: str, n_jobs: int | None) -> np.ndarray:
+        """``a^L`` of the checked ``X``, by the predict kernel of ``rows`` rows at a time (:func:`predict_plan`)."""
+        n_threads, tiles, threaded = predict_plan(
+            tuple(self.sizes.tolist()), rows, backend, n_jobs, numba.get_num_threads()
+        )
+        A = layout.activation_buffer(self.sizes, max(min(rows, X.shape[0]), 1), self.dtype)
+        outputs = np.empty((X.shape[0], self.sizes[-1]), dtype=self.dtype)
+        kernels = get_backend(backend)
+        if not threaded:
+            kernels.predict(self.theta, self.sizes, self.codes, X, A, outputs, n_threads, tiles)
+        else:
+            with numba_threads(n_threads):
+                kernels.predict(self.theta, self.sizes, self.codes, X, A, outputs, n_threads, tiles)
+        return outputs
 
     def fit(
         self,
@@ -338,7 +338,7 @@ class Network:
 def predict_plan(
     sizes: tuple[int, ...], rows: int, backend: str, n_jobs: int | None, numba_thread_count: int
 ) -> tuple[int | None, bool | None, bool]:
-    """The predict kernel's ``(n_threads, tiles)`` (:func:`kernel_plan`) for ``rows`` rows at a time, and ``threaded``.
+    """The predict kernel's ``(n_threads, tiles)`` for ``rows`` rows at a time, and ``threaded``.
 
     The threads are those of a chunk of ``PREDICT_ROWS`` rows, whatever
     ``rows``: one compiled forward pass then serves one row and many (it
@@ -349,9 +349,9 @@ def predict_plan(
     its arithmetic.  ``numba_thread_count`` (Numba's thread count of the
     calling thread, which ``n_jobs=None`` means) is part of the cache's key.
     """
-    n_threads = kernel_plan(backend, sizes, PREDICT_ROWS, n_jobs)[0]
-    threaded = n_threads is not None and thread_count(backend, sizes, rows, n_jobs) > 1
-    return n_threads, tiles_for(backend, sizes, rows), threaded
+    full_chunk = thread_count(backend, sizes, PREDICT_ROWS, n_jobs)
+    threaded = full_chunk > 1 and thread_count(backend, sizes, rows, n_jobs) > 1
+    return (full_chunk if full_chunk > 1 else None), tiles_for(backend, sizes, rows), threaded
 
 
 def warm_up(backend: str = "serial", dtype="float64", tiles: bool = False) -> float:
