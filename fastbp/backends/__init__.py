@@ -80,7 +80,7 @@ def thread_count(name: str, sizes, batch_size: int, n_jobs=None) -> int:
     return n_threads
 
 
-def kernel_plan(name: str, sizes, batch_size: int, n_jobs=None) -> tuple[int | None, bool | None]:
+def kernel_plan(name: str, sizes, batch_size: int, n_jobs=None, sparse: bool = False) -> tuple[int | None, bool | None]:
     """The kernels' last arguments ``(n_threads, tiles)`` for backend ``name``, ``sizes`` and batches of ``batch_size``.
 
     ``n_threads`` is :func:`thread_count`, or ``None`` where that is one;
@@ -89,16 +89,17 @@ def kernel_plan(name: str, sizes, batch_size: int, n_jobs=None) -> tuple[int | N
     ``None``.  Both also choose the compiled code: a CPU kernel compiled for
     ``None`` leaves out the threads' or the tiles' code (see
     :mod:`fastbp.backends.cpu.serial`), so that a fit compiles only what it runs.
+    ``sparse``: the inputs are CSR rows, whose layer 1 never runs the tiles.
     """
     n_threads = thread_count(name, sizes, batch_size, n_jobs)
-    return (n_threads if n_threads > 1 else None), tiles_for(name, sizes, batch_size)
+    return (n_threads if n_threads > 1 else None), tiles_for(name, sizes, batch_size, sparse)
 
 
-def tiles_for(name: str, sizes, batch_size: int) -> bool | None:
+def tiles_for(name: str, sizes, batch_size: int, sparse: bool = False) -> bool | None:
     """The kernels' ``tiles`` (:func:`kernel_plan`): ``True`` where a layer may use the register tiles, or ``None``."""
     from fastbp.backends.cpu.tuning import tiles_may_run
 
-    return True if name not in ("numpy", "cuda") and tiles_may_run(sizes, batch_size) else None
+    return True if name not in ("numpy", "cuda") and tiles_may_run(sizes, batch_size, sparse) else None
 
 
 @contextmanager

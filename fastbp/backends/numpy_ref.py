@@ -46,6 +46,7 @@ from fastbp.numerics.optim import (
     UPDATES,
 )
 from fastbp.numerics.shuffling import order_samples
+from fastbp.numerics.sparse import CSRRows, activations_layer, input_block, row_count
 from fastbp.numerics.stopping import (
     ACCURACY_ARGMAX,
     CONVERGED,
@@ -122,11 +123,29 @@ def dC_dA(cost: int, A: np.ndarray, Y: np.ndarray) -> np.ndarray:
     return -Y / P
 
 
+def dense_rows(x, n_inputs: int) -> np.ndarray:
+    """The rows ``x`` as a dense ``(N, n_inputs)`` array: CSR rows (:class:`CSRRows`) are written out.
+
+    The oracle computes with the matrix form, so it densifies CSR inputs, one
+    batch (or the rows predicted) at a time; the compiled backends do not.
+    """
+    if not isinstance(x, CSRRows):
+        return x
+    n_rows = row_count(x)
+    first, last = x.indptr[0], x.indptr[-1]
+    samples = np.repeat(np.arange(n_rows), np.diff(x.indptr))
+    dense = np.zeros((n_rows, n_inputs), dtype=x.data.dtype)
+    np.add.at(dense, (samples, x.indices[first:last]), x.data[first:last])
+    return dense
+
+
 def forward(theta, sizes, codes, A, n_samples, n_threads, tiles):
     """Z^l = A^{l-1} (W^l)^T + b^l, A^l = sigma(Z^l), for l = 1 .. L."""
+    A_prev = dense_rows(input_block(A, sizes, n_samples), sizes[0])
     for l in range(1, len(sizes)):
-        Z = layer(A, sizes, l - 1, n_samples, 0) @ weights(theta, sizes, l).T + biases(theta, sizes, l)
-        layer(A, sizes, l, n_samples, 0)[:] = sigma(codes[l], Z)
+        Z = A_prev @ weights(theta, sizes, l).T + biases(theta, sizes, l)
+        A_prev = activations_layer(A, sizes, l, n_samples)
+        A_prev[:] = sigma(codes[l], Z)
 
 
 def output_delta(cost, output_code, a, y, s, delta):
@@ -144,7 +163,9 @@ def backprop_deltas(theta, sizes, codes, A, D, n_samples, n_threads, tiles):
     """Delta^l = (Delta^{l+1} W^{l+1}) (.) sigma'(Z^l), for l = L-1 .. 1."""
     for l in range(len(sizes) - 2, 0, -1):
         propagated = layer(D, sizes, l + 1, n_samples, 1) @ weights(theta, sizes, l + 1)
-        layer(D, sizes, l, n_samples, 1)[:] = propagated * sigma_prime(codes[l], layer(A, sizes, l, n_samples, 0))
+        layer(D, sizes, l, n_samples, 1)[:] = propagated * sigma_prime(
+            codes[l], activations_layer(A, sizes, l, n_samples)
+        )
 
 
 def accumulate_gradients(theta, sizes, A, D, n_samples, weight_sum, l2, grad, n_threads, tiles):
@@ -154,7 +175,10 @@ def accumulate_gradients(theta, sizes, A, D, n_samples, weight_sum, l2, grad, n_
     """
     for l in range(1, len(sizes)):
         Delta = layer(D, sizes, l, n_samples, 1)
-        A_prev = layer(A, sizes, l - 1, n_samples, 0)
+        if l == 1:
+            A_prev = dense_rows(input_block(A, sizes, n_samples), sizes[0])
+        else:
+            A_prev = activations_layer(A, sizes, l - 1, n_samples)
         weights(grad, sizes, l)[:] = Delta.T @ A_prev / weight_sum + l2 / weight_sum * weights(theta, sizes, l)
         biases(grad, sizes, l)[:] = Delta.sum(axis=0) / weight_sum
     return squared_weights(theta, sizes)
@@ -197,9 +221,20 @@ def squared_weights(theta, sizes):
 
 
 def load_batch(X, Y, S, order, start, A0, y, s):
-    """A^0 = the batch's rows of X, in the shuffled order; the sum of their weights."""
-    rows = order[start : start + A0.shape[0]]
-    A0[:] = X[rows]
+    """A^0 = the batch's rows of X, in the shuffled order; the sum of their weights.
+
+    CSR rows are gathered into the CSR rows ``A0``, row after row.
+    """
+    rows = order[start : start + y.shape[0]]
+    if isinstance(X, CSRRows):
+        A0.indptr[0] = 0
+        for n, source in enumerate(rows):
+            first, last = X.indptr[source], X.indptr[source + 1]
+            A0.indptr[n + 1] = A0.indptr[n] + last - first
+            A0.data[A0.indptr[n] : A0.indptr[n + 1]] = X.data[first:last]
+            A0.indices[A0.indptr[n] : A0.indptr[n + 1]] = X.indices[first:last]
+    else:
+        A0[:] = X[rows]
     y[:] = Y[rows]
     s[:] = S[rows]
     return float(np.sum(S[rows]))
@@ -209,7 +244,7 @@ def cost_and_gradient(theta, sizes, codes, cost, l2, A, D, y, s, n_samples, weig
     """N C = sum_n s_n C_n + (lambda / 2) sum_l ||W^l||^2 of the batch, and dC/dtheta into ``grad``."""
     L = len(sizes) - 1
     forward(theta, sizes, codes, A, n_samples, n_threads, tiles)
-    a_out = layer(A, sizes, L, n_samples, 0)
+    a_out = activations_layer(A, sizes, L, n_samples)
     total = data_cost(cost, a_out, y, s) + 0.5 * l2 * squared_weights(theta, sizes)
     output_delta(cost, codes[L], a_out, y, s, layer(D, sizes, L, n_samples, 1))
     backprop_deltas(theta, sizes, codes, A, D, n_samples, n_threads, tiles)
@@ -219,7 +254,7 @@ def cost_and_gradient(theta, sizes, codes, cost, l2, A, D, y, s, n_samples, weig
 
 def predict(theta, sizes, codes, X, A, outputs, n_threads, tiles):
     """A^L of every row of X into ``outputs`` (``A`` is not needed: NumPy allocates)."""
-    activations = X
+    activations = dense_rows(X, sizes[0])
     for l in range(1, len(sizes)):
         activations = sigma(codes[l], activations @ weights(theta, sizes, l).T + biases(theta, sizes, l))
     outputs[:] = activations
@@ -250,7 +285,7 @@ def train_epochs(
     X_val, Y_val, S_val, P_val, score_kind, stopping, best_theta, scores, n_threads, tiles,
 ):  # fmt: skip
     """Mini-batch gradient descent with scikit-learn's stopping rules, the same contract as the compiled backends."""
-    n_total = X.shape[0]
+    n_total = row_count(X)
     L = len(sizes) - 1
     stopping[STATUS] = RAN_ALL
     stopping[RATE_CUTS] = 0
@@ -261,7 +296,7 @@ def train_epochs(
             n_samples = min(batch_size, n_total - start)
             y = Y_batch[: n_samples * sizes[L]].reshape((n_samples, sizes[L]))
             s = S_batch[:n_samples]
-            weight_sum = load_batch(X, Y, S, order, start, layer(A, sizes, 0, n_samples, 0), y, s)
+            weight_sum = load_batch(X, Y, S, order, start, input_block(A, sizes, n_samples), y, s)
             batch_cost = cost_and_gradient(
                 theta, sizes, codes, cost, l2, A, D, y, s, n_samples, weight_sum, grad, n_threads, tiles
             )

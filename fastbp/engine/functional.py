@@ -22,15 +22,19 @@ from fastbp.backends import get_backend, kernel_plan, numba_threads
 from fastbp.engine.network import Network
 from fastbp.engine.validation import (
     check_array,
+    check_backend_reads,
     check_buffers_fit,
     check_inputs,
     check_layer_list,
     check_network,
     check_non_negative_float,
+    check_sparse,
     check_targets,
+    is_sparse,
 )
 from fastbp.numerics import layout
 from fastbp.numerics.optim import SGD, hyperparameters
+from fastbp.numerics.sparse import SparseActivations, activations_layer, activations_of
 
 
 @contextmanager
@@ -48,6 +52,16 @@ def samples_in(arrays, sizes, first_layer: int, name: str) -> int:
     if len(shape) != 2:
         raise ValueError(f"{name}[{first_layer}] must be a 2-dimensional array, got shape {shape}")
     return shape[0]
+
+
+def pack_activations(arrays, sizes, n_samples: int, dtype):
+    """``A`` from per-layer arrays: :func:`pack`, or a :class:`SparseActivations` where ``a^0`` is scipy sparse."""
+    if not is_sparse(arrays[0]):
+        return pack(arrays, sizes, n_samples, 0, "activations", dtype)
+    inputs = check_sparse(arrays[0], "activations[0]", dtype)
+    if inputs.shape != (n_samples, sizes[0]):
+        raise ValueError(f"activations[0] must have shape {(n_samples, int(sizes[0]))}, got {inputs.shape}")
+    return SparseActivations(pack(arrays, sizes, n_samples, 1, "activations", dtype), inputs)
 
 
 def pack(arrays, sizes, n_samples: int, first_layer: int, name: str, dtype) -> np.ndarray:
@@ -70,21 +84,28 @@ def unpack(buffer, sizes, n_samples: int, first_layer: int) -> list:
 
 
 def forward(network: Network, X, backend: str = "serial") -> list:
-    """The forward pass: ``[a^0, a^1, ..., a^L]``, each of shape ``(N, n_l)``."""
+    """The forward pass: ``[a^0, a^1, ..., a^L]``, each of shape ``(N, n_l)``.
+
+    A scipy sparse ``X`` is read as CSR rows, never densified, and returned
+    itself as ``a^0``.
+    """
     check_network(network)
+    given = X
     X = check_inputs(X, network.sizes[0], network.dtype)
+    check_backend_reads(backend, X)
     check_buffers_fit(network.sizes, X.shape[0], network.dtype, "the forward pass", deltas=False)
-    A = layout.activation_buffer(network.sizes, X.shape[0], network.dtype)
-    layout.layer(A, network.sizes, 0, X.shape[0], 0)[:] = X
+    A = activations_of(X, network.sizes, network.dtype)
     with backend_threads(backend, network, X.shape[0]) as plan:
         get_backend(backend).forward(network.theta, network.sizes, network.codes, A, X.shape[0], *plan)
+    if isinstance(A, SparseActivations):
+        return [given, *unpack(A.hidden, network.sizes, X.shape[0], 1)[1:]]
     return unpack(A, network.sizes, X.shape[0], 0)
 
 
 def deltas(network: Network, activations, Y, backend: str = "serial") -> list:
     """The output delta and the delta recursion: ``[None, delta^1, ..., delta^L]``."""
     n_samples = samples_in(activations, check_network(network).sizes, 0, "activations")
-    A = pack(activations, network.sizes, n_samples, 0, "activations", network.dtype)
+    A = pack_activations(activations, network.sizes, n_samples, network.dtype)
     Y = check_targets(Y, n_samples, network.sizes[-1], network.dtype)
     D = layout.delta_buffer(network.sizes, n_samples, network.dtype)
     kernels = get_backend(backend)
@@ -92,7 +113,7 @@ def deltas(network: Network, activations, Y, backend: str = "serial") -> list:
     kernels.output_delta(
         network.cost_code,
         network.codes[L],
-        layout.layer(A, network.sizes, L, n_samples, 0),
+        activations_layer(A, network.sizes, L, n_samples),
         Y,
         np.ones(n_samples, dtype=network.dtype),
         layout.layer(D, network.sizes, L, n_samples, 1),
@@ -105,7 +126,8 @@ def deltas(network: Network, activations, Y, backend: str = "serial") -> list:
 def gradient_vector(network: Network, activations, deltas_, backend: str = "serial") -> np.ndarray:
     """dC/dtheta, laid out as ``network.theta``."""
     n_samples = samples_in(activations, check_network(network).sizes, 0, "activations")
-    A = pack(activations, network.sizes, n_samples, 0, "activations", network.dtype)
+    A = pack_activations(activations, network.sizes, n_samples, network.dtype)
+    check_backend_reads(backend, activations[0])
     D = pack(deltas_, network.sizes, n_samples, 1, "deltas", network.dtype)
     grad = np.empty_like(network.theta)
     with backend_threads(backend, network, n_samples) as plan:

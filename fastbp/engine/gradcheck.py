@@ -55,8 +55,7 @@ def check_gradients(network: Network, X, Y, epsilon: float = 1e-6, backend: str 
     GradientCheck
     """
     check_network(network)
-    X = check_inputs(X, network.sizes[0], network.dtype)
-    Y = check_targets(Y, X.shape[0], network.sizes[-1], network.dtype)
+    Y = check_targets(Y, check_inputs(X, network.sizes[0], network.dtype).shape[0], network.sizes[-1], network.dtype)
     epsilon = check_non_negative_float(epsilon, "epsilon", positive=True)
     activations = functional.forward(network, X, backend)
     analytical = functional.gradient_vector(

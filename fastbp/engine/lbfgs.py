@@ -19,8 +19,9 @@ from scipy.optimize import OptimizeResult, minimize
 from fastbp.backends import get_backend, kernel_plan, numba_threads
 from fastbp.engine.interrupts import cancellable
 from fastbp.engine.training import all_finite
-from fastbp.engine.validation import check_buffers_fit
+from fastbp.engine.validation import check_backend_reads, check_buffers_fit
 from fastbp.numerics import layout
+from fastbp.numerics.sparse import CSRRows, activations_of
 
 
 def cost_and_gradient(network, backend: str, X: np.ndarray, Y: np.ndarray, S: np.ndarray, n_jobs=None) -> Callable:
@@ -29,13 +30,13 @@ def cost_and_gradient(network, backend: str, X: np.ndarray, Y: np.ndarray, S: np
     It writes each ``theta`` it is given into ``network.theta`` (the kernels
     read the parameters from there).
     """
+    check_backend_reads(backend, X)
     kernels = get_backend(backend)
     sizes, n_samples = network.sizes, X.shape[0]
-    plan = kernel_plan(backend, sizes, n_samples, n_jobs)
+    plan = kernel_plan(backend, sizes, n_samples, n_jobs, sparse=isinstance(X, CSRRows))
     check_buffers_fit(sizes, n_samples, network.dtype, "L-BFGS over the whole training set")
-    A = layout.activation_buffer(sizes, n_samples, network.dtype)
+    A = activations_of(X, sizes, network.dtype)
     D = layout.delta_buffer(sizes, n_samples, network.dtype)
-    layout.layer(A, sizes, 0, n_samples, 0)[:] = X
     grad = np.empty_like(network.theta)
     weight_sum = float(np.sum(S, dtype=np.float64))
 

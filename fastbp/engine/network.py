@@ -14,6 +14,7 @@ from fastbp.engine.initialization import glorot_uniform
 from fastbp.engine.io import FORMAT, FORMAT_VERSION, load_arrays, save_arrays
 from fastbp.engine.training import Trainer
 from fastbp.engine.validation import (
+    check_backend_reads,
     check_buffers_fit,
     check_cost,
     check_dtype,
@@ -29,6 +30,7 @@ from fastbp.numerics import layout
 from fastbp.numerics.formulas import ACTIVATIONS, COSTS, SIGMOID
 from fastbp.numerics.optim import hyperparameters
 from fastbp.numerics.shuffling import seed_state
+from fastbp.numerics.sparse import CSRRows, activation_buffers
 
 ACTIVATION_NAMES = {code: name for name, code in ACTIVATIONS.items()}
 COST_NAMES = {code: name for name, code in COSTS.items()}
@@ -134,7 +136,8 @@ class Network:
 
         Parameters
         ----------
-        X : array-like of shape (N, n_0)
+        X : array-like or scipy sparse matrix of shape (N, n_0)
+            Sparse inputs (any scipy format) are read as CSR rows, never densified.
         backend : str
             Which backend runs the forward pass.
 
@@ -144,8 +147,8 @@ class Network:
         """
         return self.outputs(check_inputs(X, self.sizes[0], self.dtype), backend)
 
-    def outputs(self, X: np.ndarray, backend: str = "serial", n_jobs: int | None = None) -> np.ndarray:
-        """:meth:`predict` of inputs already checked: ``X`` C-contiguous, ``(N, n_0)``, of the network's dtype.
+    def outputs(self, X: np.ndarray | CSRRows, backend: str = "serial", n_jobs: int | None = None) -> np.ndarray:
+        """:meth:`predict` of inputs already checked: C-contiguous ``(N, n_0)`` of the network's dtype, or CSR rows.
 
         One call of the backend's compiled ``predict`` (the estimators call this
         after their own checks, so that a one-row prediction costs little more
@@ -155,7 +158,9 @@ class Network:
         check_buffers_fit(self.sizes, rows, self.dtype, "predicting", deltas=False)
         return self._planned_outputs(rows, X, backend, n_jobs)
 
-    def prepare_outputs(self, x: np.ndarray, rows: int, backend: str = "serial", n_jobs: int | None = None) -> None:
+    def prepare_outputs(
+        self, x: np.ndarray | CSRRows, rows: int, backend: str = "serial", n_jobs: int | None = None
+    ) -> None:
         """Compile (or load from Numba's cache) the kernel that :meth:`outputs` runs on ``rows`` rows.
 
         It predicts the one checked row ``x`` (shape ``(1, n_0)``) with that
@@ -165,12 +170,13 @@ class Network:
         """
         self._planned_outputs(min(rows, PREDICT_ROWS), x, backend, n_jobs)
 
-    def _planned_outputs(self, rows: int, X: np.ndarray, backend: str, n_jobs: int | None) -> np.ndarray:
+    def _planned_outputs(self, rows: int, X: np.ndarray | CSRRows, backend: str, n_jobs: int | None) -> np.ndarray:
         """``a^L`` of the checked ``X``, by the predict kernel of ``rows`` rows at a time (:func:`predict_plan`)."""
+        check_backend_reads(backend, X)
         n_threads, tiles, threaded = predict_plan(
-            tuple(self.sizes.tolist()), rows, backend, n_jobs, numba.get_num_threads()
+            tuple(self.sizes.tolist()), rows, backend, n_jobs, numba.get_num_threads(), isinstance(X, CSRRows)
         )
-        A = layout.activation_buffer(self.sizes, max(min(rows, X.shape[0]), 1), self.dtype)
+        A = activation_buffers(X, self.sizes, max(min(rows, X.shape[0]), 1), self.dtype, gather=False)
         outputs = np.empty((X.shape[0], self.sizes[-1]), dtype=self.dtype)
         kernels = get_backend(backend)
         if not threaded:
@@ -195,8 +201,11 @@ class Network:
 
         Parameters
         ----------
-        X : array-like of shape (N, n_0)
-            Inputs, one sample per row.
+        X : array-like or scipy sparse matrix of shape (N, n_0)
+            Inputs, one sample per row.  Sparse inputs (any scipy format) are
+            read as CSR rows, never densified: layer 1 sums over the nonzero
+            inputs only (:mod:`fastbp.backends.cpu.csr`); the CUDA backend
+            refuses them.
         Y : array-like of shape (N, n_L)
             Targets (one-hot rows for softmax outputs).
         epochs : int
@@ -336,7 +345,7 @@ class Network:
 
 @functools.lru_cache(maxsize=1024)
 def predict_plan(
-    sizes: tuple[int, ...], rows: int, backend: str, n_jobs: int | None, numba_thread_count: int
+    sizes: tuple[int, ...], rows: int, backend: str, n_jobs: int | None, numba_thread_count: int, sparse: bool = False
 ) -> tuple[int | None, bool | None, bool]:
     """The predict kernel's ``(n_threads, tiles)`` for ``rows`` rows at a time, and ``threaded``.
 
@@ -348,10 +357,11 @@ def predict_plan(
     set for the call.  Cached: a one-row prediction costs little more than
     its arithmetic.  ``numba_thread_count`` (Numba's thread count of the
     calling thread, which ``n_jobs=None`` means) is part of the cache's key.
+    ``sparse``: the inputs are CSR rows (see :func:`fastbp.backends.kernel_plan`).
     """
     full_chunk = thread_count(backend, sizes, PREDICT_ROWS, n_jobs)
     threaded = full_chunk > 1 and thread_count(backend, sizes, rows, n_jobs) > 1
-    return (full_chunk if full_chunk > 1 else None), tiles_for(backend, sizes, rows), threaded
+    return (full_chunk if full_chunk > 1 else None), tiles_for(backend, sizes, rows, sparse), threaded
 
 
 def warm_up(backend: str = "serial", dtype="float64", tiles: bool = False) -> float:

@@ -8,9 +8,10 @@ import numpy as np
 
 from fastbp.backends import get_backend, kernel_plan, numba_threads
 from fastbp.engine.interrupts import cancellable, held_interrupts
-from fastbp.engine.validation import check_memory
+from fastbp.engine.validation import check_backend_reads, check_memory
 from fastbp.numerics import layout, optim
 from fastbp.numerics.shuffling import LIKE_RANDOM_STATE, NO_SHUFFLE, SHUFFLE
+from fastbp.numerics.sparse import CSRRows, SparseActivations, activation_buffers
 from fastbp.numerics.stopping import (
     CONVERGED,
     COST_DIVERGED,
@@ -71,10 +72,21 @@ class Trainer:
         """The backend module (looked up by name, so that a Trainer can be pickled)."""
         return get_backend(self.backend)
 
-    def work_buffers(self, n_total: int, batch_size: int) -> tuple:
-        """``(order, A, D, Y_batch, S_batch, grad, last_finite)``, allocated once per shape."""
+    def work_buffers(self, X, batch_size: int) -> tuple:
+        """``(order, A, D, Y_batch, S_batch, grad, last_finite)`` for batches of ``X``, allocated once per shape.
+
+        For CSR inputs ``A`` is a :class:`~fastbp.numerics.sparse.SparseActivations`
+        with room for the nonzeros of any batch of ``X``, allocated anew for each ``X``.
+        """
         network = self.network
-        if self.buffers is None or self.buffers[0].shape[0] != n_total or self.buffers[4].shape[0] != batch_size:
+        n_total = X.shape[0]
+        if (
+            self.buffers is None
+            or self.buffers[0].shape[0] != n_total
+            or self.buffers[4].shape[0] != batch_size
+            or isinstance(X, CSRRows)
+            or isinstance(self.buffers[1], SparseActivations)
+        ):
             # the batch's activations and deltas, Y_batch, S_batch, order; grad,
             # last_finite and save_state's three copies of theta-sized arrays
             sizes, itemsize = network.sizes, network.dtype.itemsize
@@ -82,7 +94,7 @@ class Trainer:
             check_memory(values * itemsize + 8 * n_total, f"training with batches of {batch_size:,} samples")
             self.buffers = (
                 np.arange(n_total, dtype=np.int64),
-                layout.activation_buffer(network.sizes, batch_size, network.dtype),
+                activation_buffers(X, network.sizes, batch_size, network.dtype),
                 layout.delta_buffer(network.sizes, batch_size, network.dtype),
                 np.empty(batch_size * network.sizes[-1], dtype=network.dtype),
                 np.empty(batch_size, dtype=network.dtype),
@@ -160,15 +172,16 @@ class Trainer:
         the same holds.
         """
         network = self.network
+        check_backend_reads(self.backend, X)
         self.rules = rules = rules or StoppingRules.off(network)
         self.generator = network.rng_state if generator is None else generator
-        buffers = self.work_buffers(X.shape[0], batch_size)
+        buffers = self.work_buffers(X, batch_size)
         buffers[0][:] = np.arange(X.shape[0])
         if reorder is not None or not shuffle:
             shuffling = NO_SHUFFLE
         else:
             shuffling = SHUFFLE if generator is None else LIKE_RANDOM_STATE
-        plan = kernel_plan(self.backend, network.sizes, batch_size, self.n_jobs)
+        plan = kernel_plan(self.backend, network.sizes, batch_size, self.n_jobs, sparse=isinstance(X, CSRRows))
         losses = np.empty(epochs, dtype=np.float64)
         scores = np.empty(epochs, dtype=np.float64)
         done, chunk = 0, 1

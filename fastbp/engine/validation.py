@@ -7,6 +7,7 @@ layout, order or writeability of the user's arrays.
 """
 
 import os
+import sys
 from numbers import Integral, Real
 
 import numpy as np
@@ -23,6 +24,7 @@ from fastbp.numerics.formulas import (
     POISSON,
 )
 from fastbp.numerics.layout import parameter_count
+from fastbp.numerics.sparse import CSRRows
 
 FLOAT_DTYPES = (np.float32, np.float64)
 
@@ -105,12 +107,68 @@ def check_targets(Y, n_samples: int, n_outputs: int, dtype) -> np.ndarray:
     return Y
 
 
-def check_inputs(X, n_inputs: int, dtype) -> np.ndarray:
-    """Inputs ``X`` as an ``(N, n_0)`` array."""
-    X = check_array(X, "X", dtype, ndim=2)
+def check_inputs(X, n_inputs: int, dtype) -> np.ndarray | CSRRows:
+    """Inputs ``X`` as an ``(N, n_0)`` array, or as :class:`CSRRows` if ``X`` is a scipy sparse matrix or array."""
+    X = check_sparse(X, "X", dtype) if is_sparse(X) else check_array(X, "X", dtype, ndim=2)
     if X.shape[1] != n_inputs:
         raise ValueError(f"X has {X.shape[1]} feature(s) but the network has {n_inputs} input unit(s)")
     return X
+
+
+def is_sparse(X) -> bool:
+    """Whether ``X`` is a scipy sparse matrix or array (scipy, an optional dependency, is not imported for it)."""
+    sparse = sys.modules.get("scipy.sparse")
+    return sparse is not None and sparse.issparse(X)
+
+
+def check_backend_reads(backend: str, X) -> None:
+    """A ``TypeError`` where ``backend`` cannot read ``X``: the CUDA backend takes dense inputs only."""
+    if backend == "cuda" and (isinstance(X, CSRRows) or is_sparse(X)):
+        raise TypeError(
+            "the cuda backend takes dense inputs only, and X is sparse: train on the CPU (backend 'auto', "
+            "'serial' or 'parallel' read sparse X without densifying it), or pass X.toarray() if the dense "
+            "matrix fits in the GPU's memory"
+        )
+
+
+def index_dtype(n_nonzeros: int, n_columns: int) -> np.dtype:
+    """The index type of CSR inputs: int32 where every index fits (scipy's own choice then), else int64.
+
+    One type for all inputs that fit, so that the kernels compile once for them.
+    """
+    return np.dtype(np.int32 if max(n_nonzeros, n_columns) < 2**31 else np.int64)
+
+
+def check_sparse(X, name: str, dtype) -> CSRRows:
+    """A scipy sparse ``X`` (any format) as canonical, finite :class:`CSRRows` of ``dtype``; ``X`` is left untouched.
+
+    CSC, COO and the other formats are converted to CSR once; unsorted or
+    duplicate indices are put in order (duplicates summed) on a copy; the
+    values are converted to ``dtype`` and the indices to :func:`index_dtype`,
+    copies made only where needed.  Complex and non-numeric values are refused
+    with a ``TypeError``; NaN or infinite stored values, an empty matrix and a
+    shape other than 2-d with a ``ValueError``.  Empty rows, and a matrix of
+    zeros only, are valid inputs.
+    """
+    dtype = check_dtype(dtype)
+    if X.dtype.kind == "c":
+        raise TypeError(f"{name} has complex values ({X.dtype}); fastbp needs real numbers")
+    if X.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must hold numbers, got a sparse matrix of dtype {X.dtype}")
+    if X.ndim != 2:
+        raise ValueError(f"{name} must be 2-dimensional, got a sparse array of shape {X.shape}")
+    if X.shape[0] == 0 or X.shape[1] == 0:
+        raise ValueError(f"{name} is empty (shape {X.shape}); it needs at least one sample and one column")
+    rows = X.tocsr()
+    if not rows.has_canonical_format:
+        rows = rows.copy() if rows is X else rows
+        rows.sum_duplicates()
+    with np.errstate(over="ignore", invalid="ignore"):
+        data = kernel_array(rows.data, dtype)
+    if not np.all(np.isfinite(data)):
+        raise ValueError(f"{name} contains NaN or infinite stored values (after conversion to {dtype})")
+    indices = index_dtype(rows.nnz, X.shape[1])
+    return CSRRows(data, kernel_array(rows.indices, indices), kernel_array(rows.indptr, indices), int(X.shape[1]))
 
 
 def check_sizes(sizes, dtype="float64") -> np.ndarray:

@@ -30,8 +30,11 @@ The price: with several outputs and the squared error, the training-loss
 stopping rule (``tol``, ``n_iter_no_change``) sees a data term
 ``n_outputs`` times larger than scikit-learn's and may stop at another epoch.
 
-Differences, all deliberate: sparse input is refused (the kernels are
-dense); a NaN or infinite epoch cost (or weights) stops training with a
+Sparse X (scipy's matrices and arrays, any format) is accepted as
+scikit-learn accepts it, and read as CSR rows, never densified: layer 1 runs
+index loops over the nonzeros (:mod:`fastbp.backends.cpu.csr`).
+
+Differences, all deliberate: a NaN or infinite epoch cost (or weights) stops training with a
 :class:`~fastbp.DivergenceWarning` naming the epoch (lbfgs: the iteration)
 and keeps the weights of the epoch before (where scikit-learn raises after
 the fact); ``callback`` is new; ``score`` refuses labels that are not in
@@ -63,7 +66,7 @@ from fastbp.engine.interrupts import TrainingInterrupted, held_interrupts
 from fastbp.engine.lbfgs import minimize_cost
 from fastbp.engine.network import Network
 from fastbp.engine.training import DivergenceWarning, StoppingRules, Trainer
-from fastbp.engine.validation import check_dtype, kernel_array
+from fastbp.engine.validation import check_backend_reads, check_dtype, is_sparse, kernel_array
 from fastbp.numerics import layout, optim, stopping
 from fastbp.numerics.shuffling import random_state_words, set_random_state_words
 from fastbp.numerics.stopping import stopping_state
@@ -80,6 +83,7 @@ from fastbp.sklearn.validation import (
     check_hidden_layer_sizes,
     check_parameters,
     check_sample_weight,
+    kernel_inputs,
     prediction_input,
 )
 
@@ -115,6 +119,11 @@ class BaseMLP(BaseEstimator):
     validation_scores_: Any
     best_validation_score_: Any
     best_loss_: Any
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags
 
     def _check_params(self) -> None:
         """Every constructor parameter, checked once per fit (scikit-learn's rules)."""
@@ -227,7 +236,9 @@ class BaseMLP(BaseEstimator):
         first_pass = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
         X, Y = self._validate_input(X, y, incremental, reset=first_pass)
         dtype = X.dtype if first_pass else self._network.dtype
-        X = kernel_array(X, dtype)
+        check_backend_reads(self.backend, X)
+        # Sparse X stays scipy's CSR until it is split (early stopping), then becomes CSR rows.
+        X = X.tocsr() if is_sparse(X) else kernel_array(X, dtype)
         Y = kernel_array(Y.reshape(X.shape[0], -1), dtype)
         S = check_sample_weight(sample_weight, X.shape[0], dtype)
         random_state = check_random_state(self.random_state)
@@ -248,7 +259,7 @@ class BaseMLP(BaseEstimator):
         # The first predict, of one row or of as many as the training set, then finds its kernel
         # compiled (or loaded from Numba's cache) for these arrays.
         for rows in (1, X.shape[0]):
-            network.prepare_outputs(X[:1], rows, self.backend, self.n_jobs)
+            network.prepare_outputs(kernel_inputs(X[:1], dtype), rows, self.backend, self.n_jobs)
         return self
 
     def _new_trainer(self, network) -> Trainer:
@@ -310,6 +321,9 @@ class BaseMLP(BaseEstimator):
             trainer = self._trainer = self._new_trainer(network)
         trainer.counters[optim.SAMPLES_SEEN] = self.t_
         (X_train, Y_train, S_train), validation = self._split(X, Y, S, random_state)
+        X_train = kernel_inputs(X_train, network.dtype)
+        if validation is not None:
+            validation = (kernel_inputs(validation[0], network.dtype), *validation[1:])
         rules = self._stopping_rules(validation)
         generator = random_state_words(random_state) if self.shuffle else None
         reorder = None
@@ -359,6 +373,7 @@ class BaseMLP(BaseEstimator):
 
     def _fit_lbfgs(self, network, X, Y, S) -> None:
         """L-BFGS-B over the whole training set (see :mod:`fastbp.engine.lbfgs`)."""
+        X = kernel_inputs(X, network.dtype)
         progress = Progress(self.max_iter, self.verbose)
         stopped_by_user = False
 

@@ -22,7 +22,15 @@ from sklearn.utils.multiclass import type_of_target, unique_labels
 from sklearn.utils.validation import validate_data
 
 from fastbp.backends import check_n_jobs, get_backend
-from fastbp.engine.validation import check_dtype, check_non_negative_float, check_positive_int
+from fastbp.engine.validation import (
+    check_dtype,
+    check_non_negative_float,
+    check_positive_int,
+    check_sparse,
+    is_sparse,
+    kernel_array,
+)
+from fastbp.numerics.sparse import CSRRows
 
 CHOICES = {
     "activation": ("identity", "logistic", "tanh", "relu"),
@@ -61,17 +69,17 @@ def refuse_strings(values, name: str) -> None:
 
 
 def validate_inputs(estimator, X, y, **options) -> tuple:
-    """``validate_data(estimator, X, y, **options)``, its errors naming X or y.
+    """``validate_data(estimator, X, y, **options)``, its errors naming X or y; X may be scipy sparse.
 
     scikit-learn checks X and y together; only when that fails is X checked
     alone, to tell which of the two is at fault.
     """
     refuse_strings(X, "X")
     try:
-        return validate_data(estimator, X, y, **options)
+        return validate_data(estimator, X, y, accept_sparse=True, **options)
     except (TypeError, ValueError) as error:
         try:
-            check_array(X, dtype=options.get("dtype", "numeric"), input_name="X")
+            check_array(X, dtype=options.get("dtype", "numeric"), input_name="X", accept_sparse=True)
         except (TypeError, ValueError):
             name_it(error, "X")
         else:
@@ -83,11 +91,20 @@ def validate_features(estimator, X, dtype) -> np.ndarray:
     """X for prediction, checked against the features seen in fit; errors name X."""
     refuse_strings(X, "X")
     with naming("X"):
-        return validate_data(estimator, X, dtype=dtype, reset=False)
+        return validate_data(estimator, X, dtype=dtype, reset=False, accept_sparse=True)
 
 
-def prediction_input(estimator, X, dtype) -> np.ndarray:
+def kernel_inputs(X, dtype) -> np.ndarray | CSRRows:
+    """Checked inputs as the kernels take them: a C-contiguous array of ``dtype``, or CSR rows if ``X`` is sparse."""
+    if is_sparse(X):
+        return check_sparse(X, "X", dtype)
+    return kernel_array(X, dtype)
+
+
+def prediction_input(estimator, X, dtype) -> np.ndarray | CSRRows:
     """X for the prediction kernels: C-contiguous, of the network's ``dtype``, checked as scikit-learn checks it.
+
+    A scipy sparse X becomes CSR rows (:func:`fastbp.engine.validation.check_sparse`), never a dense array.
 
     A plain 2-d float array with the fitted number of columns, from an
     estimator fitted without feature names, is checked here in a few
@@ -105,7 +122,7 @@ def prediction_input(estimator, X, dtype) -> np.ndarray:
         and np.isfinite(X).all()
     ):
         X = validate_features(estimator, X, estimator._input_dtype())
-    return np.ascontiguousarray(X, dtype=dtype)
+    return kernel_inputs(X, dtype)
 
 
 @contextmanager

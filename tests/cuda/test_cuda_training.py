@@ -71,3 +71,16 @@ def test_stopping_rules_and_random_state_shuffling_match_oracle(strategy):
     np.testing.assert_allclose(
         rules.stopping[: stopping.RATE_CUTS], oracle_rules.stopping[: stopping.RATE_CUTS], rtol=1e-10
     )
+
+
+def test_sparse_inputs_are_refused_with_what_to_do_and_the_weights_kept():
+    sparse = pytest.importorskip("scipy.sparse")
+    X = sparse.random(12, 6, density=0.3, random_state=0, format="csr")
+    network = Network([6, 4, 1], "tanh", "identity", "mse", seed=0)
+    theta = network.theta.copy()
+    with pytest.raises(TypeError, match=r"cuda backend takes dense inputs only.*backend 'auto'"):
+        network.fit(X, np.ones((12, 1)), epochs=1, backend="cuda")
+    with pytest.raises(TypeError, match="cuda backend takes dense inputs only"):
+        network.predict(X, backend="cuda")
+    assert np.array_equal(network.theta, theta)
+    np.testing.assert_allclose(network.predict(X.toarray(), backend="cuda"), network.predict(X), rtol=1e-12)

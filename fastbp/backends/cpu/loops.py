@@ -301,17 +301,28 @@ def layer_gradients(W, a_prev, delta, inv_n, decay, dW, db, k_start, k_stop):
             d_n = delta[n, k]
             for j in range(n_inputs):
                 dW[k, j] += d_n * a_prev[n, j]
-        row_squares = W.dtype.type(0.0)
-        for j in range(n_inputs):
-            dW[k, j] = dW[k, j] * inv_n + decay * W[k, j]
-            row_squares += W[k, j] * W[k, j]
-        squares += row_squares
-        # dC/db^l_k = (1/N) sum_n delta^l_k(n)
-        total = W.dtype.type(0.0)
-        for n in range(n_samples):
-            total += delta[n, k]
-        db[k] = total * inv_n
+        squares += finish_gradient_row(W, delta, inv_n, decay, dW, db, k)
     return squares
+
+
+@kernel
+def finish_gradient_row(W, delta, inv_n, decay, dW, db, k):
+    """Row ``k`` of dC/dW^l from the sums over the samples in ``dW[k]``, and dC/db^l_k; returns sum_j (W^l_kj)^2.
+
+    The weight decay reads ``W^l_kj`` once, and the sum of squares for the L2
+    term of the cost comes with it.
+    """
+    # dC/dW^l_kj = (1/N) sum_n delta^l_k(n) a^{l-1}_j(n) + (lambda/N) W^l_kj
+    row_squares = W.dtype.type(0.0)
+    for j in range(W.shape[1]):
+        dW[k, j] = dW[k, j] * inv_n + decay * W[k, j]
+        row_squares += W[k, j] * W[k, j]
+    # dC/db^l_k = (1/N) sum_n delta^l_k(n)
+    total = W.dtype.type(0.0)
+    for n in range(delta.shape[0]):
+        total += delta[n, k]
+    db[k] = total * inv_n
+    return row_squares
 
 
 @kernel
@@ -444,11 +455,17 @@ def load_batch(X, Y, S, order, start, A0, y, s):
         source = order[start + n]
         for j in range(X.shape[1]):
             A0[n, j] = X[source, j]
-        for k in range(Y.shape[1]):
-            y[n, k] = Y[source, k]
-        s[n] = S[source]
-        weight_sum += S[source]
+        weight_sum += load_target(Y, S, source, y, s, n)
     return weight_sum
+
+
+@kernel
+def load_target(Y, S, source, y, s, n):
+    """Row ``n`` of the batch's targets ``y`` and weights ``s``: those of sample ``source``; returns its weight."""
+    for k in range(Y.shape[1]):
+        y[n, k] = Y[source, k]
+    s[n] = S[source]
+    return S[source]
 
 
 @kernel

@@ -14,6 +14,8 @@ the results are bitwise those of the serial backend, for any thread count
 * input sums z^l_k: by samples ``n`` when the batch has more samples than
   the layer has units, else by receiving units ``k`` (rows of ``W^l``);
 * deltas delta^l_j(n): by samples ``n`` (rows of ``delta^l``);
+* layer 1 of CSR inputs (:mod:`fastbp.backends.cpu.csr`): input sums and
+  gradients by receiving units ``k``, the gradients in the chunks below;
 * gradients dC/dW^l_kj: by receiving units ``k`` (rows of ``dW^l``), in
   chunks of ``GRADIENT_ROWS`` rows fixed by the layer, not by the threads;
   the chunks' sums of squares (for the L2 term) are added in chunk order;
@@ -25,7 +27,7 @@ the results are bitwise those of the serial backend, for any thread count
 import numba
 import numpy as np
 
-from fastbp.backends.cpu import loops, tiles
+from fastbp.backends.cpu import csr, loops, tiles
 from fastbp.backends.cpu.tuning import GRADIENT_ROWS, aligned_share, kernel, parallel_kernel, units_tile
 from fastbp.numerics.optim import optimizer_step
 
@@ -70,17 +72,26 @@ def backpropagate(W_next, delta_next, code, a, delta, n_threads):
 
 @parallel_kernel
 def layer_gradients(W, a_prev, delta, inv_n, decay, dW, db):
-    """dC/dW^l and dC/db^l of one layer, rows shared among the threads; returns sum_kj (W^l_kj)^2."""
+    """dC/dW^l and dC/db^l of one layer, rows shared among the threads; returns sum_kj (W^l_kj)^2.
+
+    ``a_prev`` may be CSR rows (layer 1 of CSR inputs, :mod:`fastbp.backends.cpu.csr`).
+    """
     n_units = W.shape[0]
     n_chunks = -(-n_units // GRADIENT_ROWS)
     chunk_squares = np.empty(n_chunks)
     for c in numba.prange(n_chunks):
         k_start, k_stop = c * GRADIENT_ROWS, min((c + 1) * GRADIENT_ROWS, n_units)
-        chunk_squares[c] = loops.layer_gradients(W, a_prev, delta, inv_n, decay, dW, db, k_start, k_stop)
-    squares = 0.0
-    for c in range(n_chunks):
-        squares += chunk_squares[c]
-    return squares
+        chunk_squares[c] = csr.gradient_rows(W, a_prev, delta, inv_n, decay, dW, db, k_start, k_stop)
+    return loops.chunks_total(chunk_squares)
+
+
+@parallel_kernel
+def csr_input_sum(W, b, x, z, n_threads):
+    """:func:`fastbp.backends.cpu.csr.input_sum` (CSR inputs), rows of ``W^1`` shared among the threads."""
+    n_units = W.shape[0]
+    share = aligned_share(n_units, n_threads)
+    for c in numba.prange(-(-n_units // share)):
+        csr.input_sum(W, b, x, z, c * share, min((c + 1) * share, n_units))
 
 
 @kernel

@@ -33,8 +33,8 @@ when it loads a cached caller with the parallel code linked in (Numba issue
 
 import math
 
-from fastbp.backends.cpu import loops, parallel, products
-from fastbp.backends.cpu.loops import copy, data_cost, load_batch, output_delta
+from fastbp.backends.cpu import csr, loops, parallel, products
+from fastbp.backends.cpu.loops import copy, data_cost, output_delta
 from fastbp.backends.cpu.tuning import (
     GRADIENT_ROWS,
     PARALLEL_MIN_PARAMETERS,
@@ -44,12 +44,14 @@ from fastbp.backends.cpu.tuning import (
     TILES,
     inlined_kernel,
     kernel,
+    worth_csr_threads,
     worth_threads,
     worth_tiling,
 )
 from fastbp.numerics.layout import biases, borrowed, layer, weights
 from fastbp.numerics.optim import SAMPLES_SEEN, UPDATES, end_of_epoch_schedule, optimizer_step
 from fastbp.numerics.shuffling import order_samples
+from fastbp.numerics.sparse import activations_layer, borrow, buffer_rows, by_inputs, input_block, row_count, rows
 from fastbp.numerics.stopping import (
     CONVERGED,
     COST_DIVERGED,
@@ -92,7 +94,7 @@ def forward(theta, sizes, codes, A, n_samples, n_threads, tiles):
     the register tiles instead (:mod:`fastbp.backends.cpu.products`), as do
     their deltas and gradients.
     """
-    a_in, a_out = layer(A, sizes, 0, n_samples, 0), layer(A, sizes, sizes.shape[0] - 1, n_samples, 0)
+    a_in, a_out = input_block(A, sizes, n_samples), activations_layer(A, sizes, sizes.shape[0] - 1, n_samples)
     forward_between(theta, sizes, codes, a_in, A, a_out, n_threads, tiles)
 
 
@@ -101,29 +103,53 @@ def forward_between(theta, sizes, codes, a_in, A, a_out, n_threads, tiles):
     """:func:`forward` from the inputs ``a_in`` (``a^0``) to the outputs ``a_out`` (``a^L``), both ``(N, n_l)``.
 
     The layers between live in ``A``; :func:`predict` passes rows of the
-    caller's inputs and outputs, so that it copies neither.
+    caller's inputs and outputs, so that it copies neither.  ``a_in`` may be
+    CSR rows (:mod:`fastbp.numerics.sparse`): layer 1 then runs the loops of
+    :mod:`fastbp.backends.cpu.csr`.
     """
-    n_samples = a_in.shape[0]
+    n_samples = row_count(a_in)
     L = sizes.shape[0] - 1
     for l in range(1, L + 1):
         W = weights(theta, sizes, l)
         b = biases(theta, sizes, l)
-        a_prev = a_in if l == 1 else layer(A, sizes, l - 1, n_samples, 0)
-        a = a_out if l == L else layer(A, sizes, l, n_samples, 0)
-        # "n_threads is not None" and "tiles is not None" stand in each condition so that
-        # Numba prunes the branch when it compiles for None (see the module's docstring).
-        threaded = n_threads is not None and worth_threads(n_threads, n_samples, W)
-        if TILES and tiles is not None and worth_tiling(n_samples, W, TILED_INPUT_SUMS):
-            if n_threads is not None and threaded:
-                parallel.tiled_input_sum(W, b, a_prev, a, n_threads)
-            else:
-                products.input_sum(W, b, a_prev, a)
-        elif n_threads is not None and threaded:
-            parallel.input_sum(W, b, a_prev, a, n_threads)
+        a = a_out if l == L else activations_layer(A, sizes, l, n_samples)
+        if l == 1:
+            first_input_sums(W, b, a_in, a, n_threads, tiles)
         else:
-            # z^l_k = sum_j W^l_kj a^{l-1}_j + b^l_k, one tile of units k after another
-            loops.input_sums_by_tiles(W, b, a_prev, a)
+            input_sums(W, b, activations_layer(A, sizes, l - 1, n_samples), a, n_threads, tiles)
         loops.activate(codes[l], a)
+
+
+@kernel
+def input_sums(W, b, a_prev, z, n_threads, tiles):
+    """z^l = W^l a^{l-1} + b^l for a batch, by the loops that suit the layer: tiles, threads or neither."""
+    n_samples = a_prev.shape[0]
+    # "n_threads is not None" and "tiles is not None" stand in each condition so that
+    # Numba prunes the branch when it compiles for None (see the module's docstring).
+    threaded = n_threads is not None and worth_threads(n_threads, n_samples, W)
+    if TILES and tiles is not None and worth_tiling(n_samples, W, TILED_INPUT_SUMS):
+        if n_threads is not None and threaded:
+            parallel.tiled_input_sum(W, b, a_prev, z, n_threads)
+        else:
+            products.input_sum(W, b, a_prev, z)
+    elif n_threads is not None and threaded:
+        parallel.input_sum(W, b, a_prev, z, n_threads)
+    else:
+        # z^l_k = sum_j W^l_kj a^{l-1}_j + b^l_k, one tile of units k after another
+        loops.input_sums_by_tiles(W, b, a_prev, z)
+
+
+@kernel
+def csr_input_sums(W, b, x, z, n_threads, tiles):
+    """z^1 = W^1 x + b^1 for a batch of CSR inputs ``x``, on the threads where the nonzeros make enough work."""
+    if n_threads is not None and worth_csr_threads(n_threads, csr.nonzeros(x), W):
+        parallel.csr_input_sum(W, b, x, z, n_threads)
+    else:
+        # z^1_k = sum_j W^1_kj x_j + b^1_k over the nonzero x_j
+        csr.input_sum(W, b, x, z, 0, W.shape[0])
+
+
+first_input_sums = by_inputs(2, input_sums, csr_input_sums)
 
 
 @inlined_kernel
@@ -136,7 +162,7 @@ def backprop_deltas(theta, sizes, codes, A, D, n_samples, n_threads, tiles):
         W_next = weights(theta, sizes, l + 1)
         delta_next = layer(D, sizes, l + 1, n_samples, 1)
         delta = layer(D, sizes, l, n_samples, 1)
-        a = layer(A, sizes, l, n_samples, 0)
+        a = activations_layer(A, sizes, l, n_samples)
         threaded = n_threads is not None and worth_threads(n_threads, n_samples, W_next)
         if TILES and tiles is not None and worth_tiling(n_samples, W_next, TILED_DELTAS):
             if n_threads is not None and threaded:
@@ -156,34 +182,68 @@ def accumulate_gradients(theta, sizes, A, D, n_samples, weight_sum, l2, grad, n_
 
     N in the formulas is ``weight_sum``, the sum of the samples' weights
     (the number of samples when they all weigh 1).  Returns
-    sum_l sum_kj (W^l_kj)^2, which the L2 term of the cost needs.
-
-    The rows of ``dW^l`` go in chunks of ``GRADIENT_ROWS``, whose sums of
-    squares are added in order, as the parallel backend adds them.
+    sum_l sum_kj (W^l_kj)^2, which the L2 term of the cost needs: each
+    layer's sum added to the total in layer order.
     """
     inv_n = theta.dtype.type(1.0 / weight_sum)
     decay = theta.dtype.type(l2 / weight_sum)
     squares = 0.0
     for l in range(1, sizes.shape[0]):
         W = weights(theta, sizes, l)
-        a_prev = layer(A, sizes, l - 1, n_samples, 0)
         delta = layer(D, sizes, l, n_samples, 1)
         dW = weights(grad, sizes, l)
         db = biases(grad, sizes, l)
-        threaded = n_threads is not None and worth_threads(n_threads, n_samples, W)
-        if TILES and tiles is not None and worth_tiling(n_samples, W, TILED_GRADIENTS):
-            if n_threads is not None and threaded:
-                squares += parallel.tiled_layer_gradients(W, a_prev, delta, inv_n, decay, dW, db, n_threads)
-            else:
-                squares += products.layer_gradients(W, a_prev, delta, inv_n, decay, dW, db)
-        elif n_threads is not None and threaded:
-            squares += parallel.layer_gradients(W, a_prev, delta, inv_n, decay, dW, db)
+        if l == 1:
+            a_in = input_block(A, sizes, n_samples)
+            squares += first_layer_gradients(W, a_in, delta, inv_n, decay, dW, db, n_threads, tiles)
         else:
-            # dC/dW^l_kj and dC/db^l_k, one chunk of units k after another
-            for k_start in range(0, W.shape[0], GRADIENT_ROWS):
-                k_stop = min(k_start + GRADIENT_ROWS, W.shape[0])
-                squares += loops.layer_gradients(W, a_prev, delta, inv_n, decay, dW, db, k_start, k_stop)
+            a_prev = activations_layer(A, sizes, l - 1, n_samples)
+            squares += layer_gradients(W, a_prev, delta, inv_n, decay, dW, db, n_threads, tiles)
     return squares
+
+
+@kernel
+def layer_gradients(W, a_prev, delta, inv_n, decay, dW, db, n_threads, tiles):
+    """dC/dW^l and dC/db^l of one layer into ``dW``, ``db``, by the loops that suit it; returns sum_kj (W^l_kj)^2.
+
+    The rows of ``dW^l`` go in chunks of ``GRADIENT_ROWS``, whose sums of
+    squares are added in order, as the parallel backend adds them.
+    """
+    n_samples = a_prev.shape[0]
+    threaded = n_threads is not None and worth_threads(n_threads, n_samples, W)
+    if TILES and tiles is not None and worth_tiling(n_samples, W, TILED_GRADIENTS):
+        if n_threads is not None and threaded:
+            return parallel.tiled_layer_gradients(W, a_prev, delta, inv_n, decay, dW, db, n_threads)
+        return products.layer_gradients(W, a_prev, delta, inv_n, decay, dW, db)
+    if n_threads is not None and threaded:
+        return parallel.layer_gradients(W, a_prev, delta, inv_n, decay, dW, db)
+    return gradients_by_chunks(W, a_prev, delta, inv_n, decay, dW, db)
+
+
+@kernel
+def csr_layer_gradients(W, x, delta, inv_n, decay, dW, db, n_threads, tiles):
+    """:func:`layer_gradients` of layer 1 for a batch of CSR inputs ``x``."""
+    if n_threads is not None and worth_csr_threads(n_threads, csr.nonzeros(x), W):
+        return parallel.layer_gradients(W, x, delta, inv_n, decay, dW, db)
+    return gradients_by_chunks(W, x, delta, inv_n, decay, dW, db)
+
+
+@kernel
+def gradients_by_chunks(W, a_prev, delta, inv_n, decay, dW, db):
+    """dC/dW^l and dC/db^l on one thread, in the chunks of ``GRADIENT_ROWS`` rows that the threads share.
+
+    Returns sum_kj (W^l_kj)^2, the chunks' sums added in order.  ``a_prev``
+    may be CSR rows (:func:`fastbp.backends.cpu.csr.gradient_rows`).
+    """
+    squares = 0.0
+    # dC/dW^l_kj and dC/db^l_k, one chunk of units k after another
+    for k_start in range(0, W.shape[0], GRADIENT_ROWS):
+        k_stop = min(k_start + GRADIENT_ROWS, W.shape[0])
+        squares += csr.gradient_rows(W, a_prev, delta, inv_n, decay, dW, db, k_start, k_stop)
+    return squares
+
+
+first_layer_gradients = by_inputs(1, layer_gradients, csr_layer_gradients)
 
 
 @inlined_kernel
@@ -215,12 +275,15 @@ def cost_and_gradient(theta, sizes, codes, cost, l2, A, D, y, s, n_samples, weig
     """
     L = sizes.shape[0] - 1
     forward(theta, sizes, codes, A, n_samples, n_threads, tiles)
-    a_out = layer(A, sizes, L, n_samples, 0)
+    a_out = activations_layer(A, sizes, L, n_samples)
     batch_cost = data_cost(cost, a_out, y, s)
     output_delta(cost, codes[L], a_out, y, s, layer(D, sizes, L, n_samples, 1))
     backprop_deltas(theta, sizes, codes, A, D, n_samples, n_threads, tiles)
     squares = accumulate_gradients(theta, sizes, A, D, n_samples, weight_sum, l2, grad, n_threads, tiles)
     return batch_cost + 0.5 * l2 * squares
+
+
+load_batch = by_inputs(0, loops.load_batch, csr.load_batch)
 
 
 @kernel
@@ -241,15 +304,13 @@ def predict(theta, sizes, codes, X, A, outputs, n_threads, tiles):
 
     The rows of ``X`` are read where they are, and ``a^L`` is written straight into ``outputs``.
     """
-    theta, sizes, codes, X, A, outputs = borrowed(theta, sizes, codes, X, A, outputs)
-    # A has room for sum_l n_l values a row (a loop: np.sum would compile a reduction of its own).
-    units = 0
-    for l in range(sizes.shape[0]):
-        units += sizes[l]
-    rows = A.shape[0] // units
-    for start in range(0, X.shape[0], rows):
-        stop = min(start + rows, X.shape[0])
-        forward_between(theta, sizes, codes, X[start:stop], A, outputs[start:stop], n_threads, tiles)
+    theta, sizes, codes, outputs = borrowed(theta, sizes, codes, outputs)
+    X, A = borrow(X), borrow(A)
+    n_rows = row_count(X)
+    chunk = buffer_rows(A, sizes)
+    for start in range(0, n_rows, chunk):
+        stop = min(start + chunk, n_rows)
+        forward_between(theta, sizes, codes, rows(X, start, stop), A, outputs[start:stop], n_threads, tiles)
 
 
 @kernel
@@ -282,14 +343,13 @@ def train_epochs(
     """
     # The steps below take these arrays for every mini-batch: borrowed, they pass without
     # counting references (see fastbp.numerics.layout.borrowed).
-    X, Y, S, theta, sizes, codes, hyper, velocity, second_moment, counters, order, rng_state = borrowed(
-        X, Y, S, theta, sizes, codes, hyper, velocity, second_moment, counters, order, rng_state
+    Y, S, theta, sizes, codes, hyper, velocity, second_moment, counters, order, rng_state = borrowed(
+        Y, S, theta, sizes, codes, hyper, velocity, second_moment, counters, order, rng_state
     )
-    A, D, Y_batch, S_batch, grad, last_finite, losses = borrowed(A, D, Y_batch, S_batch, grad, last_finite, losses)
-    X_val, Y_val, S_val, P_val, stopping, best_theta, scores = borrowed(
-        X_val, Y_val, S_val, P_val, stopping, best_theta, scores
-    )
-    n_total = X.shape[0]
+    D, Y_batch, S_batch, grad, last_finite, losses = borrowed(D, Y_batch, S_batch, grad, last_finite, losses)
+    Y_val, S_val, P_val, stopping, best_theta, scores = borrowed(Y_val, S_val, P_val, stopping, best_theta, scores)
+    X, A, X_val = borrow(X), borrow(A), borrow(X_val)
+    n_total = row_count(X)
     L = sizes.shape[0] - 1
     stopping[STATUS] = RAN_ALL
     stopping[RATE_CUTS] = 0
@@ -301,11 +361,11 @@ def train_epochs(
             # Y_batch holds the batch's targets laid out as layer L: an (N, n_L) block.
             y = layer(Y_batch, sizes, L, n_samples, L)
             s = S_batch[:n_samples]
-            weight_sum = load_batch(X, Y, S, order, start, layer(A, sizes, 0, n_samples, 0), y, s)
+            weight_sum = load_batch(X, Y, S, order, start, input_block(A, sizes, n_samples), y, s)
             # The steps of cost_and_gradient, written out: calling it here (inlined) compiled
             # the loop a little slower and ran mnistlike epochs 4 to 9% slower (benchmarks/README.md).
             forward(theta, sizes, codes, A, n_samples, n_threads, tiles)
-            a_out = layer(A, sizes, L, n_samples, 0)
+            a_out = activations_layer(A, sizes, L, n_samples)
             batch_cost = data_cost(cost, a_out, y, s)
             output_delta(cost, codes[L], a_out, y, s, layer(D, sizes, L, n_samples, 1))
             backprop_deltas(theta, sizes, codes, A, D, n_samples, n_threads, tiles)

@@ -77,16 +77,19 @@ UNITS_PER_BLOCK = 4 if VECTOR_BITS == 512 else 2
 TILES = VECTOR_BITS == 512
 
 
-def tiles_may_run(sizes, batch_size: int) -> bool:
+def tiles_may_run(sizes, batch_size: int, sparse: bool = False) -> bool:
     """Whether batches of up to ``batch_size`` samples send some product of a network of ``sizes`` to the tiles.
 
     :func:`worth_tiling` for the largest batch, asked in Python before a fit:
-    the input sums and the gradients of every layer, the deltas through
-    ``W^l`` from layer 2 on.
+    the input sums and the gradients of every layer (from layer 2 on for
+    ``sparse`` inputs, whose layer 1 runs :mod:`fastbp.backends.cpu.csr`), the
+    deltas through ``W^l`` from layer 2 on.
     """
     if not TILES or batch_size < min(TILED_INPUT_SUMS[0], TILED_DELTAS[0], TILED_GRADIENTS[0]):
         return False
     work = [batch_size * int(sizes[l]) * int(sizes[l - 1]) for l in range(1, len(sizes))]
+    if sparse:
+        work[0] = 0
     products = [(TILED_INPUT_SUMS, work), (TILED_GRADIENTS, work), (TILED_DELTAS, work[1:])]
     return any(batch_size >= samples and max(layers, default=0) >= least for (samples, least), layers in products)
 
@@ -137,6 +140,12 @@ def aligned_share(count, n_threads):
 def worth_threads(n_threads, n_samples, W):
     """Whether a layer's batch has enough work to share between ``n_threads`` threads."""
     return n_threads > 1 and n_samples * W.shape[0] * W.shape[1] >= PARALLEL_MIN_WORK
+
+
+@kernel
+def worth_csr_threads(n_threads, n_nonzeros, W):
+    """:func:`worth_threads` for layer 1 of CSR inputs: a multiply-add per nonzero and unit, a pass over ``W^1``."""
+    return n_threads > 1 and (n_nonzeros + W.shape[1]) * W.shape[0] >= PARALLEL_MIN_WORK
 
 
 @kernel
