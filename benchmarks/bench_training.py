@@ -198,3 +198,62 @@ class Estimator:
 
     def time_predict_proba_digits(self) -> None:
         self.fitted.predict_proba(self.X)
+
+
+class SparseText:
+    """The ``text`` workload's sparse inputs (20000 x 50000 CSR, 0.1% nonzero, 20 classes, 100 hidden units).
+
+    One epoch through ``Network.fit`` per compiled backend and dtype, and one
+    epoch of ``MLPClassifier`` (scikit-learn's defaults but ``max_iter=1``:
+    adam, relu, batch 200) on the same matrix, with the peak memory of each;
+    the dense matrix (4 GB in float32) is never built.  asv skips it where
+    scipy is missing, and for commits older than sparse inputs.
+    """
+
+    params = (compiled_backends(), DTYPES)
+    param_names = ["backend", "dtype"]
+    number = 1
+    repeat = (1, 3, 60.0)
+    timeout = 600.0
+
+    def setup(self, backend: str, dtype: str) -> None:
+        """The matrix and a network; one epoch first, so that the kernels are compiled."""
+        reason = unavailable(backend)
+        if reason is not None:
+            raise NotImplementedError(reason)
+        if backend == "cuda":
+            raise NotImplementedError("the cuda backend takes dense inputs only")
+        try:
+            self.workload = WORKLOADS["text"]
+            self.X, self.Y = self.workload.data(dtype)
+        except (ImportError, KeyError) as error:
+            raise NotImplementedError(f"needs scipy and a fastbp with sparse inputs: {error}") from error
+        self.network, self.backend = self.workload.network(dtype), backend
+        self.labels = self.Y.argmax(axis=1)
+        self.train()
+
+    def train(self) -> None:
+        """One epoch through ``Network.fit``."""
+        self.workload.train_unit(self.network, self.X, self.Y, self.backend)
+
+    def fit_estimator(self) -> None:
+        """One epoch of ``MLPClassifier`` with scikit-learn's defaults, its warning silenced."""
+        import warnings
+
+        from fastbp import MLPClassifier
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            MLPClassifier(max_iter=1, random_state=0, backend=self.backend).fit(self.X, self.labels)
+
+    def time_epoch(self, backend: str, dtype: str) -> None:
+        self.train()
+
+    def peakmem_epoch(self, backend: str, dtype: str) -> None:
+        self.train()
+
+    def time_estimator_epoch(self, backend: str, dtype: str) -> None:
+        self.fit_estimator()
+
+    def peakmem_estimator_epoch(self, backend: str, dtype: str) -> None:
+        self.fit_estimator()

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from conftest import run_probe
 
-from benchmarks.bench_training import MainJob, TrainEpoch, estimator_first_fit, first_fit
+from benchmarks.bench_training import MainJob, SparseText, TrainEpoch, estimator_first_fit, first_fit
 from fastbp.bench import compare, peaks
 from fastbp.bench.peers import JaxPeer, TorchPeer, identity_orders
-from fastbp.bench.workloads import WORKLOADS, compiled_backends, unavailable
+from fastbp.bench.workloads import WORKLOADS, Workload, compiled_backends, is_sparse, unavailable
 
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 
@@ -31,12 +31,24 @@ def test_compare_quick_digits_prints_a_row_per_peer(capsys):
     assert best_fastbp == 1.0
 
 
+def small_text_data(rng):
+    """A sparse CSR matrix like the text workload's, small: 120 rows, 300 columns, 3% nonzero."""
+    sparse = pytest.importorskip("scipy.sparse")
+    X = sparse.random(120, 300, density=0.03, format="csr", random_state=rng)
+    return X, np.eye(4)[rng.integers(0, 4, 120)]
+
+
+SMALL_TEXT = Workload("small-text", (300, 8, 4), "softmax", "categorical_cross_entropy", 16, 1, small_text_data)
+
+
+@pytest.mark.parametrize("workload", [WORKLOADS["digits"], SMALL_TEXT], ids=["digits", "sparse"])
 @pytest.mark.parametrize("peer_name", ["jax", "torch"])
-def test_peers_given_fastbps_order_end_with_fastbps_weights(peer_name):
+def test_peers_given_fastbps_order_end_with_fastbps_weights(peer_name, workload):
     # The comparison is fair only if every peer trains the same network the same way: from the
-    # same weights, in the same order of the samples, two epochs of digits in float64.
+    # same weights, in the same order of the samples, two epochs in float64. Sparse inputs
+    # (the text workload's CSR rows) each peer reads its own way: JAX as padded rows,
+    # PyTorch through an EmbeddingBag.
     pytest.importorskip(peer_name)
-    workload = WORKLOADS["digits"]
     X, Y = workload.data("float64")
     peer = JaxPeer(workload, X, Y) if peer_name == "jax" else TorchPeer(workload, X, Y, threads=1)
     for _ in range(2):  # two units of one epoch
@@ -47,6 +59,15 @@ def test_peers_given_fastbps_order_end_with_fastbps_weights(peer_name):
         assert np.abs(W - network.W[l]).max() < 1e-10
         assert np.abs(b - network.b[l]).max() < 1e-10
         assert np.abs(W - workload.network("float64").W[l]).max() > 1e-3  # it trained
+
+
+def test_the_text_workload_counts_the_flops_of_its_nonzeros():
+    workload = WORKLOADS["text"]
+    n_samples, nonzeros = 20000, 1_000_000
+    n0, n1, n2 = workload.sizes
+    per_sample = 2 * 2 * n1 * nonzeros / n_samples + 3 * 2 * n2 * n1
+    updates = 100 * 2 * (n1 * n0 + n1 + n2 * n1 + n2)
+    assert compare.flops_per_unit(workload, n_samples, nonzeros) == pytest.approx(n_samples * per_sample + updates)
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
@@ -117,6 +138,18 @@ def test_asv_epoch_benchmark_trains_the_network():
     assert benchmark.network.theta.dtype == np.float32
     assert not np.array_equal(benchmark.network.theta, before)
     assert len(benchmark.network.loss_curve) == 2 * WORKLOADS["xor"].epochs
+
+
+def test_asv_sparse_text_benchmark_trains_on_the_csr_matrix():
+    pytest.importorskip("scipy.sparse")
+    benchmark = SparseText()
+    benchmark.setup("parallel", "float32")
+    assert is_sparse(benchmark.X) and benchmark.X.shape == (20000, 50000) and benchmark.X.nnz == 1_000_000
+    before = benchmark.network.theta.copy()
+    benchmark.time_epoch("parallel", "float32")
+    assert not np.array_equal(benchmark.network.theta, before)
+    assert len(benchmark.network.loss_curve) == 2
+    benchmark.time_estimator_epoch("parallel", "float32")
 
 
 def test_asv_first_fit_code_runs():

@@ -151,6 +151,30 @@ def test_regression_on_an_npz_file_with_lbfgs(tmp_path):
     assert np.allclose(values, Predictor.load(tmp_path / "model.npz").predict(X))
 
 
+def test_a_sparse_matrix_of_scipy_save_npz_trains_and_predicts_without_densifying(tmp_path):
+    sparse = pytest.importorskip("scipy.sparse")
+    X = sparse.random(300, 400, density=0.02, random_state=0, format="csr")
+    y = np.asarray((X @ np.random.default_rng(0).normal(size=(400, 3))).argmax(axis=1)).ravel()
+    sparse.save_npz(tmp_path / "X.npz", X)
+    np.save(tmp_path / "y.npy", y)
+    (tmp_path / "y.txt").write_text("\n".join(str(label) for label in y))
+    for labels in ("y.npy", "y.txt"):
+        trained = run("-m", "fastbp", "train", "X.npz", "--labels", labels, "--hidden", "8", "--epochs", "5",
+                      "--save", "model.npz", cwd=tmp_path)  # fmt: skip
+        assert trained.returncode == 0, trained.stderr
+        assert "X.npz: 300 samples, 400 inputs, target 'y' (3 classes)" in trained.stdout
+    predicted = run("-m", "fastbp", "predict", "model.npz", "X.npz", cwd=tmp_path)
+    assert predicted.returncode == 0, predicted.stderr
+    labels = np.array(predicted.stdout.splitlines()[1:], dtype=int)
+    # the saved model folds the scaling in: it takes the raw sparse matrix
+    assert np.array_equal(labels, Predictor.load(tmp_path / "model.npz").predict(X.toarray()))
+    unlabelled = run("-m", "fastbp", "train", "X.npz", cwd=tmp_path)
+    assert unlabelled.returncode != 0
+    assert unlabelled.stderr.strip() == (
+        "fastbp: error: X.npz holds a sparse matrix (scipy.sparse.save_npz), no targets: give them with --labels"
+    )
+
+
 def test_info_reports_versions_threads_cuda_and_cache():
     result = run("-m", "fastbp", "info")
     assert result.returncode == 0, result.stderr
@@ -220,6 +244,7 @@ BAD_INPUT = [
     (["predict", "{colours}", "{colours}"], "fastbp: error: {colours} is not a readable fastbp model file"),
     (["predict", "missing.npz", "{colours}"], "fastbp: error: missing.npz: No such file or directory"),
     (["bench", "--workloads", "huge"], "fastbp bench: error: unknown workloads: huge"),
+    (["train", "digits", "--labels", "y.npy"], "fastbp: error: --labels is for a sparse DATA"),
     (["demo", "--epochs", "0"], "fastbp demo: error: argument --epochs: must be at least 1, got 0"),
 ]
 

@@ -43,7 +43,9 @@ sizes ``n_0 .. n_L`` (multiply-add = 2 FLOPs, activations not counted):
 * backward deltas, per sample and layer ``l >= 2``:
   ``(W^l)^T delta^l``: ``2 n_l n_{l-1}`` (none for ``l = 1``: the input has no delta);
 * weight gradients, per sample and layer: ``delta^l (a^{l-1})^T``: ``2 n_l n_{l-1}``;
-* update, per batch: ``2 P`` for the ``P`` parameters (gradient scale and step).
+* update, per batch: ``2 P`` for the ``P`` parameters (gradient scale and step);
+* sparse inputs (the ``text`` workload): layer 1's forward and gradient count
+  ``2 n_1`` per stored nonzero instead of ``2 n_1 n_0`` per sample.
 """
 
 import argparse
@@ -59,23 +61,28 @@ import numpy as np
 from fastbp.backends.cpu.tuning import TILES, VECTOR_BITS
 from fastbp.bench import peaks
 from fastbp.bench.peers import EstimatorPeer, FastbpPeer, JaxPeer, Peer, SklearnPeer, TorchPeer
-from fastbp.bench.workloads import WORKLOADS, Workload, compiled_backends, unavailable
+from fastbp.bench.workloads import WORKLOADS, Workload, compiled_backends, is_sparse, unavailable
 
 # xor: PyTorch and scikit-learn take 10 to 40 s per 10000 epochs, hence 3 rounds
-DEFAULT_ROUNDS = {"digits": 20, "mnistlike": 5, "wide": 3, "online": 7, "xor": 3}
+DEFAULT_ROUNDS = {"digits": 20, "mnistlike": 5, "wide": 3, "online": 7, "xor": 3, "text": 3}
 QUICK_ROUNDS = 2
 # Units shorter than this are timed right after an untimed one (see measure_rounds).
 HOT_SECONDS = 0.05
 PEERS = ["fastbp", "numpy", "jax", "torch", "torch-compile", "sklearn"]
 
 
-def flops_per_unit(workload: Workload, n_samples: int) -> float:
-    """FLOPs of one measurement unit, counted as in the module docstring."""
+def flops_per_unit(workload: Workload, n_samples: int, nonzeros: int | None = None) -> float:
+    """FLOPs of one measurement unit, counted as in the module docstring.
+
+    For sparse inputs with ``nonzeros`` stored values, layer 1 counts the
+    multiply-adds of the nonzeros only: ``2 n_1`` per nonzero, forward and gradient.
+    """
     sizes = workload.sizes
-    per_sample = 0
+    per_sample = 0.0
     for l in range(1, len(sizes)):
         passes = 3 if l >= 2 else 2  # forward, weight gradient, and the delta below it for l >= 2
-        per_sample += passes * 2 * sizes[l] * sizes[l - 1]
+        inputs = nonzeros / n_samples if l == 1 and nonzeros is not None else sizes[l - 1]
+        per_sample += passes * 2 * sizes[l] * inputs
     parameters = sum(sizes[l] * sizes[l - 1] + sizes[l] for l in range(1, len(sizes)))
     n_batches = math.ceil(n_samples / workload.batch_size)
     return float(workload.epochs * (n_samples * per_sample + n_batches * 2 * parameters))
@@ -156,9 +163,10 @@ def report(
     compile_seconds: dict[str, float | None],
     machine_peaks: tuple[float, float],
     rounds: int,
+    nonzeros: int | None = None,
 ) -> str:
-    """The table of one workload."""
-    flops = flops_per_unit(workload, n_samples)
+    """The table of one workload (``nonzeros``: the stored values of sparse inputs)."""
+    flops = flops_per_unit(workload, n_samples, nonzeros)
     unit = (
         "10000 epochs"
         if workload.epochs == 10000
@@ -278,7 +286,9 @@ def run(arguments: argparse.Namespace) -> int:
             rounds = arguments.rounds or (QUICK_ROUNDS if arguments.quick else DEFAULT_ROUNDS[name])
             seconds = measure_rounds(peers, rounds)
             compile_seconds = {peer.name: peer.compile_seconds for peer in peers}
-            print(report(workload, X.shape[0], seconds, compile_seconds, machine_peaks, rounds) + "\n", flush=True)
+            nonzeros = X.nnz if is_sparse(X) else None
+            table = report(workload, X.shape[0], seconds, compile_seconds, machine_peaks, rounds, nonzeros)
+            print(table + "\n", flush=True)
     finally:
         numba.set_num_threads(threads_before)
         if limits is not None:

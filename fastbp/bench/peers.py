@@ -31,7 +31,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from fastbp.bench.workloads import L2, LEARNING_RATE, Workload
+from fastbp.bench.workloads import L2, LEARNING_RATE, Workload, is_sparse
 
 # BLAS, PyTorch and XLA thread pools keep spinning for a while after their work: an epoch that
 # starts at once after such a peer runs on busy cores (benchmarks/README.md has the figures).
@@ -135,28 +135,45 @@ class TorchPeer:
 
     settle_seconds = SETTLE_SECONDS
 
-    def __init__(self, workload: Workload, X: np.ndarray, Y: np.ndarray, threads: int, compiled: bool = False):
+    def __init__(self, workload: Workload, X: Any, Y: np.ndarray, threads: int, compiled: bool = False):
         import torch
 
         torch.set_num_threads(threads)
         self.name = "torch-compile" if compiled else "torch"
         self.torch, self.workload = torch, workload
-        self.X = torch.from_numpy(X)
+        self.sparse = is_sparse(X)
+        self.n_samples = X.shape[0]
         self.Y = torch.from_numpy(Y)
         self.labels = torch.from_numpy(np.argmax(Y, axis=1))
-        initial = workload.network(X.dtype)
+        initial = workload.network(Y.dtype)
+        dtype = self.Y.dtype
         layers = []
         for l in range(1, len(workload.sizes)):
-            linear = torch.nn.Linear(workload.sizes[l - 1], workload.sizes[l], dtype=self.X.dtype)
+            linear = torch.nn.Linear(workload.sizes[l - 1], workload.sizes[l], dtype=dtype)
             with torch.no_grad():
                 linear.weight.copy_(torch.from_numpy(initial.W[l]))
                 linear.bias.copy_(torch.from_numpy(initial.b[l]))
             layers += [linear, torch.nn.Sigmoid()]
+        if self.sparse:
+            # Sparse inputs as PyTorch's users write them: layer 1 an EmbeddingBag that sums the
+            # rows of W^T picked by each sample's nonzero inputs, weighted by their values.
+            self.X: Any = tuple(
+                torch.from_numpy(array) for array in (X.indptr.astype(np.int64), X.indices.astype(np.int64), X.data)
+            )
+            self.bag = torch.nn.EmbeddingBag(workload.sizes[0], workload.sizes[1], mode="sum", dtype=dtype)
+            with torch.no_grad():
+                self.bag.weight.copy_(torch.from_numpy(np.ascontiguousarray(initial.W[1].T)))
+            self.first_bias: Any = layers[0].bias
+            layers = layers[2:]  # layer 1 and its sigmoid are computed by inputs()
+        else:
+            self.X = torch.from_numpy(X)
         self.model = torch.nn.Sequential(*layers[:-1])  # the output activation lives in the loss
         # torch's weight_decay adds wd * W to the gradient; fastbp's L2 term adds
         # (lambda / N) W for a batch of N, so wd = lambda / N, set before each batch.
         weights = [layer.weight for layer in self.linears()]
         biases = [layer.bias for layer in self.linears()]
+        if self.sparse:
+            weights, biases = [self.bag.weight, *weights], [self.first_bias, *biases]
         groups = [
             {"params": weights, "weight_decay": L2 / workload.batch_size},
             {"params": biases, "weight_decay": 0.0},
@@ -177,10 +194,22 @@ class TorchPeer:
         """The ``torch.nn.Linear`` layers, first to last."""
         return [layer for layer in self.model if isinstance(layer, self.torch.nn.Linear)]
 
+    def inputs(self, rows: Any) -> Any:
+        """The batch's input to ``self.model``: its rows of X, or for sparse X the sigmoid of layer 1."""
+        if not self.sparse:
+            return self.X[rows]
+        torch = self.torch
+        indptr, indices, values = self.X
+        starts, lengths = indptr[rows], indptr[rows + 1] - indptr[rows]
+        offsets = torch.cumsum(lengths, 0) - lengths
+        positions = torch.repeat_interleave(starts - offsets, lengths) + torch.arange(int(lengths.sum()))
+        summed = self.bag(indices[positions], offsets, per_sample_weights=values[positions])
+        return torch.sigmoid(summed + self.first_bias)
+
     def loss(self, rows: Any) -> Any:
         """The mean cost of the batch ``rows`` (output activation included)."""
         functional = self.torch.nn.functional
-        output = self.model(self.X[rows])
+        output = self.model(self.inputs(rows))
         if self.workload.cost == "categorical_cross_entropy":
             return functional.cross_entropy(output, self.labels[rows])
         if self.workload.cost == "binary_cross_entropy":
@@ -189,7 +218,7 @@ class TorchPeer:
 
     def run(self, orders: Any) -> None:
         """One epoch per row of ``orders`` (int tensor or array), mini-batches in that order."""
-        n_samples, batch_size = self.X.shape[0], self.workload.batch_size
+        n_samples, batch_size = self.n_samples, self.workload.batch_size
         weights = self.optimizer.param_groups[0]
         for order in self.torch.as_tensor(orders, dtype=self.torch.int64):
             for start in range(0, n_samples, batch_size):
@@ -201,13 +230,18 @@ class TorchPeer:
 
     def train(self) -> None:
         """One measurement unit."""
-        n_samples = self.X.shape[0]
+        n_samples = self.n_samples
         orders = [self.torch.randperm(n_samples, generator=self.generator) for _ in range(self.workload.epochs)]
         self.run(self.torch.stack(orders))
 
     def layer_weights(self) -> list[tuple[np.ndarray, np.ndarray]]:
         """``(W^l, b^l)`` for l = 1 .. L, W^l as fastbp stores it, ``(n_l, n_{l-1})``."""
-        return [(layer.weight.detach().numpy().copy(), layer.bias.detach().numpy().copy()) for layer in self.linears()]
+        layers = [
+            (layer.weight.detach().numpy().copy(), layer.bias.detach().numpy().copy()) for layer in self.linears()
+        ]
+        if self.sparse:
+            layers.insert(0, (self.bag.weight.detach().numpy().T.copy(), self.first_bias.detach().numpy().copy()))
+        return layers
 
 
 class JaxPeer:
@@ -220,18 +254,22 @@ class JaxPeer:
         import jax
         import jax.numpy as jnp
 
-        if X.dtype == np.float64:
+        if Y.dtype == np.float64:
             jax.config.update("jax_enable_x64", True)
         self.jax, self.workload = jax, workload
-        initial = workload.network(X.dtype)
+        initial = workload.network(Y.dtype)
         self.params = [
             (jnp.asarray(np.ascontiguousarray(initial.W[l].T)), jnp.asarray(initial.b[l]))
             for l in range(1, len(workload.sizes))
         ]
-        self.X, self.Y = jnp.asarray(X), jnp.asarray(Y)
+        # Sparse inputs as JAX's users write them: each row's nonzeros padded to the longest row,
+        # (indices, values), so that rows gather like dense ones; layer 1 sums the rows of W^1
+        # (stored (n_in, n_out)) they pick, weighted by the values.
+        self.X = tuple(jnp.asarray(array) for array in padded_rows(X)) if is_sparse(X) else jnp.asarray(X)
+        self.Y = jnp.asarray(Y)
         self.rng = np.random.default_rng(0)
         started = time.perf_counter()
-        orders = identity_orders(workload.epochs, X.shape[0])
+        orders = identity_orders(workload.epochs, Y.shape[0])
         jitted = jax.jit(self.make_unit(), donate_argnums=0)
         self.unit = jitted.lower(self.params, orders, self.X, self.Y).compile()
         self.compile_seconds = time.perf_counter() - started
@@ -240,16 +278,22 @@ class JaxPeer:
         """The function ``(params, orders, X, Y) -> params`` that trains one epoch per row of ``orders``."""
         jax, workload = self.jax, self.workload
         jnp, lax = jax.numpy, jax.lax
-        n_samples, batch_size = self.X.shape[0], workload.batch_size
+        n_samples, batch_size = self.Y.shape[0], workload.batch_size
         n_full = n_samples // batch_size
+
+        def first_layer(W, x):
+            if isinstance(x, tuple):  # padded sparse rows: sum_p W[indices[p]] values[p]
+                indices, values = x
+                return jnp.einsum("bp,bpk->bk", values, W[indices])
+            return x @ W
 
         def cost(params, x, y):
             # (1/N) sum_n C_n + (lambda / 2N) sum W^2, sigma_L applied inside the cost
             a = x
-            for W, b in params[:-1]:
-                a = jax.nn.sigmoid(a @ W + b)
+            for l, (W, b) in enumerate(params[:-1]):
+                a = jax.nn.sigmoid((first_layer(W, a) if l == 0 else a @ W) + b)
             W, b = params[-1]
-            z = a @ W + b
+            z = (first_layer(W, a) if len(params) == 1 else a @ W) + b
             if workload.cost == "categorical_cross_entropy":
                 per_sample = -jnp.sum(y * jax.nn.log_softmax(z), axis=1)
             elif workload.cost == "binary_cross_entropy":
@@ -257,10 +301,11 @@ class JaxPeer:
             else:
                 per_sample = 0.5 * jnp.sum((z - y) ** 2, axis=1)
             squares = sum(jnp.sum(W**2) for W, _ in params)
-            return jnp.mean(per_sample) + L2 / (2 * x.shape[0]) * squares
+            return jnp.mean(per_sample) + L2 / (2 * y.shape[0]) * squares
 
         def step(params, rows, X, Y):
-            gradient = jax.grad(cost)(params, X[rows], Y[rows])
+            x = tuple(part[rows] for part in X) if isinstance(X, tuple) else X[rows]
+            gradient = jax.grad(cost)(params, x, Y[rows])
             return jax.tree_util.tree_map(lambda p, g: p - LEARNING_RATE * g, params, gradient)
 
         def epoch(params, order, X, Y):
@@ -283,11 +328,23 @@ class JaxPeer:
 
     def train(self) -> None:
         """One measurement unit, with a fresh order per epoch drawn by NumPy."""
-        self.run(self.rng.permuted(identity_orders(self.workload.epochs, self.X.shape[0]), axis=1))
+        self.run(self.rng.permuted(identity_orders(self.workload.epochs, self.Y.shape[0]), axis=1))
 
     def layer_weights(self) -> list[tuple[np.ndarray, np.ndarray]]:
         """``(W^l, b^l)`` for l = 1 .. L, W^l as fastbp stores it, ``(n_l, n_{l-1})``."""
         return [(np.asarray(W).T.copy(), np.asarray(b).copy()) for W, b in self.params]
+
+
+def padded_rows(X: Any) -> tuple[np.ndarray, np.ndarray]:
+    """A CSR matrix as ``(indices, values)``, each ``(N, longest row)``: a row's nonzeros, then zeros at index 0."""
+    lengths = np.diff(X.indptr)
+    width = max(int(lengths.max(initial=0)), 1)
+    indices = np.zeros((X.shape[0], width), dtype=np.int32)
+    values = np.zeros((X.shape[0], width), dtype=X.dtype)
+    slots = np.arange(X.nnz) - np.repeat(X.indptr[:-1], lengths)
+    rows = np.repeat(np.arange(X.shape[0]), lengths)
+    indices[rows, slots], values[rows, slots] = X.indices, X.data
+    return indices, values
 
 
 class SklearnPeer:

@@ -6,12 +6,14 @@ nothing relative.
 
 Every workload is mini-batch SGD with learning rate 0.1, no momentum, L2
 weight decay 1e-4 and sigmoid hidden units, reshuffling the samples before
-each epoch.  The synthetic data sets are drawn from a fixed seed, so every
+each epoch.  ``text`` is the sparse one: its inputs are a scipy CSR matrix
+(issue 17).  The synthetic data sets are drawn from a fixed seed, so every
 peer and every run trains on the same numbers.
 """
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -46,6 +48,28 @@ def regression_data(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     return X, y[:, None]
 
 
+def text_data(rng: np.random.Generator) -> tuple[Any, np.ndarray]:
+    """A TF-IDF-like sparse matrix: 20000 documents, 50000 terms, 0.1% of them present, rows of unit length.
+
+    Labelled by a random linear teacher over the terms (argmax over 20
+    classes), one-hot.  CSR, float64 (scipy is imported here: only this
+    workload needs it).
+    """
+    import scipy.sparse
+
+    n_samples, n_terms, n_classes = 20000, 50000, 20
+    X = scipy.sparse.random(n_samples, n_terms, density=0.001, format="csr", random_state=rng, dtype=np.float64)
+    lengths = np.sqrt(np.asarray(X.multiply(X).sum(axis=1)).ravel())
+    X = scipy.sparse.csr_matrix(scipy.sparse.diags(1 / np.where(lengths > 0, lengths, 1)) @ X)
+    labels = np.asarray((X @ rng.normal(size=(n_terms, n_classes))).argmax(axis=1)).ravel()
+    return X, one_hot(labels, n_classes)
+
+
+def is_sparse(X: Any) -> bool:
+    """Whether ``X`` is a scipy sparse matrix (the text workload's inputs)."""
+    return hasattr(X, "tocsr")
+
+
 def xor_data(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """The four XOR samples."""
     X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float64)
@@ -68,10 +92,11 @@ class Workload:
     epochs: int
     make_data: Callable[[np.random.Generator], tuple[np.ndarray, np.ndarray]]
 
-    def data(self, dtype: npt.DTypeLike) -> tuple[np.ndarray, np.ndarray]:
-        """``(X, Y)`` in ``dtype``, C-contiguous, the same on every call."""
+    def data(self, dtype: npt.DTypeLike) -> tuple[Any, np.ndarray]:
+        """``(X, Y)`` in ``dtype``, C-contiguous (X a CSR matrix for sparse workloads), the same on every call."""
         X, Y = self.make_data(np.random.default_rng(DATA_SEED))
-        return np.ascontiguousarray(X, dtype=dtype), np.ascontiguousarray(Y, dtype=dtype)
+        X = X.astype(dtype) if is_sparse(X) else np.ascontiguousarray(X, dtype=dtype)
+        return X, np.ascontiguousarray(Y, dtype=dtype)
 
     def network(self, dtype: npt.DTypeLike) -> Network:
         """A fresh fastbp network for this workload, always with the same initial weights."""
@@ -106,6 +131,7 @@ WORKLOADS = {
         ),
         Workload("online", (16, 32, 1), "identity", "mse", 1, 1, regression_data),
         Workload("xor", (2, 4, 1), "sigmoid", "binary_cross_entropy", 4, 10000, xor_data),
+        Workload("text", (50000, 100, 20), "softmax", "categorical_cross_entropy", 200, 1, text_data),
     )
 }
 

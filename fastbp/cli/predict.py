@@ -6,7 +6,7 @@ import sys
 
 from fastbp.cli.arguments import Subparsers
 from fastbp.cli.predictor import Predictor
-from fastbp.cli.tabular import Table, read_table
+from fastbp.cli.tabular import Table, is_sparse_npz, read_sparse, read_table
 
 
 def input_columns(table: Table, predictor: Predictor) -> list[int]:
@@ -46,8 +46,16 @@ def add_parser(subparsers: Subparsers) -> None:
 def run(arguments: argparse.Namespace) -> int:
     """Predict and write one value per row, under the header of the training target's name."""
     predictor = Predictor.load(arguments.model)
-    table = read_table(arguments.data, with_target=False)
-    predictions = predictor.predict(table.inputs(input_columns(table, predictor)))
+    if is_sparse_npz(arguments.data):
+        X = read_sparse(arguments.data)
+        if X.shape[1] != len(predictor.input_names):
+            raise ValueError(
+                f"{arguments.data} has {X.shape[1]} columns; the model takes {len(predictor.input_names)} inputs"
+            )
+    else:
+        table = read_table(arguments.data, with_target=False)
+        X = table.inputs(input_columns(table, predictor))
+    predictions = predictor.predict(X)
     if predictions.ndim == 1:
         header, rows = [predictor.target_name], ([value] for value in predictions.tolist())
     else:  # a plain network file with several outputs

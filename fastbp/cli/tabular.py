@@ -6,7 +6,10 @@ named by their index, ``"0"``, ``"1"``, ...  Every column except the target
 must hold finite numbers; the target may hold any labels.
 
 An ``.npz`` file holds the inputs as a 2-d array ``X`` and, for training,
-the targets as a 1-d array ``y`` (read with ``allow_pickle=False``).
+the targets as a 1-d array ``y`` (read with ``allow_pickle=False``); or it
+holds a sparse matrix written by ``scipy.sparse.save_npz``, inputs only
+(:func:`read_sparse`), whose targets come from a file of their own
+(:func:`read_labels`).
 
 Every problem with the data is a ``ValueError`` (or ``FileNotFoundError``)
 whose message names the file, line and column.
@@ -162,3 +165,46 @@ def read_table(source: str, with_target: bool) -> Table:
         columns.append(y)
         names.append("y")
     return Table(source, names, columns, 0)
+
+
+# The arrays of a matrix written by scipy.sparse.save_npz (CSR, CSC, COO, ...).
+SPARSE_ARRAYS = ("format", "shape")
+
+
+def is_sparse_npz(source: str) -> bool:
+    """Whether ``source`` is an ``.npz`` file written by ``scipy.sparse.save_npz``."""
+    if not (source.endswith(".npz") and os.path.isfile(source) and zipfile.is_zipfile(source)):
+        return False
+    with zipfile.ZipFile(source) as archive:
+        names = {name.removesuffix(".npy") for name in archive.namelist()}
+    return all(name in names for name in SPARSE_ARRAYS)
+
+
+def read_sparse(path: str):
+    """The sparse matrix of an ``.npz`` file written by ``scipy.sparse.save_npz``, as CSR (scipy is imported here)."""
+    import scipy.sparse
+
+    try:
+        X = scipy.sparse.load_npz(path)
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as error:
+        raise ValueError(f"{path} is not a readable sparse matrix (scipy.sparse.save_npz): {error}") from None
+    if X.ndim != 2 or 0 in X.shape or X.dtype.kind not in "biuf":
+        raise ValueError(f"{path}: the matrix must be 2-d, non-empty and numeric, got shape {X.shape}, dtype {X.dtype}")
+    return X.tocsr()
+
+
+def read_labels(path: str, n_samples: int) -> np.ndarray:
+    """The targets for a sparse matrix: a ``.npy`` file, or a text file of one target per line."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"--labels {path}: no such file")
+    if path.endswith(".npy"):
+        try:
+            labels = np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as error:
+            raise ValueError(f"--labels {path} is not a readable .npy file: {error}") from None
+    else:
+        with open(path) as file:
+            labels = np.array([line.strip() for line in file if line.strip()], dtype=str)
+    if labels.shape != (n_samples,):
+        raise ValueError(f"--labels {path}: {labels.shape[0] if labels.ndim else 0} targets for {n_samples} samples")
+    return labels

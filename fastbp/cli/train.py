@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, TypeAlias
 
 import numpy as np
 
-from fastbp.backends import BACKENDS
+from fastbp.backends import BACKENDS, numpy_ref
 from fastbp.cli.arguments import (
     Subparsers,
     batch_size,
@@ -31,10 +31,10 @@ from fastbp.cli.arguments import (
 from fastbp.cli.plotting import MISSING
 from fastbp.cli.predictor import Predictor, fold_standardization
 from fastbp.cli.progress import EpochBar
-from fastbp.cli.tabular import Table, read_table
+from fastbp.cli.tabular import Table, is_sparse_npz, read_labels, read_sparse, read_table
 from fastbp.datasets import split, standardization
-from fastbp.engine import functional
 from fastbp.engine.interrupts import TrainingInterrupted
+from fastbp.engine.validation import is_sparse
 
 if TYPE_CHECKING:  # at run time, scikit-learn and the estimators are imported by estimator_for only
     from fastbp.sklearn import MLPClassifier, MLPRegressor
@@ -55,8 +55,17 @@ def add_parser(subparsers: Subparsers) -> None:
         "optionally save the model and plot the loss curve. Inputs are standardised with the "
         "training rows' statistics (the saved model takes raw inputs).",
     )
-    parser.add_argument("data", help="a CSV file (header optional), an .npz file with arrays X and y, or: digits")
+    parser.add_argument(
+        "data",
+        help="a CSV file (header optional), an .npz file with arrays X and y, a sparse matrix written by "
+        "scipy.sparse.save_npz (targets from --labels), or: digits",
+    )
     parser.add_argument("--target", help="the target column of a CSV file: its name or index (default: the last)")
+    parser.add_argument(
+        "--labels",
+        metavar="FILE",
+        help="the targets of a sparse DATA, one per row: a .npy file, or a text file of one per line",
+    )
     parser.add_argument(
         "--task",
         choices=["classify", "regress"],
@@ -145,6 +154,22 @@ def target_matrix(estimator: Estimator, y: np.ndarray) -> np.ndarray:
     return (y[:, None] == classes[None, :]).astype(np.float64)
 
 
+def held_out_cost(estimator: Estimator, X, Y: np.ndarray) -> float:
+    """C = (1/N) sum_n C_n + (lambda / 2N) sum_l sum_kj (W^l_kj)^2 of the held-out rows, at this epoch's parameters.
+
+    ``estimator.network_`` is the fitted network itself (no copy).  Its
+    outputs come from the predict kernel the fit compiles anyway (sparse
+    ``X`` stays sparse); the cost of those outputs from the NumPy oracle's
+    functions, which compile nothing.
+    """
+    network = estimator.network_
+    outputs = network.predict(X, backend=estimator.backend)
+    weights = np.ones(outputs.shape[0], dtype=network.dtype)
+    total = numpy_ref.data_cost(network.cost_code, outputs, Y.astype(network.dtype), weights)
+    total += 0.5 * network.l2 * numpy_ref.squared_weights(network.theta, network.sizes)
+    return float(total / outputs.shape[0])
+
+
 class Recorder:
     """The estimator's callback: the training cost and held-out cost of every epoch, and the bar."""
 
@@ -159,10 +184,7 @@ class Recorder:
         self.training.append(float(loss))
         values = {"loss": loss}
         if self.y_test.shape[0]:
-            # estimator.network_ is the fitted network itself (no copy): its parameters are this epoch's.
-            # NumPy's matrix form (the oracle) computes it without compiling a kernel of its own.
-            target = target_matrix(estimator, self.y_test)
-            cost = functional.cost(estimator.network_, self.X_test, target, backend="numpy")
+            cost = held_out_cost(estimator, self.X_test, target_matrix(estimator, self.y_test))
             self.held_out.append(cost)
             values["held-out"] = cost
         self.bar.update(epoch, **values)
@@ -179,6 +201,53 @@ def check_outputs(arguments: argparse.Namespace) -> None:
         raise ImportError(MISSING)
 
 
+def read_data(arguments: argparse.Namespace) -> tuple:
+    """``(X, table, target, input_names)``: the inputs, the table holding the target column, its index, the names.
+
+    A sparse matrix (``scipy.sparse.save_npz``) stays sparse; its targets are
+    the one column of a table read from ``--labels``.
+    """
+    if is_sparse_npz(arguments.data):
+        if arguments.labels is None:
+            raise ValueError(
+                f"{arguments.data} holds a sparse matrix (scipy.sparse.save_npz), no targets: give them with --labels"
+            )
+        X = read_sparse(arguments.data)
+        table = Table(arguments.labels, ["y"], [read_labels(arguments.labels, X.shape[0])], 0)
+        return X, table, 0, [f"x{index}" for index in range(X.shape[1])]
+    if arguments.labels is not None:
+        raise ValueError(f"--labels is for a sparse DATA (scipy.sparse.save_npz); {arguments.data} is not one")
+    table = read_table(arguments.data, with_target=True)
+    if len(table.names) < 2:
+        raise ValueError(f"{table.source} has one column: nothing to learn the target from")
+    target = table.column_index(arguments.target)
+    inputs = [index for index in range(len(table.names)) if index != target]
+    return table.inputs(inputs), table, target, [table.names[index] for index in inputs]
+
+
+def standardized(X, train: np.ndarray) -> tuple:
+    """``(X', mean, scale)``: ``X' = (X - mean) / scale`` with the training rows' means and deviations.
+
+    A sparse ``X`` is scaled but not centred (its mean is taken as 0), so
+    that its zeros stay zeros, as scikit-learn's ``StandardScaler(with_mean=False)`` does.
+    """
+    if not is_sparse(X):
+        mean, scale = standardization(X, train)
+        return (X - mean) / scale, mean, scale
+    rows = X[train]
+    mean_of_squares = np.asarray(rows.multiply(rows).mean(axis=0)).ravel()
+    std = np.sqrt(np.maximum(mean_of_squares - np.asarray(rows.mean(axis=0)).ravel() ** 2, 0.0))
+    scale = np.where(std > 0, std, 1.0)
+    return (X @ diagonal(1 / scale)).tocsr(), np.zeros(X.shape[1]), scale
+
+
+def diagonal(values: np.ndarray):
+    """The sparse diagonal matrix of ``values`` (scipy is imported here: only sparse data needs it)."""
+    import scipy.sparse
+
+    return scipy.sparse.diags(values)
+
+
 def run(arguments: argparse.Namespace) -> int:
     """Train as ``arguments`` say and print what happened.
 
@@ -187,21 +256,15 @@ def run(arguments: argparse.Namespace) -> int:
     anywhere else, raises ``KeyboardInterrupt`` before anything is saved.
     """
     check_outputs(arguments)
-    table = read_table(arguments.data, with_target=True)
-    if len(table.names) < 2:
-        raise ValueError(f"{table.source} has one column: nothing to learn the target from")
-    target = table.column_index(arguments.target)
-    inputs = [index for index in range(len(table.names)) if index != target]
-    X = table.inputs(inputs)
+    X, table, target, input_names = read_data(arguments)
     task = arguments.task or infer_task(table, target)
     y = class_labels(table, target) if task == "classify" else table.numbers(target)
     train, test = split(len(y), arguments.test_size, arguments.seed)
     if train.size < 2:
-        raise ValueError(f"{table.source} has {len(y)} samples: too few to train on after holding out {test.size}")
-    mean, scale = standardization(X, train)
-    X = (X - mean) / scale
+        raise ValueError(f"{arguments.data} has {len(y)} samples: too few to train on after holding out {test.size}")
+    X, mean, scale = standardized(X, train)
     what = f"{np.unique(y[train]).size} classes" if task == "classify" else "regression"
-    print(f"{table.source}: {len(y)} samples, {len(inputs)} inputs, target {table.names[target]!r} ({what})")
+    print(f"{arguments.data}: {len(y)} samples, {len(input_names)} inputs, target {table.names[target]!r} ({what})")
     recorder = Recorder(X[test], y[test], arguments.epochs)
     estimator = estimator_for(arguments, task, recorder)
     # Printed once the estimator (and scikit-learn) is imported: from here on, Ctrl-C is
@@ -245,13 +308,11 @@ def run(arguments: argparse.Namespace) -> int:
         fold_standardization(network, mean, scale)
         network.loss_curve = list(recorder.training)
         classes = estimator.classes_ if task == "classify" else None
-        Predictor(network, classes, [table.names[index] for index in inputs], table.names[target], target).save(
-            arguments.save
-        )
+        Predictor(network, classes, input_names, table.names[target], target).save(arguments.save)
         print(f"saved the model to {arguments.save}")
     if arguments.plot:
         from fastbp.cli.plotting import loss_curve
 
-        title = f"{table.source}: {sizes}, {arguments.solver}"
+        title = f"{arguments.data}: {sizes}, {arguments.solver}"
         print(f"wrote the loss curve to {loss_curve(arguments.plot, recorder.training, recorder.held_out, title)}")
     return 0

@@ -14,9 +14,10 @@ A network fed CSR inputs never stores ``a^0``: its activations ``A`` are a
 :class:`SparseActivations`, ``a^1 .. a^L`` in a flat buffer laid out like the
 deltas ``D`` (it starts at layer 1) beside the batch's inputs as CSR rows.
 The functions below give compiled code (through Numba overloads, chosen when
-the caller compiles) and plain Python the same view of both kinds of inputs:
-a kernel written with them compiles once for dense inputs and once for CSR
-inputs, each variant with only its own code.
+the caller compiles, most of them inlined) and plain Python the same view of
+both kinds of inputs: a kernel written with them compiles once for dense
+inputs and once for CSR inputs, each variant with only its own code
+(:func:`by_inputs`).
 """
 
 import inspect
@@ -27,7 +28,7 @@ from numba.core import types
 from numba.extending import overload, register_jitable
 
 from fastbp.numerics import layout
-from fastbp.numerics.layout import borrowed
+from fastbp.numerics.layout import _matrix_view, borrowed
 
 
 class CSRRows(NamedTuple):
@@ -95,6 +96,13 @@ def activations_layer(A, sizes, l, n_samples):
     return layout.layer(A, sizes, l, n_samples, 0)
 
 
+def dense_rows(X):
+    """``X`` if it is dense; for CSR rows an empty ``(0, n_0)`` array (typed as dense rows, never read)."""
+    if isinstance(X, CSRRows):
+        return np.empty((0, X.n_columns), dtype=X.data.dtype)
+    return X
+
+
 def buffer_rows(A, sizes):
     """How many samples' activations ``A`` has room for."""
     if isinstance(A, SparseActivations):
@@ -110,21 +118,21 @@ def borrow(value):
     return value
 
 
-@overload(row_count, target="cpu")
+@overload(row_count, target="cpu", inline="always")
 def _row_count_cpu(X):
     if is_csr(X):
         return lambda X: X.indptr.shape[0] - 1
     return lambda X: X.shape[0]
 
 
-@overload(rows, target="cpu")
+@overload(rows, target="cpu", inline="always")
 def _rows_cpu(X, start, stop):
     if is_csr(X):
         return lambda X, start, stop: CSRRows(X.data, X.indices, X.indptr[start : stop + 1], X.n_columns)
     return lambda X, start, stop: X[start:stop]
 
 
-@overload(input_block, target="cpu")
+@overload(input_block, target="cpu", inline="always")
 def _input_block_cpu(A, sizes, n_samples):
     if is_sparse_activations(A):
         return lambda A, sizes, n_samples: CSRRows(
@@ -133,7 +141,7 @@ def _input_block_cpu(A, sizes, n_samples):
     return lambda A, sizes, n_samples: layout.layer(A, sizes, 0, n_samples, 0)
 
 
-@overload(activations_layer, target="cpu")
+@overload(activations_layer, target="cpu", inline="always")
 def _activations_layer_cpu(A, sizes, l, n_samples):
     if is_sparse_activations(A):
         return lambda A, sizes, l, n_samples: layout.layer(A.hidden, sizes, l, n_samples, 1)
@@ -147,6 +155,13 @@ def units_from(sizes, first):
     for l in range(first, sizes.shape[0]):
         units += sizes[l]
     return units
+
+
+@overload(dense_rows, target="cpu", inline="always")
+def _dense_rows_cpu(X):
+    if is_csr(X):
+        return lambda X: _matrix_view(X.data, 0, 0, X.n_columns)
+    return lambda X: X
 
 
 @overload(buffer_rows, target="cpu")
@@ -169,19 +184,28 @@ def by_inputs(argument: int, dense, csr):
     """A function that runs ``dense(*args)``, or ``csr(*args)`` where argument ``argument`` is a :class:`CSRRows`.
 
     Compiled callers get the choice made when they compile (a Numba
-    overload): each variant links only the function it runs.  Plain Python
-    chooses at each call.
+    overload, inlined into them): each variant links only the function it
+    runs, and calls it with no call between.  Plain Python chooses at each
+    call.  ``dense`` and ``csr`` must be kernels compiled on their own, not
+    inlined ones: Numba prunes a branch by the type of an argument (``x is
+    not None``) only where the argument is the compiled function's own, which
+    it is not once inlined through an overload.  The function has the
+    parameters of ``dense``, written out (its source generated, as Numba
+    generates its own), since Numba's IR inlining takes no ``*args``.
     """
-
-    def either(*args):
-        return (csr if isinstance(args[argument], CSRRows) else dense)(*args)
-
-    @overload(either, target="cpu")
-    def _either_cpu(*args):
-        chosen = csr if is_csr(args[argument]) else dense
-        return lambda *args: chosen(*args)
-
-    either.__signature__ = inspect.signature(getattr(dense, "py_func", dense))  # type: ignore[attr-defined]
+    parameters = list(inspect.signature(getattr(dense, "py_func", dense)).parameters)
+    names, chooser = ", ".join(parameters), parameters[argument]
+    namespace = {"__name__": __name__, "CSRRows": CSRRows, "is_csr": is_csr, "dense": dense, "csr": csr}
+    exec(
+        f"def either({names}):\n"
+        f"    return (csr if isinstance({chooser}, CSRRows) else dense)({names})\n"
+        f"def implementation({names}):\n"
+        f"    chosen = csr if is_csr({chooser}) else dense\n"
+        f"    return lambda {names}: chosen({names})\n",
+        namespace,
+    )
+    either = namespace["either"]
+    overload(either, target="cpu", inline="always")(namespace["implementation"])
     either.__name__ = either.__qualname__ = f"{dense.__name__}_or_{csr.__name__}"
     either.__doc__ = f"``{dense.__name__}``, or ``{csr.__name__}`` for CSR inputs (:func:`by_inputs`)."
     return either

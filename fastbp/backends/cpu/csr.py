@@ -19,10 +19,8 @@ With samples outside and units inside, each nonzero would read a column of
 ``W^1``, one cache line per unit.
 """
 
-from fastbp.backends.cpu import loops
 from fastbp.backends.cpu.loops import finish_gradient_row, load_target
-from fastbp.backends.cpu.tuning import kernel
-from fastbp.numerics.sparse import by_inputs
+from fastbp.backends.cpu.tuning import GRADIENT_ROWS, kernel
 
 
 @kernel
@@ -82,8 +80,17 @@ def layer_gradients(W, x, delta, inv_n, decay, dW, db, k_start, k_stop):
     return squares
 
 
-# The gradients of rows [k_start, k_stop) of any layer: loops.layer_gradients, or the CSR loops above for layer 1.
-gradient_rows = by_inputs(1, loops.layer_gradients, layer_gradients)
+@kernel
+def gradients_by_chunks(W, x, delta, inv_n, decay, dW, db):
+    """:func:`layer_gradients` of all rows on one thread, in the chunks of ``GRADIENT_ROWS`` that the threads share.
+
+    Returns sum_kj (W^1_kj)^2, the chunks' sums added in order (as
+    :func:`fastbp.backends.cpu.parallel.csr_layer_gradients` adds them).
+    """
+    squares = 0.0
+    for k_start in range(0, W.shape[0], GRADIENT_ROWS):
+        squares += layer_gradients(W, x, delta, inv_n, decay, dW, db, k_start, min(k_start + GRADIENT_ROWS, W.shape[0]))
+    return squares
 
 
 @kernel

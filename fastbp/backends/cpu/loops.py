@@ -305,7 +305,7 @@ def layer_gradients(W, a_prev, delta, inv_n, decay, dW, db, k_start, k_stop):
     return squares
 
 
-@kernel
+@inlined_kernel
 def finish_gradient_row(W, delta, inv_n, decay, dW, db, k):
     """Row ``k`` of dC/dW^l from the sums over the samples in ``dW[k]``, and dC/db^l_k; returns sum_j (W^l_kj)^2.
 
@@ -459,7 +459,7 @@ def load_batch(X, Y, S, order, start, A0, y, s):
     return weight_sum
 
 
-@kernel
+@inlined_kernel
 def load_target(Y, S, source, y, s, n):
     """Row ``n`` of the batch's targets ``y`` and weights ``s``: those of sample ``source``; returns its weight."""
     for k in range(Y.shape[1]):

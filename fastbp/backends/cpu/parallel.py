@@ -72,16 +72,13 @@ def backpropagate(W_next, delta_next, code, a, delta, n_threads):
 
 @parallel_kernel
 def layer_gradients(W, a_prev, delta, inv_n, decay, dW, db):
-    """dC/dW^l and dC/db^l of one layer, rows shared among the threads; returns sum_kj (W^l_kj)^2.
-
-    ``a_prev`` may be CSR rows (layer 1 of CSR inputs, :mod:`fastbp.backends.cpu.csr`).
-    """
+    """dC/dW^l and dC/db^l of one layer, rows shared among the threads; returns sum_kj (W^l_kj)^2."""
     n_units = W.shape[0]
     n_chunks = -(-n_units // GRADIENT_ROWS)
     chunk_squares = np.empty(n_chunks)
     for c in numba.prange(n_chunks):
         k_start, k_stop = c * GRADIENT_ROWS, min((c + 1) * GRADIENT_ROWS, n_units)
-        chunk_squares[c] = csr.gradient_rows(W, a_prev, delta, inv_n, decay, dW, db, k_start, k_stop)
+        chunk_squares[c] = loops.layer_gradients(W, a_prev, delta, inv_n, decay, dW, db, k_start, k_stop)
     return loops.chunks_total(chunk_squares)
 
 
@@ -92,6 +89,20 @@ def csr_input_sum(W, b, x, z, n_threads):
     share = aligned_share(n_units, n_threads)
     for c in numba.prange(-(-n_units // share)):
         csr.input_sum(W, b, x, z, c * share, min((c + 1) * share, n_units))
+
+
+@parallel_kernel
+def csr_layer_gradients(W, x, delta, inv_n, decay, dW, db):
+    """:func:`fastbp.backends.cpu.csr.layer_gradients` (CSR inputs), rows shared among the threads.
+
+    Returns sum_kj (W^1_kj)^2, the chunks' sums added in chunk order.
+    """
+    n_chunks = -(-W.shape[0] // GRADIENT_ROWS)
+    chunk_squares = np.empty(n_chunks)
+    for c in numba.prange(n_chunks):
+        k_start, k_stop = c * GRADIENT_ROWS, min((c + 1) * GRADIENT_ROWS, W.shape[0])
+        chunk_squares[c] = csr.layer_gradients(W, x, delta, inv_n, decay, dW, db, k_start, k_stop)
+    return loops.chunks_total(chunk_squares)
 
 
 @kernel

@@ -24,6 +24,11 @@ prunes a branch under ``x is not None`` when it compiles for a ``None``,
 before it types the branch: a serial fit compiles no parallel code, and a
 network of small layers no tile code (each is a compiled variant of its
 own, cached apart; :func:`fastbp.backends.kernel_plan` chooses them).
+Inputs may be CSR rows (:mod:`fastbp.numerics.sparse`): layer 1 then runs
+apart, before the dense loops start at layer 2 (:func:`csr_first_layer`,
+:func:`csr_first_gradients`), chosen by the inputs' type when the caller
+compiles, so that dense fits compile and run no CSR code.
+
 A caller that passes threads from Python must start Numba's threads first
 (``numba.get_num_threads()`` does), as fastbp's own entry points do:
 Numba starts them when it loads a parallel function from its cache, but not
@@ -51,7 +56,16 @@ from fastbp.backends.cpu.tuning import (
 from fastbp.numerics.layout import biases, borrowed, layer, weights
 from fastbp.numerics.optim import SAMPLES_SEEN, UPDATES, end_of_epoch_schedule, optimizer_step
 from fastbp.numerics.shuffling import order_samples
-from fastbp.numerics.sparse import activations_layer, borrow, buffer_rows, by_inputs, input_block, row_count, rows
+from fastbp.numerics.sparse import (
+    activations_layer,
+    borrow,
+    buffer_rows,
+    by_inputs,
+    dense_rows,
+    input_block,
+    row_count,
+    rows,
+)
 from fastbp.numerics.stopping import (
     CONVERGED,
     COST_DIVERGED,
@@ -104,52 +118,58 @@ def forward_between(theta, sizes, codes, a_in, A, a_out, n_threads, tiles):
 
     The layers between live in ``A``; :func:`predict` passes rows of the
     caller's inputs and outputs, so that it copies neither.  ``a_in`` may be
-    CSR rows (:mod:`fastbp.numerics.sparse`): layer 1 then runs the loops of
-    :mod:`fastbp.backends.cpu.csr`.
+    CSR rows (:mod:`fastbp.numerics.sparse`): their layer 1 runs first, apart
+    (:func:`csr_first_layer`), and the loop below starts at layer 2.
     """
     n_samples = row_count(a_in)
     L = sizes.shape[0] - 1
-    for l in range(1, L + 1):
+    first = first_layer_apart(theta, sizes, codes, a_in, A, a_out, n_threads)
+    for l in range(first, L + 1):
         W = weights(theta, sizes, l)
         b = biases(theta, sizes, l)
+        a_prev = dense_rows(a_in) if l == 1 else activations_layer(A, sizes, l - 1, n_samples)
         a = a_out if l == L else activations_layer(A, sizes, l, n_samples)
-        if l == 1:
-            first_input_sums(W, b, a_in, a, n_threads, tiles)
+        # "n_threads is not None" and "tiles is not None" stand in each condition so that
+        # Numba prunes the branch when it compiles for None (see the module's docstring).
+        threaded = n_threads is not None and worth_threads(n_threads, n_samples, W)
+        if TILES and tiles is not None and worth_tiling(n_samples, W, TILED_INPUT_SUMS):
+            if n_threads is not None and threaded:
+                parallel.tiled_input_sum(W, b, a_prev, a, n_threads)
+            else:
+                products.input_sum(W, b, a_prev, a)
+        elif n_threads is not None and threaded:
+            parallel.input_sum(W, b, a_prev, a, n_threads)
         else:
-            input_sums(W, b, activations_layer(A, sizes, l - 1, n_samples), a, n_threads, tiles)
+            # z^l_k = sum_j W^l_kj a^{l-1}_j + b^l_k, one tile of units k after another
+            loops.input_sums_by_tiles(W, b, a_prev, a)
         loops.activate(codes[l], a)
 
 
-@kernel
-def input_sums(W, b, a_prev, z, n_threads, tiles):
-    """z^l = W^l a^{l-1} + b^l for a batch, by the loops that suit the layer: tiles, threads or neither."""
-    n_samples = a_prev.shape[0]
-    # "n_threads is not None" and "tiles is not None" stand in each condition so that
-    # Numba prunes the branch when it compiles for None (see the module's docstring).
-    threaded = n_threads is not None and worth_threads(n_threads, n_samples, W)
-    if TILES and tiles is not None and worth_tiling(n_samples, W, TILED_INPUT_SUMS):
-        if n_threads is not None and threaded:
-            parallel.tiled_input_sum(W, b, a_prev, z, n_threads)
-        else:
-            products.input_sum(W, b, a_prev, z)
-    elif n_threads is not None and threaded:
-        parallel.input_sum(W, b, a_prev, z, n_threads)
-    else:
-        # z^l_k = sum_j W^l_kj a^{l-1}_j + b^l_k, one tile of units k after another
-        loops.input_sums_by_tiles(W, b, a_prev, z)
+@inlined_kernel
+def dense_first_layer(theta, sizes, codes, a_in, A, a_out, n_threads):
+    """Nothing to do apart for dense inputs: :func:`forward_between`'s loop starts at layer 1."""
+    return 1
 
 
 @kernel
-def csr_input_sums(W, b, x, z, n_threads, tiles):
-    """z^1 = W^1 x + b^1 for a batch of CSR inputs ``x``, on the threads where the nonzeros make enough work."""
+def csr_first_layer(theta, sizes, codes, x, A, a_out, n_threads):
+    """Layer 1 of CSR inputs ``x``: z^1 = W^1 x + b^1, then a^1 = sigma_1(z^1); the layer to go on from (2).
+
+    On the threads where the batch's nonzeros make enough work.
+    """
+    W, b = weights(theta, sizes, 1), biases(theta, sizes, 1)
+    a = a_out if sizes.shape[0] == 2 else activations_layer(A, sizes, 1, row_count(x))
     if n_threads is not None and worth_csr_threads(n_threads, csr.nonzeros(x), W):
-        parallel.csr_input_sum(W, b, x, z, n_threads)
+        parallel.csr_input_sum(W, b, x, a, n_threads)
     else:
         # z^1_k = sum_j W^1_kj x_j + b^1_k over the nonzero x_j
-        csr.input_sum(W, b, x, z, 0, W.shape[0])
+        csr.input_sum(W, b, x, a, 0, W.shape[0])
+    loops.activate(codes[1], a)
+    return 2
 
 
-first_input_sums = by_inputs(2, input_sums, csr_input_sums)
+# The layer forward_between's loop starts from: 1, or 2 once layer 1 of CSR inputs is done.
+first_layer_apart = by_inputs(3, dense_first_layer, csr_first_layer)
 
 
 @inlined_kernel
@@ -182,68 +202,61 @@ def accumulate_gradients(theta, sizes, A, D, n_samples, weight_sum, l2, grad, n_
 
     N in the formulas is ``weight_sum``, the sum of the samples' weights
     (the number of samples when they all weigh 1).  Returns
-    sum_l sum_kj (W^l_kj)^2, which the L2 term of the cost needs: each
-    layer's sum added to the total in layer order.
+    sum_l sum_kj (W^l_kj)^2, which the L2 term of the cost needs.
+
+    The rows of ``dW^l`` go in chunks of ``GRADIENT_ROWS``, whose sums of
+    squares are added in order, as the parallel backend adds them.  Layer 1
+    of CSR inputs runs first, apart (:func:`csr_first_gradients`).
     """
     inv_n = theta.dtype.type(1.0 / weight_sum)
     decay = theta.dtype.type(l2 / weight_sum)
-    squares = 0.0
-    for l in range(1, sizes.shape[0]):
+    a_in = input_block(A, sizes, n_samples)
+    squares, first = first_gradients_apart(theta, sizes, a_in, D, n_samples, inv_n, decay, grad, n_threads)
+    for l in range(first, sizes.shape[0]):
         W = weights(theta, sizes, l)
+        a_prev = dense_rows(a_in) if l == 1 else activations_layer(A, sizes, l - 1, n_samples)
         delta = layer(D, sizes, l, n_samples, 1)
         dW = weights(grad, sizes, l)
         db = biases(grad, sizes, l)
-        if l == 1:
-            a_in = input_block(A, sizes, n_samples)
-            squares += first_layer_gradients(W, a_in, delta, inv_n, decay, dW, db, n_threads, tiles)
+        threaded = n_threads is not None and worth_threads(n_threads, n_samples, W)
+        if TILES and tiles is not None and worth_tiling(n_samples, W, TILED_GRADIENTS):
+            if n_threads is not None and threaded:
+                squares += parallel.tiled_layer_gradients(W, a_prev, delta, inv_n, decay, dW, db, n_threads)
+            else:
+                squares += products.layer_gradients(W, a_prev, delta, inv_n, decay, dW, db)
+        elif n_threads is not None and threaded:
+            squares += parallel.layer_gradients(W, a_prev, delta, inv_n, decay, dW, db)
         else:
-            a_prev = activations_layer(A, sizes, l - 1, n_samples)
-            squares += layer_gradients(W, a_prev, delta, inv_n, decay, dW, db, n_threads, tiles)
+            # dC/dW^l_kj and dC/db^l_k, one chunk of units k after another
+            for k_start in range(0, W.shape[0], GRADIENT_ROWS):
+                k_stop = min(k_start + GRADIENT_ROWS, W.shape[0])
+                squares += loops.layer_gradients(W, a_prev, delta, inv_n, decay, dW, db, k_start, k_stop)
     return squares
 
 
-@kernel
-def layer_gradients(W, a_prev, delta, inv_n, decay, dW, db, n_threads, tiles):
-    """dC/dW^l and dC/db^l of one layer into ``dW``, ``db``, by the loops that suit it; returns sum_kj (W^l_kj)^2.
+@inlined_kernel
+def dense_first_gradients(theta, sizes, a_in, D, n_samples, inv_n, decay, grad, n_threads):
+    """Nothing to do apart for dense inputs: ``(0.0, 1)``, :func:`accumulate_gradients`' loop starts at layer 1."""
+    return 0.0, 1
 
-    The rows of ``dW^l`` go in chunks of ``GRADIENT_ROWS``, whose sums of
-    squares are added in order, as the parallel backend adds them.
+
+@kernel
+def csr_first_gradients(theta, sizes, x, D, n_samples, inv_n, decay, grad, n_threads):
+    """dC/dW^1 and dC/db^1 of CSR inputs ``x``: ``(sum_kj (W^1_kj)^2, 2)``, the layer to go on from.
+
+    The data term only where x_j(n) is not zero, the weight decay everywhere
+    (:func:`fastbp.backends.cpu.csr.layer_gradients`), on the threads where
+    the nonzeros make enough work.
     """
-    n_samples = a_prev.shape[0]
-    threaded = n_threads is not None and worth_threads(n_threads, n_samples, W)
-    if TILES and tiles is not None and worth_tiling(n_samples, W, TILED_GRADIENTS):
-        if n_threads is not None and threaded:
-            return parallel.tiled_layer_gradients(W, a_prev, delta, inv_n, decay, dW, db, n_threads)
-        return products.layer_gradients(W, a_prev, delta, inv_n, decay, dW, db)
-    if n_threads is not None and threaded:
-        return parallel.layer_gradients(W, a_prev, delta, inv_n, decay, dW, db)
-    return gradients_by_chunks(W, a_prev, delta, inv_n, decay, dW, db)
-
-
-@kernel
-def csr_layer_gradients(W, x, delta, inv_n, decay, dW, db, n_threads, tiles):
-    """:func:`layer_gradients` of layer 1 for a batch of CSR inputs ``x``."""
+    W, delta = weights(theta, sizes, 1), layer(D, sizes, 1, n_samples, 1)
+    dW, db = weights(grad, sizes, 1), biases(grad, sizes, 1)
     if n_threads is not None and worth_csr_threads(n_threads, csr.nonzeros(x), W):
-        return parallel.layer_gradients(W, x, delta, inv_n, decay, dW, db)
-    return gradients_by_chunks(W, x, delta, inv_n, decay, dW, db)
+        return parallel.csr_layer_gradients(W, x, delta, inv_n, decay, dW, db), 2
+    return csr.gradients_by_chunks(W, x, delta, inv_n, decay, dW, db), 2
 
 
-@kernel
-def gradients_by_chunks(W, a_prev, delta, inv_n, decay, dW, db):
-    """dC/dW^l and dC/db^l on one thread, in the chunks of ``GRADIENT_ROWS`` rows that the threads share.
-
-    Returns sum_kj (W^l_kj)^2, the chunks' sums added in order.  ``a_prev``
-    may be CSR rows (:func:`fastbp.backends.cpu.csr.gradient_rows`).
-    """
-    squares = 0.0
-    # dC/dW^l_kj and dC/db^l_k, one chunk of units k after another
-    for k_start in range(0, W.shape[0], GRADIENT_ROWS):
-        k_stop = min(k_start + GRADIENT_ROWS, W.shape[0])
-        squares += csr.gradient_rows(W, a_prev, delta, inv_n, decay, dW, db, k_start, k_stop)
-    return squares
-
-
-first_layer_gradients = by_inputs(1, layer_gradients, csr_layer_gradients)
+# What accumulate_gradients' loop starts from: (0.0, 1), or layer 1's sum of squares and 2 for CSR inputs.
+first_gradients_apart = by_inputs(2, dense_first_gradients, csr_first_gradients)
 
 
 @inlined_kernel
@@ -283,6 +296,7 @@ def cost_and_gradient(theta, sizes, codes, cost, l2, A, D, y, s, n_samples, weig
     return batch_cost + 0.5 * l2 * squares
 
 
+# a^0 = x: the batch's samples, in the epoch's order, into layer 0 (dense rows, or CSR rows).
 load_batch = by_inputs(0, loops.load_batch, csr.load_batch)
 
 
