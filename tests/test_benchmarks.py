@@ -144,7 +144,7 @@ def test_asv_sparse_text_benchmark_trains_on_the_csr_matrix():
     pytest.importorskip("scipy.sparse")
     benchmark = SparseText()
     benchmark.setup("parallel", "float32")
-    assert is_sparse(benchmark.X) and benchmark.X.shape == (20000, 50000) and benchmark.X.nnz == 1_000_000
+    assert is_sparse(benchmark.X) and benchmark.X.shape == (20000, 50000) and 0.99e6 < benchmark.X.nnz <= 1e6
     before = benchmark.network.theta.copy()
     benchmark.time_epoch("parallel", "float32")
     assert not np.array_equal(benchmark.network.theta, before)

@@ -49,20 +49,28 @@ def regression_data(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
 
 
 def text_data(rng: np.random.Generator) -> tuple[Any, np.ndarray]:
-    """A TF-IDF-like sparse matrix: 20000 documents, 50000 terms, 0.1% of them present, rows of unit length.
+    """A TF-IDF-like sparse matrix: 20000 documents of 50 terms each from a vocabulary of 50000, 20 topics.
 
-    Labelled by a random linear teacher over the terms (argmax over 20
-    classes), one-hot.  CSR, float64 (scipy is imported here: only this
-    workload needs it).
+    Each document has a topic (its class) and draws each of its terms from
+    the topic's own 2500 terms with probability 1/4, else from the whole
+    vocabulary; term weights are uniform in (0, 1], each row scaled to unit
+    length, as TF-IDF rows are.  0.1% of the entries are nonzero (a few
+    fewer where a document draws a term twice: those are summed).  CSR,
+    float64, one-hot targets (scipy is imported here: only this workload needs it).
     """
     import scipy.sparse
 
-    n_samples, n_terms, n_classes = 20000, 50000, 20
-    X = scipy.sparse.random(n_samples, n_terms, density=0.001, format="csr", random_state=rng, dtype=np.float64)
+    n_samples, n_terms, n_classes, per_document = 20000, 50000, 20, 50
+    topics = rng.integers(0, n_classes, n_samples)
+    own = rng.random((n_samples, per_document)) < 0.25
+    topic_terms = topics[:, None] * (n_terms // n_classes) + rng.integers(0, n_terms // n_classes, own.shape)
+    terms = np.where(own, topic_terms, rng.integers(0, n_terms, own.shape))
+    weights = 1.0 - rng.random(own.shape)
+    rows = np.repeat(np.arange(n_samples), per_document)
+    X = scipy.sparse.csr_matrix((weights.ravel(), (rows, terms.ravel())), shape=(n_samples, n_terms))
+    X.sum_duplicates()
     lengths = np.sqrt(np.asarray(X.multiply(X).sum(axis=1)).ravel())
-    X = scipy.sparse.csr_matrix(scipy.sparse.diags(1 / np.where(lengths > 0, lengths, 1)) @ X)
-    labels = np.asarray((X @ rng.normal(size=(n_terms, n_classes))).argmax(axis=1)).ravel()
-    return X, one_hot(labels, n_classes)
+    return scipy.sparse.csr_matrix(scipy.sparse.diags(1 / lengths) @ X), one_hot(topics, n_classes)
 
 
 def is_sparse(X: Any) -> bool:
