@@ -186,10 +186,11 @@ def by_inputs(argument: int, dense, csr):
     Compiled callers get the choice made when they compile (a Numba
     overload, inlined into them): each variant links only the function it
     runs, and calls it with no call between.  Plain Python chooses at each
-    call.  ``dense`` and ``csr`` must be kernels compiled on their own, not
-    inlined ones: Numba prunes a branch by the type of an argument (``x is
+    call.  ``dense`` and ``csr`` may be inlined kernels only where they
+    prune no branch: Numba prunes a branch by the type of an argument (``x is
     not None``) only where the argument is the compiled function's own, which
-    it is not once inlined through an overload.  The function has the
+    it is not once inlined through an overload, so kernels that prune (by
+    ``n_threads`` or ``tiles``) must be compiled on their own.  The function has the
     parameters of ``dense``, written out (its source generated, as Numba
     generates its own), since Numba's IR inlining takes no ``*args``.
     """
