@@ -262,3 +262,19 @@ def test_the_regressor_and_partial_fit_take_sparse_inputs():
 def test_sparse_rows_present_their_shape_and_dtype_to_python():
     rows = check_sparse(sparse.csr_matrix(np.eye(3, 5)), "X", "float32")
     assert isinstance(rows, CSRRows) and rows.shape == (3, 5) and rows.dtype == np.float32
+
+
+@pytest.mark.parametrize("early_stopping", [False, True])
+def test_sample_weights_with_sparse_inputs_follow_scikit_learn(early_stopping):
+    from sklearn.neural_network import MLPClassifier as SklearnMLPClassifier
+
+    X, _, _ = sparse_problem(15, n_samples=150, n_inputs=60, density=0.1)
+    rng = np.random.default_rng(1)
+    y, weights = rng.integers(0, 3, X.shape[0]), rng.random(X.shape[0])
+    options = dict(hidden_layer_sizes=(7,), random_state=0, max_iter=10, early_stopping=early_stopping)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ours = MLPClassifier(**options).fit(X, y, sample_weight=weights)
+        theirs = SklearnMLPClassifier(**options).fit(X, y, sample_weight=weights)
+    for got, want in zip(ours.coefs_ + ours.intercepts_, theirs.coefs_ + theirs.intercepts_):
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
