@@ -1,5 +1,6 @@
 """The benchmarks cannot rot: the comparison script and the asv suite run here, briefly."""
 
+import dataclasses
 import importlib
 import subprocess
 import sys
@@ -59,6 +60,15 @@ def test_peers_given_fastbps_order_end_with_fastbps_weights(peer_name, workload)
         assert np.abs(W - network.W[l]).max() < 1e-10
         assert np.abs(b - network.b[l]).max() < 1e-10
         assert np.abs(W - workload.network("float64").W[l]).max() > 1e-3  # it trained
+
+
+def test_a_workload_whose_data_needs_a_missing_package_is_skipped_with_a_note(monkeypatch, capsys):
+    def without_scipy(rng):
+        raise ImportError("No module named 'scipy'")
+
+    monkeypatch.setitem(WORKLOADS, "text", dataclasses.replace(WORKLOADS["text"], make_data=without_scipy))
+    assert compare.main(["--rounds", "1", "--workloads", "text", "--peers", "numpy"]) == 0
+    assert "note: text skipped: No module named 'scipy'" in capsys.readouterr().out
 
 
 def test_the_text_workload_counts_the_flops_of_its_nonzeros():
