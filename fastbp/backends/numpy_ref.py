@@ -123,7 +123,7 @@ def dC_dA(cost: int, A: np.ndarray, Y: np.ndarray) -> np.ndarray:
     return -Y / P
 
 
-def dense_rows(x, n_inputs: int) -> np.ndarray:
+def densified(x, n_inputs: int) -> np.ndarray:
     """The rows ``x`` as a dense ``(N, n_inputs)`` array: CSR rows (:class:`CSRRows`) are written out.
 
     The oracle computes with the matrix form, so it densifies CSR inputs, one
@@ -141,7 +141,7 @@ def dense_rows(x, n_inputs: int) -> np.ndarray:
 
 def forward(theta, sizes, codes, A, n_samples, n_threads, tiles):
     """Z^l = A^{l-1} (W^l)^T + b^l, A^l = sigma(Z^l), for l = 1 .. L."""
-    A_prev = dense_rows(input_block(A, sizes, n_samples), sizes[0])
+    A_prev = densified(input_block(A, sizes, n_samples), sizes[0])
     for l in range(1, len(sizes)):
         Z = A_prev @ weights(theta, sizes, l).T + biases(theta, sizes, l)
         A_prev = activations_layer(A, sizes, l, n_samples)
@@ -176,7 +176,7 @@ def accumulate_gradients(theta, sizes, A, D, n_samples, weight_sum, l2, grad, n_
     for l in range(1, len(sizes)):
         Delta = layer(D, sizes, l, n_samples, 1)
         if l == 1:
-            A_prev = dense_rows(input_block(A, sizes, n_samples), sizes[0])
+            A_prev = densified(input_block(A, sizes, n_samples), sizes[0])
         else:
             A_prev = activations_layer(A, sizes, l - 1, n_samples)
         weights(grad, sizes, l)[:] = Delta.T @ A_prev / weight_sum + l2 / weight_sum * weights(theta, sizes, l)
@@ -254,7 +254,7 @@ def cost_and_gradient(theta, sizes, codes, cost, l2, A, D, y, s, n_samples, weig
 
 def predict(theta, sizes, codes, X, A, outputs, n_threads, tiles):
     """A^L of every row of X into ``outputs`` (``A`` is not needed: NumPy allocates)."""
-    activations = dense_rows(X, sizes[0])
+    activations = densified(X, sizes[0])
     for l in range(1, len(sizes)):
         activations = sigma(codes[l], activations @ weights(theta, sizes, l).T + biases(theta, sizes, l))
     outputs[:] = activations

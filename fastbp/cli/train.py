@@ -34,7 +34,7 @@ from fastbp.cli.progress import EpochBar
 from fastbp.cli.tabular import Table, is_sparse_npz, read_labels, read_sparse, read_table
 from fastbp.datasets import split, standardization
 from fastbp.engine.interrupts import TrainingInterrupted
-from fastbp.engine.validation import is_sparse
+from fastbp.engine.validation import check_inputs, is_sparse
 
 if TYPE_CHECKING:  # at run time, scikit-learn and the estimators are imported by estimator_for only
     from fastbp.sklearn import MLPClassifier, MLPRegressor
@@ -158,12 +158,14 @@ def held_out_cost(estimator: Estimator, X, Y: np.ndarray) -> float:
     """C = (1/N) sum_n C_n + (lambda / 2N) sum_l sum_kj (W^l_kj)^2 of the held-out rows, at this epoch's parameters.
 
     ``estimator.network_`` is the fitted network itself (no copy).  Its
-    outputs come from the predict kernel the fit compiles anyway (sparse
-    ``X`` stays sparse); the cost of those outputs from the NumPy oracle's
+    outputs come from the predict kernel the fit compiles anyway, with the
+    estimator's backend and threads (sparse ``X`` stays sparse; the NumPy
+    oracle would densify it); the cost of those outputs from the oracle's
     functions, which compile nothing.
     """
     network = estimator.network_
-    outputs = network.predict(X, backend=estimator.backend)
+    X = check_inputs(X, network.sizes[0], network.dtype)
+    outputs = network.outputs(X, estimator.backend, estimator.n_jobs)
     weights = np.ones(outputs.shape[0], dtype=network.dtype)
     total = numpy_ref.data_cost(network.cost_code, outputs, Y.astype(network.dtype), weights)
     total += 0.5 * network.l2 * numpy_ref.squared_weights(network.theta, network.sizes)

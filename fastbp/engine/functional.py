@@ -126,8 +126,8 @@ def deltas(network: Network, activations, Y, backend: str = "serial") -> list:
 def gradient_vector(network: Network, activations, deltas_, backend: str = "serial") -> np.ndarray:
     """dC/dtheta, laid out as ``network.theta``."""
     n_samples = samples_in(activations, check_network(network).sizes, 0, "activations")
-    A = pack_activations(activations, network.sizes, n_samples, network.dtype)
     check_backend_reads(backend, activations[0])
+    A = pack_activations(activations, network.sizes, n_samples, network.dtype)
     D = pack(deltas_, network.sizes, n_samples, 1, "deltas", network.dtype)
     grad = np.empty_like(network.theta)
     with backend_threads(backend, network, n_samples) as plan:

@@ -27,7 +27,7 @@ from fastbp.backends.cpu.tuning import GRADIENT_ROWS, kernel
 def load_batch(X, Y, S, order, start, A0, y, s):
     """a^0 = x: copy the batch's CSR rows of ``X``, in the epoch's order, into the CSR rows ``A0``.
 
-    ``A0`` has room for the nonzeros of any batch (:func:`fastbp.engine.inputs.batch_capacity`).
+    ``A0`` has room for the nonzeros of any batch (:func:`fastbp.numerics.sparse.batch_capacity`).
     Returns the sum of the samples' weights.
     """
     weight_sum = 0.0
