@@ -7,7 +7,6 @@ import subprocess
 import sys
 
 import numpy as np
-import pytest
 from hypothesis import settings
 
 from fastbp import Network
@@ -82,10 +81,12 @@ def random_problem(seed, hidden, output, cost, dtype="float64", l2=0.0, n_layers
     return network, X, Y
 
 
-@pytest.fixture(params=COMPILED_BACKENDS)
-def backend(request):
-    """Each compiled backend in turn."""
-    return request.param
+def pytest_generate_tests(metafunc):
+    """``backend``: each compiled backend in turn, and the reference loops too for tests marked ``with_reference``."""
+    parametrized = any("backend" in marker.args[0] for marker in metafunc.definition.iter_markers("parametrize"))
+    if "backend" in metafunc.fixturenames and not parametrized:
+        with_reference = metafunc.definition.get_closest_marker("with_reference") is not None
+        metafunc.parametrize("backend", COMPILED_BACKENDS + ["reference"] * with_reference)
 
 
 # tests/cuda runs in its own process, under Numba's CUDA simulator

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from fastbp.backends import numpy_ref
+from fastbp.backends import numpy_ref, reference
 from fastbp.backends.contract import KERNELS
 from fastbp.backends.cpu import serial
 
@@ -18,7 +18,7 @@ def parameters(function) -> tuple[str, ...]:
     return tuple(inspect.signature(getattr(function, "py_func", function)).parameters)
 
 
-@pytest.mark.parametrize("module", [numpy_ref, serial], ids=["numpy", "cpu"])
+@pytest.mark.parametrize("module", [numpy_ref, reference, serial], ids=["numpy", "reference", "cpu"])
 @pytest.mark.parametrize("name", KERNELS)
 def test_each_importable_backend_defines_the_kernel_with_the_contract_parameters(module, name):
     assert hasattr(module, name), f"{module.__name__} has no {name}"

@@ -8,7 +8,7 @@ import pytest
 from fastbp import DivergenceWarning, MLPClassifier, MLPRegressor, Network
 from fastbp.engine.training import all_finite
 
-BACKENDS = ["serial", "parallel", "numpy"]
+BACKENDS = ["serial", "parallel", "numpy", "reference"]
 RNG = np.random.default_rng(7)
 x = RNG.normal(size=(30, 1))
 y = 1.0 - 2.0 * x + RNG.normal(scale=0.1, size=(30, 1))

@@ -7,6 +7,7 @@ from conftest import HIDDEN, OUTPUT_COSTS, random_problem
 from fastbp import Network, check_gradients
 
 
+@pytest.mark.with_reference
 @pytest.mark.parametrize("l2", [0.0, 0.5])
 @pytest.mark.parametrize("output,cost", OUTPUT_COSTS)
 @pytest.mark.parametrize("hidden", HIDDEN)

@@ -18,7 +18,7 @@ from fastbp import MLPClassifier, MLPRegressor, Network
 from fastbp.backends import numpy_ref
 from fastbp.backends.cpu import serial
 
-BACKENDS = ["serial", "parallel", "numpy"]
+BACKENDS = ["serial", "parallel", "numpy", "reference"]
 RNG = np.random.default_rng(0)
 X = RNG.normal(size=(40, 5))
 Y = np.eye(3)[RNG.integers(0, 3, 40)]

@@ -20,6 +20,7 @@ def assert_layers_close(actual, expected, dtype):
         np.testing.assert_allclose(a, e, rtol=TOLERANCE[dtype], atol=TOLERANCE[dtype] * max(1.0, np.abs(e).max()))
 
 
+@pytest.mark.with_reference
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("output,cost", OUTPUT_COSTS)
 @pytest.mark.parametrize("hidden", HIDDEN)
@@ -44,6 +45,7 @@ def test_each_step_matches_oracle(backend, hidden, output, cost, dtype, seed):
     )
 
 
+@pytest.mark.with_reference
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_update_matches_oracle(backend, dtype):
     network, X, Y = random_problem(7, "tanh", "softmax", "categorical_cross_entropy", dtype=dtype, n_layers=3)
@@ -60,6 +62,7 @@ def test_update_matches_oracle(backend, dtype):
     np.testing.assert_allclose(network.W[1], expected, rtol=TOLERANCE[dtype])
 
 
+@pytest.mark.with_reference
 def test_float32_in_float32_out(backend):
     network, X, _ = random_problem(3, "sigmoid", "softmax", "categorical_cross_entropy", dtype="float32")
     outputs = functional.forward(network, X.astype(np.float32), backend)
@@ -92,6 +95,7 @@ def check_cost_and_gradient(backend, hidden, output, cost, dtype, seed):
         )
 
 
+@pytest.mark.with_reference
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("output,cost", OUTPUT_COSTS)
 def test_cost_and_gradient_matches_oracle(backend, output, cost, dtype):

@@ -15,7 +15,7 @@ from conftest import HIDDEN, OUTPUT_COSTS
 
 from fastbp import Network, functional
 
-BACKENDS = ["numpy", "serial", "parallel"]
+BACKENDS = ["numpy", "reference", "serial", "parallel"]
 # The outputs of every pair except identity (whose cost (a - y)^2 overflows with a),
 # and the Poisson cost of bounded outputs too.
 PAIRS = [pair for pair in OUTPUT_COSTS if pair[0] != "identity"] + [("sigmoid", "poisson"), ("softmax", "poisson")]

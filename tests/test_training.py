@@ -27,6 +27,7 @@ def fit_copy(network, X, Y, backend, **options):
     return copy_network(network).fit(X, Y, backend=backend, **options)
 
 
+@pytest.mark.with_reference
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("batch_size", [1, 3, 1000])
 @pytest.mark.parametrize("output,cost", OUTPUT_COSTS)
@@ -40,6 +41,7 @@ def test_epochs_match_oracle(backend, output, cost, batch_size, dtype):
     assert trained.theta.dtype == np.dtype(dtype)
 
 
+@pytest.mark.with_reference
 def test_same_seed_gives_bitwise_identical_weights(backend):
     rng = np.random.default_rng(0)
     X, Y = rng.normal(size=(50, 6)), rng.uniform(size=(50, 3))
@@ -92,6 +94,7 @@ def test_digits_reach_95_percent_in_30_epochs(backend):
     assert result["accuracy"] >= 0.95
 
 
+@pytest.mark.with_reference
 def test_xor_three_layer_sigmoid_network(backend):
     X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=float)
     y = np.array([[0], [1], [1], [0]], dtype=float)
@@ -100,6 +103,7 @@ def test_xor_three_layer_sigmoid_network(backend):
     assert np.array_equal(network.predict(X) > 0.5, y > 0.5)
 
 
+@pytest.mark.with_reference
 def test_univariate_linear_regression_converges_to_least_squares(backend):
     rng = np.random.default_rng(4)
     x = rng.uniform(-2, 2, 40)
@@ -126,6 +130,7 @@ OPTIMIZERS = [
 ]
 
 
+@pytest.mark.with_reference
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("optimizer,options", OPTIMIZERS)
 def test_optimizers_and_sample_weights_match_oracle(backend, optimizer, options, dtype):
@@ -161,6 +166,7 @@ STOPPING_CASES = [
 ]
 
 
+@pytest.mark.with_reference
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("output,cost,score,tol,patience,adaptive", STOPPING_CASES)
 def test_stopping_rules_and_random_state_shuffling_match_oracle(backend, output, cost, score, tol, patience, adaptive,

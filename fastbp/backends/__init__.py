@@ -1,7 +1,9 @@
 """The backends, by name: each a module with the kernel functions of :mod:`fastbp.backends.contract`.
 
-``numpy`` is the oracle (docs/notation.md's matrix form); ``serial`` runs the
-compiled index loops on one thread; ``parallel`` runs the same module's
+``numpy`` is the oracle (docs/notation.md's matrix form); ``reference`` runs
+each equation as the textbook loop, compiled, on one thread (the code to read,
+and the tests' second oracle); ``serial`` runs the engineered compiled index
+loops on one thread; ``parallel`` runs the same module's
 loops with layers that have enough work split over Numba's threads;
 ``auto`` picks ``parallel`` when some layer of the network has enough work
 per batch for two threads, else ``serial`` (never ``cuda``); ``cuda`` runs
@@ -25,6 +27,7 @@ BACKENDS = {
     "serial": "fastbp.backends.cpu.serial",
     "parallel": "fastbp.backends.cpu.serial",
     "numpy": "fastbp.backends.numpy_ref",
+    "reference": "fastbp.backends.reference",
     "cuda": "fastbp.backends.cuda",
 }
 
@@ -70,7 +73,7 @@ def thread_count(name: str, sizes, batch_size: int, n_jobs=None) -> int:
     """How many threads backend ``name`` uses for a network of ``sizes`` and batches of ``batch_size``."""
     from fastbp.backends.cpu.tuning import PARALLEL_MIN_WORK
 
-    if check_backend(name) in ("serial", "numpy", "cuda"):
+    if check_backend(name) in ("serial", "numpy", "reference", "cuda"):
         return 1
     n_threads = check_n_jobs(n_jobs)
     if name == "auto":
@@ -99,7 +102,7 @@ def tiles_for(name: str, sizes, batch_size: int, sparse: bool = False) -> bool |
     """The kernels' ``tiles`` (:func:`kernel_plan`): ``True`` where a layer may use the register tiles, or ``None``."""
     from fastbp.backends.cpu.tuning import tiles_may_run
 
-    return True if name not in ("numpy", "cuda") and tiles_may_run(sizes, batch_size, sparse) else None
+    return True if name not in ("numpy", "reference", "cuda") and tiles_may_run(sizes, batch_size, sparse) else None
 
 
 @contextmanager

@@ -16,8 +16,12 @@ independently of :mod:`fastbp.numerics.formulas`, so that the oracle does not sh
 their mistakes.
 """
 
+import sys
+from functools import partial
+
 import numpy as np
 
+from fastbp.backends import epoch_loop
 from fastbp.numerics.formulas import (
     BINARY_CROSS_ENTROPY,
     EXP,
@@ -35,30 +39,16 @@ from fastbp.numerics.optim import (
     BETA_1,
     BETA_2,
     EPSILON,
-    INVSCALING,
     LEARNING_RATE,
     LEARNING_RATE_INIT,
     MOMENTUM,
     NESTEROV,
-    POWER_T,
-    SAMPLES_SEEN,
-    SCHEDULE,
     UPDATES,
 )
-from fastbp.numerics.shuffling import order_samples
 from fastbp.numerics.sparse import CSRRows, activations_layer, input_block, row_count
 from fastbp.numerics.stopping import (
     ACCURACY_ARGMAX,
-    CONVERGED,
-    COST_DIVERGED,
-    NO_SCORE,
     R2,
-    RAN_ALL,
-    RATE_CUTS,
-    STATUS,
-    patience_ran_out,
-    record_loss,
-    record_score,
 )
 
 
@@ -279,46 +269,5 @@ def score(score_kind, P, Y, S):
     return float(np.sum(S * right) / np.sum(S))
 
 
-def train_epochs(
-    X, Y, S, theta, sizes, codes, cost, l2, batch_size, shuffling, optimizer, hyper, velocity, second_moment,
-    counters, order, rng_state, A, D, Y_batch, S_batch, grad, last_finite, losses,
-    X_val, Y_val, S_val, P_val, score_kind, stopping, best_theta, scores, n_threads, tiles,
-):  # fmt: skip
-    """Mini-batch gradient descent with scikit-learn's stopping rules, the same contract as the compiled backends."""
-    n_total = row_count(X)
-    L = len(sizes) - 1
-    stopping[STATUS] = RAN_ALL
-    stopping[RATE_CUTS] = 0
-    for epoch in range(losses.shape[0]):
-        order_samples(order, shuffling, rng_state)
-        epoch_cost = 0.0
-        for start in range(0, n_total, batch_size):
-            n_samples = min(batch_size, n_total - start)
-            y = Y_batch[: n_samples * sizes[L]].reshape((n_samples, sizes[L]))
-            s = S_batch[:n_samples]
-            weight_sum = load_batch(X, Y, S, order, start, input_block(A, sizes, n_samples), y, s)
-            batch_cost = cost_and_gradient(
-                theta, sizes, codes, cost, l2, A, D, y, s, n_samples, weight_sum, grad, n_threads, tiles
-            )
-            epoch_cost += batch_cost * n_samples / weight_sum
-            apply_update(theta, grad, optimizer, hyper, velocity, second_moment, counters, n_threads)
-        counters[SAMPLES_SEEN] += n_total
-        if hyper[SCHEDULE] == INVSCALING:
-            hyper[LEARNING_RATE] = hyper[LEARNING_RATE_INIT] / (counters[SAMPLES_SEEN] + 1.0) ** hyper[POWER_T]
-        losses[epoch] = epoch_cost / n_total
-        if not np.isfinite(losses[epoch]):
-            stopping[STATUS] = COST_DIVERGED
-            theta[:] = last_finite
-            return epoch
-        last_finite[:] = theta
-        if score_kind is NO_SCORE:
-            record_loss(stopping, losses[epoch])
-        else:
-            predict(theta, sizes, codes, X_val, A, P_val, n_threads, tiles)
-            scores[epoch] = score(score_kind, P_val, Y_val, S_val)
-            if record_score(stopping, scores[epoch]):
-                best_theta[:] = theta
-        if patience_ran_out(stopping, hyper):
-            stopping[STATUS] = CONVERGED
-            return epoch + 1
-    return losses.shape[0]
+# The epochs, in Python around the steps above.
+train_epochs = partial(epoch_loop.train_epochs, sys.modules[__name__])

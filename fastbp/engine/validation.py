@@ -121,14 +121,19 @@ def is_sparse(X) -> bool:
     return sparse is not None and sparse.issparse(X)
 
 
+# The backends that read dense inputs only, and what to do instead.
+DENSE_ONLY = {
+    "cuda": "train on the CPU (backend 'auto', 'serial' or 'parallel' read sparse X without densifying it), "
+    "or pass X.toarray() if the dense matrix fits in the GPU's memory",
+    "reference": "the textbook loops read dense rows; backends 'auto', 'serial' and 'parallel' read sparse X, "
+    "or pass X.toarray() for a small X",
+}
+
+
 def check_backend_reads(backend: str, X) -> None:
-    """A ``TypeError`` where ``backend`` cannot read ``X``: the CUDA backend takes dense inputs only."""
-    if backend == "cuda" and (isinstance(X, CSRRows) or is_sparse(X)):
-        raise TypeError(
-            "the cuda backend takes dense inputs only, and X is sparse: train on the CPU (backend 'auto', "
-            "'serial' or 'parallel' read sparse X without densifying it), or pass X.toarray() if the dense "
-            "matrix fits in the GPU's memory"
-        )
+    """A ``TypeError`` where ``backend`` cannot read ``X``: the CUDA and reference backends take dense inputs only."""
+    if backend in DENSE_ONLY and (isinstance(X, CSRRows) or is_sparse(X)):
+        raise TypeError(f"the {backend} backend takes dense inputs only, and X is sparse: {DENSE_ONLY[backend]}")
 
 
 def index_dtype(n_nonzeros: int, n_columns: int) -> np.dtype:

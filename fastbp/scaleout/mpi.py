@@ -78,7 +78,7 @@ try:
 except ImportError as error:  # pragma: no cover - the test extra installs mpi4py
     raise ImportError("fastbp.scaleout.mpi needs mpi4py and an MPI library: pip install 'fastbp[mpi]'") from error
 
-CPU_BACKENDS = ("auto", "serial", "parallel", "numpy")
+CPU_BACKENDS = ("auto", "serial", "parallel", "numpy", "reference")
 AVERAGES = ("gradients", "parameters")
 
 
@@ -173,7 +173,7 @@ def fit(
         (synchronous SGD), or the weights every ``period`` steps.
     period : int
         Steps between parameter averages (``average="parameters"`` only).
-    backend : {"auto", "serial", "parallel", "numpy"}
+    backend : {"auto", "serial", "parallel", "numpy", "reference"}
         Which CPU kernels each rank runs.
     n_jobs : int or None
         Threads per rank for the "parallel" and "auto" backends (None:

@@ -63,7 +63,8 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         lbfgs: the most evaluations of the loss and its gradient.
     backend : str, default='auto'
         fastbp's backend for the epochs and predictions ('auto', 'serial',
-        'parallel', 'numpy' and any other registered in :mod:`fastbp.backends`).
+        'parallel', 'numpy', 'reference' and any other registered in
+        :mod:`fastbp.backends`).
     n_jobs : int or None, default=None
         Threads for the 'parallel' and 'auto' backends; None uses Numba's
         thread count (``numba.set_num_threads`` / ``NUMBA_NUM_THREADS``).

@@ -45,6 +45,7 @@ from fastbp.numerics.formulas import (
     sigmoid,
     softmax_row,
 )
+from fastbp.numerics.layout import weights
 from fastbp.numerics.tanh import tanh
 
 
@@ -441,6 +442,18 @@ def data_cost(cost, a, y, s):
         for k in range(a.shape[1]):
             sample += cost_term(cost, a[n, k], y[n, k])
         total += s[n] * sample
+    return total
+
+
+@kernel
+def squared_weights(theta, sizes):
+    """sum_l sum_kj (W^l_kj)^2, the sum in the L2 term (biases excluded)."""
+    total = 0.0
+    for l in range(1, sizes.shape[0]):
+        W = weights(theta, sizes, l)
+        for k in range(W.shape[0]):
+            for j in range(W.shape[1]):
+                total += W[k, j] * W[k, j]
     return total
 
 

@@ -39,7 +39,7 @@ when it loads a cached caller with the parallel code linked in (Numba issue
 import math
 
 from fastbp.backends.cpu import csr, loops, parallel, products
-from fastbp.backends.cpu.loops import copy, data_cost, output_delta
+from fastbp.backends.cpu.loops import copy, data_cost, output_delta, squared_weights
 from fastbp.backends.cpu.tuning import (
     GRADIENT_ROWS,
     PARALLEL_MIN_PARAMETERS,
@@ -298,18 +298,6 @@ def cost_and_gradient(theta, sizes, codes, cost, l2, A, D, y, s, n_samples, weig
 
 # a^0 = x: the batch's samples, in the epoch's order, into layer 0 (dense rows, or CSR rows).
 load_batch = by_inputs(0, loops.load_batch, csr.load_batch)
-
-
-@kernel
-def squared_weights(theta, sizes):
-    """sum_l sum_kj (W^l_kj)^2, the sum in the L2 term (biases excluded)."""
-    total = 0.0
-    for l in range(1, sizes.shape[0]):
-        W = weights(theta, sizes, l)
-        for k in range(W.shape[0]):
-            for j in range(W.shape[1]):
-                total += W[k, j] * W[k, j]
-    return total
 
 
 @kernel
