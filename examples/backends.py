@@ -1,17 +1,20 @@
-"""The same fit on every backend, side by side, with their times.
+"""
+The same fit on every backend, side by side
+===========================================
 
 Trains the digits workload of the benchmarks (64-32-10 sigmoid network,
 softmax output, mini-batch SGD, batch 32; :mod:`fastbp.bench.workloads`)
 from the same initial weights on each backend that can run here: the
 compiled ``serial``, ``parallel`` and ``auto``, ``cuda`` when a GPU is
-present (skipped otherwise), and the NumPy oracle.  Compilation (or loading
+present (skipped otherwise), the reference loops and the NumPy oracle.  Compilation (or loading
 from Numba's cache) is timed apart from training.  Prints a table, with the
 final cost of each run (the same on every backend up to rounding), and draws
 the milliseconds per epoch as bars (figure: backends.png).  One run each, on
 whatever else this machine is doing: for careful timings use ``fastbp bench``.
 
-Run: python examples/backends.py [--epochs 20] [--dtype float32] [--output backends.png]
-(needs matplotlib: pip install "fastbp[plot]")
+Run (needs matplotlib: ``pip install "fastbp[plot]"``)::
+
+    python examples/backends.py [--epochs 20] [--dtype float32] [--output backends.png]
 """
 
 import argparse
@@ -23,7 +26,7 @@ from fastbp.cli.plotting import new_figure, save
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--epochs", type=int, default=20, help="epochs per backend (default 20)")
     parser.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     parser.add_argument("--output", default="backends.png", help="the figure's path")
@@ -31,7 +34,7 @@ def main() -> None:
     workload = WORKLOADS["digits"]
     X, Y = workload.data(arguments.dtype)
     rows = []
-    for backend in compiled_backends() + ["numpy"]:
+    for backend in compiled_backends() + ["reference", "numpy"]:
         reason = unavailable(backend)
         if reason is not None:
             print(f"{backend}: skipped ({reason})")

@@ -1,16 +1,19 @@
-"""Hyperparameter search over a Dask cluster: scikit-learn's GridSearchCV, fastbp's estimator.
+"""
+Hyperparameter search over a Dask cluster
+=========================================
 
-The search code is plain scikit-learn; joblib's Dask backend sends each fit
-to a worker.  Without ``--scheduler`` it starts a local cluster of worker
-processes (each with its share of the cores for Numba); with it, the same
-code runs on a cluster started elsewhere, for example on each machine::
+scikit-learn's ``GridSearchCV`` over fastbp's ``MLPClassifier``.  The search
+code is plain scikit-learn; joblib's Dask backend sends each fit to a worker.
+Without ``--scheduler`` it starts a local cluster of worker processes (each
+with its share of the cores for Numba); with it, the same code runs on a
+cluster started elsewhere, for example on each machine::
 
     dask scheduler                                            # once, prints tcp://host:8786
     NUMBA_NUM_THREADS=8 dask worker tcp://host:8786 --nworkers 2 --nthreads 1   # 16 cores
 
-Needs ``pip install "fastbp[dask,sklearn]"``.
+Run (needs ``pip install "fastbp[dask,sklearn]"``)::
 
-Run: python examples/dask_search.py [--scheduler tcp://host:8786] [--workers 2]
+    python examples/dask_search.py [--scheduler tcp://host:8786] [--workers 2]
 """
 
 import argparse
@@ -29,7 +32,7 @@ from fastbp.scaleout.dask import kernel_report, local_cluster
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scheduler", help="address of a running Dask scheduler (default: start a local cluster)")
     parser.add_argument("--workers", type=int, default=2, help="worker processes of the local cluster (default: 2)")
     options = parser.parse_args()

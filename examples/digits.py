@@ -1,13 +1,17 @@
-"""Handwritten digits: a 64-32-10 sigmoid network with a softmax output, its learning curve and confusion matrix.
+"""
+Handwritten digits: learning curve and confusion matrix
+=======================================================
 
-Trains on 75% of the 8x8 digits shipped with fastbp (UCI, CC BY 4.0) by
-mini-batch gradient descent (the same job as ``python -m fastbp``), records
-the cost C on the training and the held-out images after every epoch, and
-draws that learning curve next to the confusion matrix of the held-out
-images: row = true digit, column = predicted digit (figure: digits.png).
+A 64-32-10 sigmoid network with a softmax output, trained on 75% of the 8x8
+digits shipped with fastbp (UCI, CC BY 4.0) by mini-batch gradient descent
+(the same job as ``python -m fastbp``).  Records the cost C on the training
+and the held-out images after every epoch, and draws that learning curve next
+to the confusion matrix of the held-out images: row = true digit, column =
+predicted digit (figure: digits.png).
 
-Run: python examples/digits.py [--epochs 30] [--output digits.png]
-(needs matplotlib: pip install "fastbp[plot]")
+Run (needs matplotlib: ``pip install "fastbp[plot]"``)::
+
+    python examples/digits.py [--epochs 30] [--output digits.png]
 """
 
 import argparse
@@ -21,7 +25,7 @@ from fastbp.datasets import load_digits, one_hot, split, standardization
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--epochs", type=int, default=30, help="passes over the training set (default 30)")
     parser.add_argument("--output", default="digits.png", help="the figure's path")
     arguments = parser.parse_args()

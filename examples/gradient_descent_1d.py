@@ -1,13 +1,16 @@
-"""Gradient descent on a function of one variable: w <- w - alpha df/dw.
+"""
+Gradient descent on a function of one variable
+===============================================
 
-The first source text's picture: standing at a point of f(w) = (w - 3)^2 + 1,
-knowing only the slope there, step downhill in proportion to it.  A small
-alpha creeps, a larger one gets there fast, one too large overshoots and
-diverges.  Prints each path and draws the steps on the curve, one panel per
-alpha (figure: gradient_descent_1d.png).
+The first source text's picture, ``w <- w - alpha df/dw``: standing at a point
+of ``f(w) = (w - 3)^2 + 1``, knowing only the slope there, step downhill in
+proportion to it.  A small alpha creeps, a larger one gets there fast, one too
+large overshoots and diverges.  Prints each path and draws the steps on the
+curve, one panel per alpha (figure: gradient_descent_1d.png).
 
-Run: python examples/gradient_descent_1d.py [--steps 20] [--output gradient_descent_1d.png]
-(needs matplotlib: pip install "fastbp[plot]")
+Run (needs matplotlib: ``pip install "fastbp[plot]"``)::
+
+    python examples/gradient_descent_1d.py [--steps 20] [--output gradient_descent_1d.png]
 """
 
 import argparse
@@ -29,7 +32,7 @@ def df_dw(w: float) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=20, help="updates per run (default 20)")
     parser.add_argument("--output", default="gradient_descent_1d.png", help="the figure's path")
     arguments = parser.parse_args()

@@ -1,14 +1,17 @@
-"""Univariate linear regression by batch gradient descent.
+"""
+Univariate linear regression by batch gradient descent
+======================================================
 
-The third source text's case: h(x) = w0 + w1 x fitted by
-w0 <- w0 + alpha sum_j (y_j - h(x_j)),  w1 <- w1 + alpha sum_j (y_j - h(x_j)) x_j.
-That is a fastbp network with no hidden layer (sizes [1, 1]), an identity
+The third source text's case: ``h(x) = w0 + w1 x`` fitted by
+``w0 <- w0 + alpha sum_j (y_j - h(x_j))``, ``w1 <- w1 + alpha sum_j (y_j - h(x_j)) x_j``.
+That is a fastbp network with no hidden layer (sizes ``[1, 1]``), an identity
 output and the mse cost, trained on the whole set at every step; it converges
 to the closed-form least-squares line.  Draws the data with the fitted line,
 and the cost after each iteration (figure: linear_regression.png).
 
-Run: python examples/linear_regression.py [--iterations 1000] [--output linear_regression.png]
-(needs matplotlib: pip install "fastbp[plot]")
+Run (needs matplotlib: ``pip install "fastbp[plot]"``)::
+
+    python examples/linear_regression.py [--iterations 1000] [--output linear_regression.png]
 """
 
 import argparse
@@ -20,7 +23,7 @@ from fastbp.cli.plotting import new_figure, save
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--iterations", type=int, default=1000, help="batch gradient descent steps (default 1000)")
     parser.add_argument("--output", default="linear_regression.png", help="the figure's path")
     arguments = parser.parse_args()

@@ -1,13 +1,16 @@
-"""The three-layer sigmoid network learning XOR.
+"""
+The three-layer sigmoid network learning XOR
+============================================
 
 Input (2 units), one hidden layer of sigmoid units, one sigmoid output, the
 binary cross-entropy cost, batch gradient descent on the four samples.  No
 single layer can separate XOR; the hidden layer makes it separable.  Draws
-the output a^L over the plane with its decision boundary a^L = 0.5 and the
-four samples (figure: xor.png).
+the output ``a^L`` over the plane with its decision boundary ``a^L = 0.5`` and
+the four samples (figure: xor.png).
 
-Run: python examples/xor.py [--epochs 5000] [--output xor.png]
-(needs matplotlib: pip install "fastbp[plot]")
+Run (needs matplotlib: ``pip install "fastbp[plot]"``)::
+
+    python examples/xor.py [--epochs 5000] [--output xor.png]
 """
 
 import argparse
@@ -19,7 +22,7 @@ from fastbp.cli.plotting import new_figure, save
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--epochs", type=int, default=5000, help="batch gradient descent steps (default 5000)")
     parser.add_argument("--output", default="xor.png", help="the figure's path")
     arguments = parser.parse_args()

@@ -345,10 +345,12 @@ EXAMPLES = {
     "xor.py": [],
     "digits.py": ["--epochs", "3"],
     "backends.py": ["--epochs", "2"],
+    "estimator_vs_sklearn.py": ["--max-iter", "5"],
 }
 # Examples that print their results and draw nothing.
 EXAMPLES_WITHOUT_FIGURES = {
     "dask_search.py": ["--workers", "2"],
+    "worked_step.py": [],  # run and its output checked by tests/test_worked_step.py
 }
 
 
@@ -374,6 +376,9 @@ def test_example_runs_and_writes_its_figure(script, tmp_path):
     assert_png(figure)
     if script == "xor.py":
         assert "all four correct: True" in result.stdout
+    if script == "estimator_vs_sklearn.py":
+        difference = re.search(r"largest relative difference between the loss curves: (\S+)", result.stdout)
+        assert float(difference.group(1)) < 1e-10, result.stdout
 
 
 def test_asv_example_is_valid_bash_and_names_a_benchmark_of_the_suite():

@@ -18,11 +18,11 @@ class GradientCheck:
     analytical : ndarray
         dC/dtheta by backpropagation, laid out as ``network.theta``.
     numerical : ndarray
-        (C(theta + eps e_i) - C(theta - eps e_i)) / (2 eps) for each parameter i.
+        ``(C(theta + eps e_i) - C(theta - eps e_i)) / (2 eps)`` for each parameter i.
     max_abs_error : float
-        max_i |analytical_i - numerical_i|.
+        ``max_i |analytical_i - numerical_i|``.
     relative_error : float
-        ||analytical - numerical|| / (||analytical|| + ||numerical||), the usual
+        ``||analytical - numerical|| / (||analytical|| + ||numerical||)``, the usual
         summary: about 1e-10 or below means the formulas are right in float64.
     """
 
