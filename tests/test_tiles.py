@@ -8,11 +8,13 @@ and, in a child process, with AVX2's features (which every CPU with AVX-512
 runs too).
 """
 
+import numba
 import numpy as np
 import pytest
 from conftest import run_probe
 
 from fastbp.backends.cpu import parallel, products
+from fastbp.backends.cpu.tuning import TILES
 from fastbp.numerics.formulas import SIGMOID
 
 BASE = "+sse,+sse2,+sse3,+ssse3,+sse4.1,+sse4.2,+popcnt,+cx16,+avx,+avx2,+fma,+f16c,+bmi,+bmi2,+lzcnt,+movbe"
@@ -168,3 +170,35 @@ def test_the_plan_compiles_the_tiles_wherever_a_layer_uses_them(sizes, batch_siz
         used |= tuning.worth_tiling(batch_size, W, tuning.TILED_GRADIENTS)
         used |= l >= 2 and tuning.worth_tiling(batch_size, W, tuning.TILED_DELTAS)
     assert tuning.tiles_may_run(sizes, batch_size) == used
+
+
+# A layer whose deltas go through the tiles: delta^l of 515 units from delta^{l+1} of 513, for 129
+# samples, as one thread computes them (products) or two (parallel).
+DELTAS_PROBE = """
+import json, sys
+import numba, numpy as np
+from fastbp.backends.cpu import parallel, products
+from fastbp.numerics.formulas import SIGMOID
+
+rng = np.random.default_rng(0)
+W_next = rng.normal(size=(513, 515))
+delta_next = rng.normal(size=(129, 513))
+a = rng.uniform(0.1, 0.9, size=(129, 515))
+serial, threaded = np.empty_like(a), np.empty_like(a)
+products.backpropagate(W_next, delta_next, SIGMOID, a, serial)
+if sys.argv[1:] == ["both"]:
+    numba.get_num_threads()
+    parallel.tiled_backpropagate(W_next, delta_next, SIGMOID, a, threaded, 2)
+    print(json.dumps({"differing": int(np.sum(serial != threaded))}))
+else:
+    print(json.dumps({}))
+"""
+
+
+@pytest.mark.skipif(not TILES or numba.config.NUMBA_NUM_THREADS < 2, reason="needs the tiles and two threads")
+def test_one_and_two_threads_agree_bitwise_when_one_was_compiled_in_an_earlier_process(tmp_path):
+    # A process compiles the one-thread kernel into an empty cache; the next loads it and compiles the
+    # threaded one.  sigma' once took the fast-math flags of whichever kernel compiled it first, and
+    # LLVM then rounded a (1 - a) differently inlined into a kernel than in a cached one (1 ulp).
+    run_probe(DELTAS_PROBE, tmp_path)
+    assert run_probe(DELTAS_PROBE.replace("sys.argv[1:]", '["both"]'), tmp_path) == {"differing": 0}

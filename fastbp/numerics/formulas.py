@@ -103,7 +103,13 @@ def softmax_row(z, n):
         z[n, k] /= total
 
 
-@register_jitable
+# fastmath=False, said explicitly: a function compiled without its own setting takes the
+# fast-math flags of the first kernel that compiles it in the process (Numba's flag inheritance),
+# and with "reassoc" LLVM rounded the sigmoid's a (1 - a) one way inlined into a kernel compiled in
+# the process and another in a kernel loaded from the cache, so that one and two threads could
+# differ in the last bit (tests/test_tiles.py).  Exact, it is the same everywhere, and costs nothing
+# measurable (an elementwise product, vectorised without fast-math).
+@register_jitable(fastmath=False)
 def activation_derivative(code, a):
     """sigma'(z) written in terms of a = sigma(z)."""
     one = type(a)(1.0)
