@@ -22,7 +22,13 @@ OUTPUT_COSTS = [
     ("sigmoid", "categorical_cross_entropy"),
     ("softmax", "categorical_cross_entropy"),
     ("exp", "poisson"),
+    ("identity", "absolute_error"),
+    ("identity", "huber"),
+    ("identity", "log_cosh"),
+    ("sigmoid", "log_cosh"),
 ]
+# The costs of the residual a^L_k - y_k that take any target.
+ROBUST_COSTS = ("absolute_error", "huber", "log_cosh")
 COMPILED_BACKENDS = ["serial", "parallel"]
 # rtol of the agreement with the oracle, per dtype
 TOLERANCE = {"float64": 1e-10, "float32": 1e-4}
@@ -59,9 +65,14 @@ def assert_vectorised_without_libm(dispatcher, dtype, function):
 
 
 def random_targets(rng, n_samples, n_outputs, output_activation, cost):
-    """Targets that make sense for the output: one-hot for softmax, in [0, 1] for sigmoid."""
+    """Targets that make sense for the output: one-hot for softmax, in [0, 1] for sigmoid.
+
+    The robust costs get residuals on both sides of Huber's default epsilon (1.35).
+    """
     if output_activation == "softmax":
         return np.eye(n_outputs)[rng.integers(0, n_outputs, n_samples)]
+    if cost in ROBUST_COSTS and output_activation == "identity":
+        return 3 * rng.normal(size=(n_samples, n_outputs))
     if output_activation == "sigmoid" or cost != "mse":
         return rng.uniform(0, 1, (n_samples, n_outputs))
     return rng.normal(size=(n_samples, n_outputs))

@@ -118,6 +118,28 @@ def test_predict_writes_labels_to_stdout_and_to_a_file(trained, colours):
     assert np.array(["blue", "green", "red"])[np.argmax(outputs, axis=1)].tolist() == lines[1:]
 
 
+def test_train_takes_one_activation_per_hidden_layer(colours, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    arguments = ["train", str(colours), "--target", "colour", "--hidden", "8,4", "--activation", "sigmoid,tanh"]
+    assert cli.main([*arguments, "--epochs", "3", "--save", "model.npz"]) == 0
+    assert "network 3-8-4-3, sigmoid,tanh hidden, softmax output" in capsys.readouterr().out
+    assert Predictor.load(tmp_path / "model.npz").network.hidden_activation == ("sigmoid", "tanh")
+
+
+def test_train_with_class_weight_balanced_prints_the_weights_and_the_balanced_accuracy(
+    colours, tmp_path, monkeypatch, capsys
+):
+    from fastbp.datasets import split
+
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["train", str(colours), "--target", "colour", "--epochs", "3", "--class-weight", "balanced"]) == 0
+    printed = capsys.readouterr().out
+    labels = np.loadtxt(colours, delimiter=",", skiprows=1, usecols=2, dtype=str)[split(90, 0.25, 0)[0]]
+    weights = ", ".join(f"{name} {labels.size / (3 * np.sum(labels == name)):.3g}" for name in ("blue", "green", "red"))
+    assert f"class weights (balanced): {weights}\n" in printed
+    assert re.search(r"held-out balanced accuracy: \d+\.\d% \(the mean of the classes' recalls\)", printed)
+
+
 def test_regression_on_an_npz_file_with_lbfgs(tmp_path):
     rng = np.random.default_rng(1)
     X = rng.normal(size=(60, 2))
@@ -245,7 +267,19 @@ BAD_INPUT = [
     (["predict", "missing.npz", "{colours}"], "fastbp: error: missing.npz: No such file or directory"),
     (["bench", "--workloads", "huge"], "fastbp bench: error: unknown workloads: huge"),
     (["train", "digits", "--labels", "y.npy"], "fastbp: error: --labels is for a sparse DATA"),
+    (
+        ["train", "digits", "--task", "regress", "--class-weight", "balanced"],
+        "fastbp: error: --class-weight is for classification; digits's target is regressed",
+    ),
     (["demo", "--epochs", "0"], "fastbp demo: error: argument --epochs: must be at least 1, got 0"),
+    (
+        ["train", "{colours}", "--activation", "relu,swish"],
+        "fastbp train: error: argument --activation: unknown activation 'swish' in 'relu,swish'",
+    ),
+    (
+        ["train", "{colours}", "--hidden", "8,4", "--activation", "relu,tanh,relu"],
+        "fastbp: error: --activation relu,tanh,relu names 3 activations but --hidden 8,4 has 2 hidden layer(s)",
+    ),
 ]
 
 

@@ -181,3 +181,42 @@ def test_files_cut_anywhere_are_refused(trained, fraction):
 def test_a_folder_is_not_a_model(tmp_path):
     with pytest.raises(ValueError, match="not a readable fastbp model file"):
         Network.load(tmp_path)
+
+
+def test_one_activation_per_hidden_layer_round_trips_in_format_version_2(tmp_path):
+    network = Network([3, 5, 4, 2], ["tanh", "relu"], "softmax", "categorical_cross_entropy", seed=1)
+    network.save(tmp_path / "mixed.npz")
+    with np.load(tmp_path / "mixed.npz") as archive:
+        assert int(archive["format_version"]) == 2
+        assert archive["hidden_activation"].tolist() == ["tanh", "relu"]
+    loaded = Network.load(tmp_path / "mixed.npz")
+    assert loaded.hidden_activation == ("tanh", "relu")
+    np.testing.assert_array_equal(loaded.codes, network.codes)
+    assert loaded.theta.tobytes() == network.theta.tobytes()
+
+
+def test_a_network_of_one_hidden_activation_is_written_in_version_1_as_before(trained):
+    # what fastbp wrote before version 2, and what it still writes where one name serves every hidden
+    # layer: readers of version 1 read these files
+    network, path = trained
+    with np.load(path) as archive:
+        assert int(archive["format_version"]) == 1
+        assert archive["hidden_activation"].shape == () and str(archive["hidden_activation"]) == "relu"
+    assert Network.load(path).hidden_activation == "relu"
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (dict(hidden_activation=np.array(["relu"])), r"version 2, not 1"),
+        (dict(format_version=np.array(2), hidden_activation=np.array(["relu", "tanh"])), r"has 2 name\(s\)"),
+        (dict(format_version=np.array(2), hidden_activation=np.array(["swish"])), "unknown hidden layer 1 activation"),
+        (dict(format_version=np.array(3)), "format version 3; this fastbp reads versions 1 to 2"),
+        (dict(hidden_activation=np.array([["relu"]])), r"'hidden_activation' has dtype <U4 and 2 dimension\(s\)"),
+    ],
+)
+def test_hand_edited_hidden_activations_are_refused(trained, change, message):
+    _, path = trained
+    rewrite(path, **change)
+    with pytest.raises(ValueError, match=message):
+        Network.load(path)

@@ -23,8 +23,11 @@ import numpy as np
 
 from fastbp.backends import epoch_loop
 from fastbp.numerics.formulas import (
+    ABSOLUTE_ERROR,
     BINARY_CROSS_ENTROPY,
     EXP,
+    HUBER,
+    LOG_COSH,
     MSE,
     POISSON,
     RELU,
@@ -101,16 +104,34 @@ def probabilities(A: np.ndarray) -> np.ndarray:
     return np.clip(A, eps, 1 - eps)
 
 
-def dC_dA(cost: int, A: np.ndarray, Y: np.ndarray) -> np.ndarray:
-    """dC_n/dA^L, sample by sample (rows)."""
-    if cost == MSE:
+def dC_dA(cost: tuple, A: np.ndarray, Y: np.ndarray) -> np.ndarray:
+    """dC_n/dA^L, sample by sample (rows); ``cost`` is ``(code, parameter)``."""
+    code, epsilon = cost
+    if code == MSE:
         return A - Y
-    if cost == POISSON:
+    if code == POISSON:
         return 1 - Y / positive(A)
+    if code == ABSOLUTE_ERROR:
+        return np.sign(A - Y)
+    if code == HUBER:
+        return np.clip(A - Y, -epsilon, epsilon)
+    if code == LOG_COSH:
+        return np.tanh(A - Y)
     P = probabilities(A)
-    if cost == BINARY_CROSS_ENTROPY:
+    if code == BINARY_CROSS_ENTROPY:
         return -Y / P + (1 - Y) / (1 - P)
     return -Y / P
+
+
+def robust_cost(code: int, epsilon: float, R: np.ndarray) -> np.ndarray:
+    """The absolute error, Huber's cost or log-cosh of each residual a - y (log-cosh by NumPy's logaddexp)."""
+    size = np.abs(R)
+    if code == ABSOLUTE_ERROR:
+        return size
+    if code == HUBER:
+        return np.where(size <= epsilon, 0.5 * R**2, epsilon * (size - 0.5 * epsilon))
+    # log cosh r = log((e^r + e^-r) / 2)
+    return np.logaddexp(R, -R) - np.log(2.0)
 
 
 def densified(x, n_inputs: int) -> np.ndarray:
@@ -192,15 +213,18 @@ def apply_update(theta, grad, optimizer, hyper, velocity, second_moment, counter
 
 
 def data_cost(cost, a, y, s):
-    """sum_n s_n C_n over the batch."""
-    if cost == MSE:
+    """sum_n s_n C_n over the batch; ``cost`` is ``(code, parameter)``."""
+    code, epsilon = cost
+    if code == MSE:
         return float(s @ (0.5 * np.sum((a - y) ** 2, axis=1)))
-    if cost == POISSON:
+    if code == POISSON:
         # y log(y / a), taken as 0 where y = 0
         y_log = np.where(y > 0, y * np.log(np.where(y > 0, y, 1) / positive(a)), 0)
         return float(s @ np.sum(y_log - y + a, axis=1))
+    if code in (ABSOLUTE_ERROR, HUBER, LOG_COSH):
+        return float(s @ np.sum(robust_cost(code, epsilon, a - y), axis=1))
     P = probabilities(a)
-    if cost == BINARY_CROSS_ENTROPY:
+    if code == BINARY_CROSS_ENTROPY:
         return float(s @ -np.sum(y * np.log(P) + (1 - y) * np.log(1 - P), axis=1))
     return float(s @ -np.sum(y * np.log(P), axis=1))
 

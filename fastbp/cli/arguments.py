@@ -69,6 +69,26 @@ def layer_sizes(text: str) -> tuple[int, ...]:
         ) from None
 
 
+# fastbp's names of the hidden activations (the estimators take "logistic" for "sigmoid")
+HIDDEN_ACTIVATIONS = ("sigmoid", "tanh", "relu", "identity")
+
+
+def activations(text: str) -> tuple[str, ...]:
+    """Comma-separated hidden activations: ``relu`` (one for every hidden layer) or ``relu,tanh`` (one per layer).
+
+    Their number is checked against the hidden layers' once every option is
+    read (:func:`fastbp.cli.train.check_activations`).
+    """
+    names = tuple(text.split(","))
+    unknown = [name for name in names if name not in HIDDEN_ACTIVATIONS]
+    if unknown:
+        raise argparse.ArgumentTypeError(
+            f"unknown activation {unknown[0]!r} in {text!r}: give one of {', '.join(HIDDEN_ACTIVATIONS)} "
+            "for every hidden layer, or one per hidden layer separated by commas (e.g. relu,tanh)"
+        )
+    return names
+
+
 def batch_size(text: str) -> int | str:
     """``auto`` (min(200, N)) or a positive integer."""
     return text if text == "auto" else positive_int(text)

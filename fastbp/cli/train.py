@@ -21,6 +21,7 @@ import numpy as np
 from fastbp.backends import BACKENDS, numpy_ref
 from fastbp.cli.arguments import (
     Subparsers,
+    activations,
     batch_size,
     fraction,
     layer_sizes,
@@ -34,7 +35,7 @@ from fastbp.cli.progress import EpochBar
 from fastbp.cli.tabular import Table, is_sparse_npz, read_labels, read_sparse, read_table
 from fastbp.datasets import split, standardization
 from fastbp.engine.interrupts import TrainingInterrupted
-from fastbp.engine.validation import check_inputs, is_sparse
+from fastbp.engine.validation import REGRESSION_LOSSES, check_inputs, is_sparse
 
 if TYPE_CHECKING:  # at run time, scikit-learn and the estimators are imported by estimator_for only
     from fastbp.sklearn import MLPClassifier, MLPRegressor
@@ -43,7 +44,6 @@ Estimator: TypeAlias = "MLPClassifier | MLPRegressor"
 
 # A numeric target is a class label when it is integral with at most this many distinct values.
 MAX_INFERRED_CLASSES = 20
-ACTIVATIONS = ("sigmoid", "tanh", "relu", "identity")
 
 
 def add_parser(subparsers: Subparsers) -> None:
@@ -73,7 +73,26 @@ def add_parser(subparsers: Subparsers) -> None:
     )
     parser.add_argument("--hidden", type=layer_sizes, default=(64,), help="hidden layer sizes, e.g. 64,32 (default 64)")
     parser.add_argument(
-        "--activation", choices=ACTIVATIONS, default="relu", help="sigma of the hidden layers (default relu)"
+        "--activation",
+        type=activations,
+        default="relu",
+        metavar="NAME[,NAME...]",
+        help="sigma of the hidden layers: sigmoid, tanh, relu or identity for all of them, or one per hidden "
+        "layer, e.g. relu,tanh for --hidden 64,32 (default relu)",
+    )
+    parser.add_argument(
+        "--loss",
+        choices=REGRESSION_LOSSES,
+        help="regression loss (default squared_error); absolute_error, huber and log_cosh are less swayed by outliers",
+    )
+    parser.add_argument(
+        "--huber-epsilon", type=positive_float, default=1.35, help="where --loss huber turns linear (default 1.35)"
+    )
+    parser.add_argument(
+        "--class-weight",
+        choices=["balanced"],
+        help="classification: weigh each class by n_samples / (n_classes * its count) in the training cost, "
+        "so that rare classes count as much as common ones (default: every sample weighs 1)",
     )
     parser.add_argument("--solver", choices=["sgd", "adam", "lbfgs"], default="adam", help="(default adam)")
     parser.add_argument(
@@ -126,10 +145,10 @@ def estimator_for(arguments: argparse.Namespace, task: str, callback: "Recorder"
     """The scikit-learn-compatible estimator the options describe (scikit-learn is imported here)."""
     from fastbp.sklearn import MLPClassifier, MLPRegressor
 
-    estimator = MLPClassifier if task == "classify" else MLPRegressor
-    return estimator(
+    names = ["logistic" if name == "sigmoid" else name for name in arguments.activation]
+    common = dict(
         hidden_layer_sizes=arguments.hidden,
-        activation="logistic" if arguments.activation == "sigmoid" else arguments.activation,
+        activation=names[0] if len(names) == 1 else names,
         solver=arguments.solver,
         alpha=arguments.l2,
         batch_size=arguments.batch_size,
@@ -142,6 +161,9 @@ def estimator_for(arguments: argparse.Namespace, task: str, callback: "Recorder"
         dtype=arguments.dtype,
         callback=callback,
     )
+    if task == "classify":
+        return MLPClassifier(class_weight=arguments.class_weight, **common)
+    return MLPRegressor(loss=arguments.loss or "squared_error", huber_epsilon=arguments.huber_epsilon, **common)
 
 
 def target_matrix(estimator: Estimator, y: np.ndarray) -> np.ndarray:
@@ -167,7 +189,7 @@ def held_out_cost(estimator: Estimator, X, Y: np.ndarray) -> float:
     X = check_inputs(X, network.sizes[0], network.dtype)
     outputs = network.outputs(X, estimator.backend, estimator.n_jobs)
     weights = np.ones(outputs.shape[0], dtype=network.dtype)
-    total = numpy_ref.data_cost(network.cost_code, outputs, Y.astype(network.dtype), weights)
+    total = numpy_ref.data_cost(network.cost_argument, outputs, Y.astype(network.dtype), weights)
     total += 0.5 * network.l2 * numpy_ref.squared_weights(network.theta, network.sizes)
     return float(total / outputs.shape[0])
 
@@ -201,6 +223,17 @@ def check_outputs(arguments: argparse.Namespace) -> None:
             raise FileNotFoundError(f"--{option} {path}: no such folder")
     if arguments.plot is not None and importlib.util.find_spec("matplotlib") is None:
         raise ImportError(MISSING)
+
+
+def check_activations(arguments: argparse.Namespace) -> None:
+    """Fail before reading the data when ``--activation`` names neither one activation nor one per hidden layer."""
+    names, hidden = arguments.activation, arguments.hidden
+    if len(names) > 1 and len(names) != len(hidden):
+        raise ValueError(
+            f"--activation {','.join(names)} names {len(names)} activations but --hidden "
+            f"{','.join(map(str, hidden))} has {len(hidden)} hidden layer(s): give one activation for all of them, "
+            "or one per hidden layer"
+        )
 
 
 def read_data(arguments: argparse.Namespace) -> tuple:
@@ -250,6 +283,15 @@ def diagonal(values: np.ndarray):
     return scipy.sparse.diags(values)
 
 
+def balanced_class_weights(y: np.ndarray) -> str:
+    """The line of ``--class-weight balanced``'s weights: ``n_samples / (n_classes * count)`` of each class of ``y``."""
+    from sklearn.utils.class_weight import compute_class_weight
+
+    classes = np.unique(y)
+    weights = compute_class_weight("balanced", classes=classes, y=y)
+    return "class weights (balanced): " + ", ".join(f"{label} {weight:.3g}" for label, weight in zip(classes, weights))
+
+
 def run(arguments: argparse.Namespace) -> int:
     """Train as ``arguments`` say and print what happened.
 
@@ -258,8 +300,16 @@ def run(arguments: argparse.Namespace) -> int:
     anywhere else, raises ``KeyboardInterrupt`` before anything is saved.
     """
     check_outputs(arguments)
+    check_activations(arguments)
     X, table, target, input_names = read_data(arguments)
     task = arguments.task or infer_task(table, target)
+    if task == "classify" and arguments.loss is not None:
+        raise ValueError(f"--loss is for regression (--task regress); {arguments.data}'s target is classified")
+    if task == "regress" and arguments.class_weight is not None:
+        raise ValueError(
+            f"--class-weight is for classification; {arguments.data}'s target is regressed "
+            "(--task classify treats it as class labels)"
+        )
     y = class_labels(table, target) if task == "classify" else table.numbers(target)
     train, test = split(len(y), arguments.test_size, arguments.seed)
     if train.size < 2:
@@ -269,6 +319,8 @@ def run(arguments: argparse.Namespace) -> int:
     print(f"{arguments.data}: {len(y)} samples, {len(input_names)} inputs, target {table.names[target]!r} ({what})")
     recorder = Recorder(X[test], y[test], arguments.epochs)
     estimator = estimator_for(arguments, task, recorder)
+    if arguments.class_weight is not None:
+        print(balanced_class_weights(y[train]))
     # Printed once the estimator (and scikit-learn) is imported: from here on, Ctrl-C is
     # held by the fit until an epoch ends (see fastbp.engine.interrupts).
     print(
@@ -293,8 +345,8 @@ def run(arguments: argparse.Namespace) -> int:
     network = estimator.network_.copy()
     sizes = "-".join(str(int(size)) for size in network.sizes)
     print(
-        f"network {sizes}, {arguments.activation} hidden, {network.output_activation} output, {network.cost}, "
-        f"{arguments.solver}, {network.dtype}, {arguments.backend} backend"
+        f"network {sizes}, {','.join(arguments.activation)} hidden, {network.output_activation} output, "
+        f"{network.cost}, {arguments.solver}, {network.dtype}, {arguments.backend} backend"
     )
     unit = "iterations" if arguments.solver == "lbfgs" else "epochs"
     print(
@@ -306,6 +358,11 @@ def run(arguments: argparse.Namespace) -> int:
         name = "accuracy" if task == "classify" else "R^2"
         shown = f"{100 * score:.1f}%" if task == "classify" else f"{score:.4f}"
         print(f"held-out {name}: {shown} (cost {recorder.held_out[-1]:.4g})")
+        if arguments.class_weight is not None:
+            from sklearn.metrics import balanced_accuracy_score
+
+            balanced = balanced_accuracy_score(y[test], estimator.predict(X[test]))
+            print(f"held-out balanced accuracy: {100 * balanced:.1f}% (the mean of the classes' recalls)")
     if arguments.save:
         fold_standardization(network, mean, scale)
         network.loss_curve = list(recorder.training)

@@ -111,7 +111,7 @@ def deltas(network: Network, activations, Y, backend: str = "serial") -> list:
     kernels = get_backend(backend)
     L = network.L
     kernels.output_delta(
-        network.cost_code,
+        network.cost_argument,
         network.codes[L],
         activations_layer(A, network.sizes, L, n_samples),
         Y,
@@ -151,7 +151,7 @@ def cost(network: Network, X, Y, backend: str = "serial") -> float:
     a = forward(network, X, backend)
     Y = check_targets(Y, a[0].shape[0], network.sizes[-1], network.dtype)
     kernels = get_backend(backend)
-    total = kernels.data_cost(network.cost_code, a[-1], Y, np.ones(Y.shape[0], dtype=network.dtype))
+    total = kernels.data_cost(network.cost_argument, a[-1], Y, np.ones(Y.shape[0], dtype=network.dtype))
     total += 0.5 * network.l2 * kernels.squared_weights(network.theta, network.sizes)
     return float(total / a[0].shape[0])
 

@@ -1,15 +1,16 @@
 """fastbp's model file: a ``.npz`` archive of plain arrays, never pickles.
 
-A network file holds these arrays (``format_version`` 1):
+A network file holds these arrays (``format_version`` 1 or 2):
 
 ==================  =========  ====================================================
 name                dtype      meaning
 ==================  =========  ====================================================
 format              str        ``"fastbp-network"``
-format_version      int64      1
+format_version      int64      1, or 2 where ``hidden_activation`` is 1-d
 fastbp_version      str        the version that wrote the file
 sizes               int64      ``n_0 .. n_L``
-hidden_activation   str        sigma_l of the hidden layers
+hidden_activation   str        sigma_l of the hidden layers: one name (shape ()), or
+                               one per hidden layer (shape (L-1,), version 2)
 output_activation   str        sigma_L
 cost                str        the cost's name
 l2                  float64    lambda
@@ -29,10 +30,20 @@ target_name         str        the name of the target column
 target_column       int64      its index in the training file's columns
 ==================  =========  ====================================================
 
-Version rule: a reader accepts exactly its own ``format_version``.  The
-version changes when an array is added to the required set, removed, or
-changes meaning, dtype or shape; optional arrays can be added without a new
-version, as readers ignore arrays they do not know.
+and, written by :meth:`fastbp.Network.save` for a network whose cost takes a parameter:
+
+==================  =========  ====================================================
+huber_epsilon       float64    Huber's epsilon (``cost`` ``"huber"``)
+==================  =========  ====================================================
+
+Version rule: a reader accepts every ``format_version`` up to its own
+:data:`FORMAT_VERSION`, and a writer writes the oldest version that holds the
+network (:func:`format_version`), so that older readers read every file they
+can and refuse the others by their version.  The version changes when an
+array is added to the required set, removed, or changes meaning, dtype or
+shape; optional arrays can be added without a new version, as readers ignore
+arrays they do not know.  Version 2 lets ``hidden_activation`` hold one name
+per hidden layer.
 
 Files are written atomically (a temporary file in the same folder, then a
 rename), so a crash never leaves half a model behind, and read with
@@ -50,18 +61,19 @@ import zipfile
 import numpy as np
 
 FORMAT = "fastbp-network"
-FORMAT_VERSION = 1
+# The newest format version: this fastbp reads versions 1 .. FORMAT_VERSION.
+FORMAT_VERSION = 2
 
 # .npy format version -> its header reader (np.savez writes 1.0; 2.0 for headers over 64 KiB)
 HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
 
-# name -> (allowed dtype kinds, number of dimensions)
+# name -> (allowed dtype kinds, number of dimensions or a tuple of those allowed)
 SCHEMA = {
     "format": ("U", 0),
     "format_version": ("i", 0),
     "fastbp_version": ("U", 0),
     "sizes": ("i", 1),
-    "hidden_activation": ("U", 0),
+    "hidden_activation": ("U", (0, 1)),
     "output_activation": ("U", 0),
     "cost": ("U", 0),
     "l2": ("f", 0),
@@ -75,7 +87,13 @@ OPTIONAL = {
     "input_names": ("U", 1),
     "target_name": ("U", 0),
     "target_column": ("i", 0),
+    "huber_epsilon": ("f", 0),
 }
+
+
+def format_version(hidden_activation: np.ndarray) -> int:
+    """The oldest format version that holds ``hidden_activation``: 1 for one name, 2 for one name per hidden layer."""
+    return 1 if hidden_activation.ndim == 0 else 2
 
 
 def save_arrays(path, arrays: dict) -> None:
@@ -134,15 +152,16 @@ def load_arrays(path) -> dict:
         raise ValueError(f"{path} is not a complete fastbp model file: missing {', '.join(missing)}")
     for name, (kinds, ndim) in (SCHEMA | {name: OPTIONAL[name] for name in OPTIONAL if name in arrays}).items():
         value = arrays[name]
-        if value.dtype.kind not in kinds or value.ndim != ndim:
+        if value.dtype.kind not in kinds or value.ndim not in (ndim if isinstance(ndim, tuple) else (ndim,)):
             raise ValueError(
                 f"{path}: {name!r} has dtype {value.dtype} and {value.ndim} dimension(s), "
                 "which a fastbp model file never has"
             )
     if str(arrays["format"]) != FORMAT:
         raise ValueError(f"{path} is not a fastbp network file (format {str(arrays['format'])!r})")
-    if int(arrays["format_version"]) != FORMAT_VERSION:
-        raise ValueError(
-            f"{path} has format version {int(arrays['format_version'])}; this fastbp reads version {FORMAT_VERSION}"
-        )
+    version = int(arrays["format_version"])
+    if not 1 <= version <= FORMAT_VERSION:
+        raise ValueError(f"{path} has format version {version}; this fastbp reads versions 1 to {FORMAT_VERSION}")
+    if version < format_version(arrays["hidden_activation"]):
+        raise ValueError(f"{path}: one hidden_activation per hidden layer needs format version 2, not {version}")
     return arrays

@@ -3,7 +3,7 @@
 import copy
 import functools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numba
 import numpy as np
@@ -11,12 +11,13 @@ import numpy as np
 from fastbp._version import __version__
 from fastbp.backends import get_backend, numba_threads, thread_count, tiles_for
 from fastbp.engine.initialization import glorot_uniform
-from fastbp.engine.io import FORMAT, FORMAT_VERSION, load_arrays, save_arrays
+from fastbp.engine.io import FORMAT, format_version, load_arrays, save_arrays
 from fastbp.engine.training import Trainer
 from fastbp.engine.validation import (
     check_backend_reads,
     check_buffers_fit,
     check_cost,
+    check_cost_parameter,
     check_dtype,
     check_inputs,
     check_non_negative_float,
@@ -27,7 +28,7 @@ from fastbp.engine.validation import (
     hidden_and_output_codes,
 )
 from fastbp.numerics import layout
-from fastbp.numerics.formulas import ACTIVATIONS, COSTS, SIGMOID
+from fastbp.numerics.formulas import ACTIVATIONS, COST_PARAMETERS, COSTS, HUBER, SIGMOID
 from fastbp.numerics.optim import hyperparameters
 from fastbp.numerics.shuffling import seed_state
 from fastbp.numerics.sparse import CSRRows, activation_buffers
@@ -46,13 +47,17 @@ class Network:
     ----------
     sizes : sequence of int
         Layer sizes ``n_0 .. n_L``: the input, the hidden layers, the output.
-    hidden_activation : {"sigmoid", "tanh", "relu", "identity"}
-        sigma_l of the hidden layers ``1 .. L-1``.
+    hidden_activation : {"sigmoid", "tanh", "relu", "identity"} or sequence of them
+        sigma_l of the hidden layers ``1 .. L-1``: one name for all of them, or
+        one name per hidden layer (``["relu", "tanh"]`` for ``sigma_1, sigma_2``).
     output_activation : {"sigmoid", "softmax", "identity", "exp"}
         sigma_L of the output layer.
-    cost : {"mse", "binary_cross_entropy", "categorical_cross_entropy", "poisson"}
+    cost : {"mse", "binary_cross_entropy", "categorical_cross_entropy", "poisson", \
+            "absolute_error", "huber", "log_cosh"}
         The per-sample cost C_n (docs/notation.md, "Cost"); the cross-entropies need
         sigmoid or softmax outputs, poisson needs positive ones (exp, sigmoid, softmax).
+        The robust costs of the residual ``a^L_k - y_k`` (absolute error, Huber's, log-cosh)
+        take any output.
     l2 : float
         lambda of the L2 weight decay ``(lambda / 2N) sum (W^l_kj)^2``
         (weights only, not biases; N is the mini-batch size).
@@ -61,6 +66,10 @@ class Network:
     seed : int or None
         Seeds the initial weights and the shuffling: the same seed gives
         bitwise the same training run.
+    huber_epsilon : float, default=1.35
+        Huber's epsilon, where its cost turns from quadratic to linear in the
+        residual (used by ``cost="huber"`` only; scikit-learn's ``SGDRegressor``
+        calls it ``epsilon``); positive and finite.
 
     Attributes
     ----------
@@ -78,17 +87,19 @@ class Network:
     def __init__(
         self,
         sizes,
-        hidden_activation: str = "sigmoid",
+        hidden_activation: str | Sequence[str] = "sigmoid",
         output_activation: str = "sigmoid",
         cost: str = "mse",
         l2: float = 0.0,
         dtype="float64",
         seed: int | None = None,
+        huber_epsilon: float = COST_PARAMETERS[HUBER],
     ):
         self.dtype = check_dtype(dtype)
         self.sizes = check_sizes(sizes, self.dtype)
         self.codes = hidden_and_output_codes(self.L, hidden_activation, output_activation)
         self.cost_code = check_cost(cost, self.codes[self.L])
+        self.cost_parameter = check_cost_parameter(self.cost_code, huber_epsilon)
         self.l2 = check_non_negative_float(l2, "l2")
         init_seed, shuffle_seed = np.random.SeedSequence(check_seed(seed)).spawn(2)
         self.theta = self._initial_parameters(np.random.default_rng(init_seed))
@@ -101,9 +112,20 @@ class Network:
         return len(self.sizes) - 1
 
     @property
-    def hidden_activation(self) -> str:
-        """The name of sigma_l for the hidden layers."""
-        return ACTIVATION_NAMES[int(self.codes[1])] if self.L > 1 else "sigmoid"
+    def hidden_activations(self) -> tuple[str, ...]:
+        """The names of ``sigma_1 .. sigma_{L-1}``, one per hidden layer (empty without hidden layers)."""
+        return tuple(ACTIVATION_NAMES[int(code)] for code in self.codes[1 : self.L])
+
+    @property
+    def hidden_activation(self) -> str | tuple[str, ...]:
+        """sigma_l of the hidden layers as the constructor takes it: one name, or a tuple of one per layer.
+
+        The name when every hidden layer has the same sigma_l ("sigmoid", the
+        default, without hidden layers), else :attr:`hidden_activations`.
+        ``Network(sizes, network.hidden_activation, ...)`` has the same layers.
+        """
+        names = self.hidden_activations
+        return names if len(set(names)) > 1 else (names[0] if names else "sigmoid")
 
     @property
     def output_activation(self) -> str:
@@ -116,6 +138,16 @@ class Network:
         return COST_NAMES[self.cost_code]
 
     @property
+    def huber_epsilon(self) -> float:
+        """Huber's epsilon (:attr:`cost` ``"huber"``; its default for the other costs, which ignore it)."""
+        return self.cost_parameter if self.cost_code == HUBER else COST_PARAMETERS[HUBER]
+
+    @property
+    def cost_argument(self) -> tuple[int, float]:
+        """``(code, parameter)``: the cost as the kernels take it (the parameter is Huber's epsilon, else 0)."""
+        return (self.cost_code, self.cost_parameter)
+
+    @property
     def W(self) -> tuple:
         """``W[l]``, shape ``(n_l, n_{l-1})``, for l = 1 .. L (``W[0]`` is None)."""
         return (None,) + tuple(layout.weights(self.theta, self.sizes, l) for l in range(1, self.L + 1))
@@ -126,8 +158,12 @@ class Network:
         return (None,) + tuple(layout.biases(self.theta, self.sizes, l) for l in range(1, self.L + 1))
 
     def _initial_parameters(self, rng: np.random.Generator) -> np.ndarray:
-        """Glorot-uniform weights and biases (:func:`~fastbp.engine.initialization.glorot_uniform`) from ``rng``."""
-        sigmoid_hidden = self.L > 1 and self.codes[1] == SIGMOID
+        """Glorot-uniform weights and biases (:func:`~fastbp.engine.initialization.glorot_uniform`) from ``rng``.
+
+        Each hidden layer takes the factor of its own sigma_l (2 for the sigmoid, else 6), the output
+        layer that of the last hidden layer (6 without hidden layers).
+        """
+        sigmoid_hidden = [bool(code == SIGMOID) for code in self.codes[1 : self.L]]
         theta = glorot_uniform(self.sizes, sigmoid_hidden, lambda bound, shape: rng.uniform(-bound, bound, size=shape))
         return theta.astype(self.dtype)
 
@@ -259,7 +295,7 @@ class Network:
 
         ``l2`` replaces the network's lambda (data-parallel ranks each pass their share).
         """
-        return (self.theta, self.sizes, self.codes, self.cost_code, self.l2 if l2 is None else float(l2))
+        return (self.theta, self.sizes, self.codes, self.cost_argument, self.l2 if l2 is None else float(l2))
 
     def copy(self) -> "Network":
         """An independent copy: the same parameters, shuffling state and loss curve."""
@@ -267,18 +303,21 @@ class Network:
 
     def to_arrays(self) -> dict:
         """The arrays of fastbp's model file (see :mod:`fastbp.engine.io`) that describe this network."""
+        parameters = {"huber_epsilon": np.array(self.cost_parameter)} if self.cost_code == HUBER else {}
+        hidden = np.array(self.hidden_activation)  # one name, shape (); or one per hidden layer, shape (L-1,)
         return {
             "format": np.array(FORMAT),
-            "format_version": np.array(FORMAT_VERSION, dtype=np.int64),
+            "format_version": np.array(format_version(hidden), dtype=np.int64),
             "fastbp_version": np.array(__version__),
             "sizes": self.sizes,
-            "hidden_activation": np.array(self.hidden_activation),
+            "hidden_activation": hidden,
             "output_activation": np.array(self.output_activation),
             "cost": np.array(self.cost),
             "l2": np.array(self.l2),
             "theta": self.theta,
             "rng_state": self.rng_state,
             "loss_curve": np.array(self.loss_curve, dtype=np.float64),
+            **parameters,
         }
 
     def save(self, path) -> None:
@@ -311,12 +350,13 @@ class Network:
         try:
             network = cls(
                 arrays["sizes"].tolist(),
-                hidden_activation=str(arrays["hidden_activation"]),
+                hidden_activation=arrays["hidden_activation"],
                 output_activation=str(arrays["output_activation"]),
                 cost=str(arrays["cost"]),
                 l2=float(arrays["l2"]),
                 dtype=arrays["theta"].dtype,
                 seed=0,
+                huber_epsilon=float(arrays.get("huber_epsilon", COST_PARAMETERS[HUBER])),
             )
         except (TypeError, ValueError) as error:
             raise ValueError(f"{path}: inconsistent fastbp model file: {error}") from error
@@ -337,8 +377,9 @@ class Network:
 
     def __repr__(self) -> str:
         sizes = "-".join(str(int(size)) for size in self.sizes)
+        hidden = self.hidden_activation if isinstance(self.hidden_activation, str) else ",".join(self.hidden_activation)
         return (
-            f"Network({sizes}, hidden={self.hidden_activation}, output={self.output_activation}, "
+            f"Network({sizes}, hidden={hidden}, output={self.output_activation}, "
             f"cost={self.cost}, l2={self.l2}, dtype={self.dtype})"
         )
 

@@ -258,7 +258,7 @@ class Trainer:
         # warnings on the way there (numpy backend) would only repeat it.
         with cancellable(), numba_threads(plan[0]), np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             return self.kernels.train_epochs(
-                X, Y, S, network.theta, network.sizes, network.codes, network.cost_code, network.l2,
+                X, Y, S, network.theta, network.sizes, network.codes, network.cost_argument, network.l2,
                 batch_size, shuffling, self.optimizer, self.hyper, self.velocity, self.second_moment,
                 self.counters, order, self.generator, A, D, Y_batch, S_batch, grad, last_finite,
                 losses, rules.X_val, rules.Y_val, rules.S_val, rules.P_val, rules.score_kind, rules.stopping,

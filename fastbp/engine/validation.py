@@ -8,6 +8,7 @@ layout, order or writeability of the user's arrays.
 
 import os
 import sys
+from collections.abc import Sequence
 from numbers import Integral, Real
 
 import numpy as np
@@ -19,6 +20,7 @@ from fastbp.numerics.formulas import (
     COSTS,
     EXP,
     HIDDEN_ACTIVATIONS,
+    HUBER,
     IDENTITY,
     OUTPUT_ACTIVATIONS,
     POISSON,
@@ -29,6 +31,9 @@ from fastbp.numerics.sparse import CSRRows
 FLOAT_DTYPES = (np.float32, np.float64)
 
 ACTIVATION_ALIASES = {"logistic": "sigmoid", "linear": "identity"}
+# The losses of a regression by their scikit-learn names (MLPRegressor's ``loss``, ``fastbp train --loss``):
+# costs of fastbp, squared_error being mse's alias.
+REGRESSION_LOSSES = ("squared_error", "poisson", "absolute_error", "huber", "log_cosh")
 COST_ALIASES = {
     "quadratic": "mse",
     "squared_error": "mse",
@@ -225,14 +230,49 @@ def check_cost(name, output_code: int) -> int:
     return code
 
 
+def check_cost_parameter(code: int, huber_epsilon) -> float:
+    """The cost's parameter for the kernels: Huber's epsilon, positive and finite, for ``huber``; 0.0 for the others."""
+    if code != HUBER:
+        return 0.0
+    return check_non_negative_float(huber_epsilon, "huber_epsilon", positive=True)
+
+
+def check_hidden_activations(hidden_activation, n_hidden: int) -> list[int]:
+    """The codes of ``sigma_1 .. sigma_{n_hidden}``: one name for every hidden layer, or a sequence of one per layer.
+
+    A NumPy array of names is read as its ``tolist()`` (a 0-d array is one name).
+    A sequence of another length than ``n_hidden`` is refused with a
+    ``ValueError`` naming both lengths; anything but a string or a sequence
+    (a set has no order) with a ``TypeError``.
+    """
+    if isinstance(hidden_activation, np.ndarray):
+        hidden_activation = hidden_activation.tolist()
+    if isinstance(hidden_activation, str):
+        return [check_activation(hidden_activation, HIDDEN_ACTIVATIONS, "hidden")] * n_hidden
+    if not isinstance(hidden_activation, Sequence) or isinstance(hidden_activation, bytes):
+        raise TypeError(
+            "hidden_activation must be one activation name, or a sequence of names one per hidden layer, "
+            f"got {hidden_activation!r}"
+        )
+    if len(hidden_activation) != n_hidden:
+        raise ValueError(
+            f"hidden_activation has {len(hidden_activation)} name(s) but the network has {n_hidden} hidden "
+            "layer(s): give one name for all of them, or one per hidden layer"
+        )
+    return [
+        check_activation(name, HIDDEN_ACTIVATIONS, f"hidden layer {l}") for l, name in enumerate(hidden_activation, 1)
+    ]
+
+
 def hidden_and_output_codes(n_layers: int, hidden_activation, output_activation) -> np.ndarray:
-    """Codes ``sigma_0 .. sigma_L`` (``sigma_0`` unused) for the compiled kernels."""
-    hidden = check_activation(hidden_activation, HIDDEN_ACTIVATIONS, "hidden")
+    """Codes ``sigma_0 .. sigma_L`` (``sigma_0`` unused) for the compiled kernels.
+
+    ``hidden_activation`` is one name for the hidden layers ``1 .. L-1``, or
+    a sequence of one name per hidden layer (:func:`check_hidden_activations`).
+    """
+    hidden = check_hidden_activations(hidden_activation, n_layers - 1)
     output = check_activation(output_activation, OUTPUT_ACTIVATIONS, "output")
-    codes = np.full(n_layers + 1, hidden, dtype=np.int64)
-    codes[0] = IDENTITY
-    codes[n_layers] = output
-    return codes
+    return np.array([IDENTITY, *hidden, output], dtype=np.int64)
 
 
 def check_positive_int(value, name: str) -> int:

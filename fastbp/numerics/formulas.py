@@ -36,6 +36,9 @@ MSE = 0
 BINARY_CROSS_ENTROPY = 1
 CATEGORICAL_CROSS_ENTROPY = 2
 POISSON = 3
+ABSOLUTE_ERROR = 4
+HUBER = 5
+LOG_COSH = 6
 
 ACTIVATIONS = {
     "identity": IDENTITY,
@@ -50,7 +53,12 @@ COSTS = {
     "binary_cross_entropy": BINARY_CROSS_ENTROPY,
     "categorical_cross_entropy": CATEGORICAL_CROSS_ENTROPY,
     "poisson": POISSON,
+    "absolute_error": ABSOLUTE_ERROR,
+    "huber": HUBER,
+    "log_cosh": LOG_COSH,
 }
+# The costs that take a parameter, and its default: Huber's epsilon, where the quadratic meets the linear.
+COST_PARAMETERS = {HUBER: 1.35}
 HIDDEN_ACTIVATIONS = ("identity", "sigmoid", "tanh", "relu")
 OUTPUT_ACTIVATIONS = ("identity", "sigmoid", "softmax", "exp")
 
@@ -158,23 +166,31 @@ def positive(a):
 
 @register_jitable
 def cost_term(cost, a, y):
-    """The contribution of one output unit to C_n.
+    """The contribution of one output unit to C_n; ``cost`` is ``(code, parameter)``.
 
-    mse:         1/2 (a - y)^2
-    binary xent: -[y log a + (1 - y) log(1 - a)]
-    categorical: -y log a
-    poisson:     y log(y / a) - y + a   (half the Poisson deviance; y log(y / a) = 0 at y = 0)
+    mse:            1/2 (a - y)^2
+    binary xent:    -[y log a + (1 - y) log(1 - a)]
+    categorical:    -y log a
+    poisson:        y log(y / a) - y + a   (half the Poisson deviance; y log(y / a) = 0 at y = 0)
+    absolute error: |a - y|
+    huber:          1/2 (a - y)^2 where |a - y| <= epsilon, else epsilon (|a - y| - epsilon / 2)
+    log-cosh:       log(cosh(a - y)), as |r| + log(1 + exp(-2 |r|)) - log 2: no overflow for any r
+
+    ``parameter`` is Huber's epsilon (unused by the others).
     """
+    code = cost[0]
     one = type(a)(1.0)
-    if cost == MSE:
+    if code == MSE:
         return type(a)(0.5) * (a - y) * (a - y)
-    if cost == POISSON:
+    if code == POISSON:
         return (y * math.log(y / positive(a)) if y > 0 else type(a)(0.0)) - y + a
+    if code >= ABSOLUTE_ERROR:
+        return robust_term(code, type(a)(cost[1]), a - y)
     p = clip_probability(a)
     # A term whose target factor is 0 is 0 (p is clipped, so its logarithm is finite): with
     # one-hot or 0/1 targets one logarithm per sample is computed, not one per output unit.
     # The sums come out bitwise the same.
-    if cost == BINARY_CROSS_ENTROPY:
+    if code == BINARY_CROSS_ENTROPY:
         if y == one:
             return -math.log(p)
         if y == 0:
@@ -186,30 +202,62 @@ def cost_term(cost, a, y):
 
 
 @register_jitable
+def robust_term(code, epsilon, r):
+    """The absolute error, Huber's cost or log-cosh of the residual r = a - y."""
+    size = abs(r)
+    if code == ABSOLUTE_ERROR:
+        return size
+    if code == HUBER:
+        return type(r)(0.5) * r * r if size <= epsilon else epsilon * (size - type(r)(0.5) * epsilon)
+    # log cosh r = |r| + log(1 + exp(-2|r|)) - log 2: exp(-2|r|) <= 1, never overflows.
+    return size + math.log1p(math.exp(type(r)(-2.0) * size)) - type(r)(0.6931471805599453)
+
+
+@register_jitable
 def cost_derivative(cost, a, y):
-    """dC_n/da^L_k for one output unit (before the 1/N of the batch mean)."""
+    """dC_n/da^L_k for one output unit (before the 1/N of the batch mean); ``cost`` is ``(code, parameter)``.
+
+    For the absolute error, sign(a - y), taking the subgradient 0 at a = y; for Huber's,
+    a - y clipped to [-epsilon, epsilon]; for log-cosh, tanh(a - y).
+    """
+    code = cost[0]
     one = type(a)(1.0)
-    if cost == MSE:
+    if code == MSE:
         return a - y
-    if cost == POISSON:
+    if code == POISSON:
         return one - y / positive(a)
+    if code >= ABSOLUTE_ERROR:
+        return robust_derivative(code, type(a)(cost[1]), a - y)
     p = clip_probability(a)
-    if cost == BINARY_CROSS_ENTROPY:
+    if code == BINARY_CROSS_ENTROPY:
         return -y / p + (one - y) / (one - p)
     return -y / p
 
 
 @register_jitable
+def robust_derivative(code, epsilon, r):
+    """d/dr of :func:`robust_term`: sign(r) (0 at r = 0), r clipped to [-epsilon, epsilon], tanh(r)."""
+    if code == ABSOLUTE_ERROR:
+        if r == 0:
+            return type(r)(0.0)
+        return type(r)(1.0) if r > 0 else type(r)(-1.0)
+    if code == HUBER:
+        return min(max(r, -epsilon), epsilon)
+    return math.tanh(r)
+
+
+@register_jitable
 def is_canonical_pair(output_code, cost):
-    """True where delta^L_k = dC_n/da^L_k sigma'(z^L_k) simplifies to a^L_k - y_k.
+    """True where delta^L_k = dC_n/da^L_k sigma'(z^L_k) simplifies to a^L_k - y_k (``cost``: ``(code, parameter)``).
 
     identity + mse, sigmoid + binary cross-entropy, softmax + categorical
     cross-entropy and exp + poisson (``(1 - y / a) a``): the factors cancel
     exactly, and ``a - y`` is also the numerically better way to compute it.
     """
+    code = cost[0]
     return (
-        (output_code == IDENTITY and cost == MSE)
-        or (output_code == EXP and cost == POISSON)
-        or (output_code == SIGMOID and cost == BINARY_CROSS_ENTROPY)
-        or (output_code == SOFTMAX and cost == CATEGORICAL_CROSS_ENTROPY)
+        (output_code == IDENTITY and code == MSE)
+        or (output_code == EXP and code == POISSON)
+        or (output_code == SIGMOID and code == BINARY_CROSS_ENTROPY)
+        or (output_code == SOFTMAX and code == CATEGORICAL_CROSS_ENTROPY)
     )

@@ -228,7 +228,7 @@ def fit(
         (
             tuple(network.sizes.tolist()),
             tuple(network.codes.tolist()),
-            network.cost_code,
+            network.cost_argument,
             network.l2,
             network.dtype.str,
         ),

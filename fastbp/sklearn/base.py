@@ -5,7 +5,8 @@ fitted attributes and methods, and, for a given ``random_state``, the same
 initial weights, the same shuffling and the same split for early stopping,
 so that a fit follows scikit-learn's trajectory step for step (the tests
 check it to 1e-10 relative in float64).  Parameters of fastbp's own:
-``backend`` (which compiled kernels run the epochs), ``n_jobs``, ``dtype`` and ``callback``.
+``backend`` (which compiled kernels run the epochs), ``n_jobs``, ``dtype`` and ``callback``;
+``activation`` may also list one name per hidden layer.
 
 Storage.  scikit-learn's ``coefs_[i]`` has shape ``(n_in, n_out)``: it is
 the transpose of docs/notation.md's ``W[l]`` (shape ``(n_l, n_{l-1})``) with
@@ -50,6 +51,8 @@ match them (see :mod:`fastbp.engine.interrupts`).
 """
 
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -137,8 +140,14 @@ class BaseMLP(BaseEstimator):
 
     def _build_network(self, sizes: list[int], dtype) -> Network:
         """A network of this estimator's hidden and output activations (weights to be set)."""
-        output_activation, cost = OUTPUT_PAIRS[self.out_activation_]
-        return Network(sizes, self.activation, output_activation, cost, l2=float(self.alpha), dtype=dtype, seed=0)
+        output_activation = OUTPUT_PAIRS[self.out_activation_][0]
+        return Network(
+            sizes, self.activation, output_activation, l2=float(self.alpha), dtype=dtype, seed=0, **self._cost_options()
+        )
+
+    def _cost_options(self) -> dict:
+        """The network's ``cost`` for this estimator's loss: the one scikit-learn pairs with the output activation."""
+        return {"cost": OUTPUT_PAIRS[self.out_activation_][1]}
 
     def _expose_parameters(self) -> None:
         """Point ``coefs_[l - 1]`` at ``W[l].T`` and ``intercepts_[l - 1]`` at ``b[l]`` (views)."""
@@ -198,7 +207,9 @@ class BaseMLP(BaseEstimator):
         ``intercepts_[i]`` are drawn from ``random_state``
         (:func:`~fastbp.engine.initialization.glorot_uniform`, ``f = 2`` for
         logistic hidden units), so that one ``random_state`` gives scikit-learn's
-        initial weights.
+        initial weights.  With one ``activation`` per hidden layer, each hidden
+        layer takes the factor of its own, and the output layer that of the last
+        hidden layer: a list of one name repeated draws that name's weights.
         """
         self.n_iter_ = 0
         self.t_ = 0
@@ -207,9 +218,10 @@ class BaseMLP(BaseEstimator):
         self.out_activation_ = self._output_activation()
         self._network = self._build_network(sizes, dtype)
         # scikit-learn draws coefs_[l - 1], shape (n_{l-1}, n_l), then intercepts_[l - 1]: W[l] is the transpose.
+        activation = self.activation
         theta = glorot_uniform(
             self._network.sizes,
-            self.activation == "logistic",
+            activation == "logistic" if isinstance(activation, str) else [name == "logistic" for name in activation],
             lambda bound, shape: random_state.uniform(-bound, bound, shape[::-1]).T,
         )
         self._network.theta[:] = theta
@@ -234,13 +246,14 @@ class BaseMLP(BaseEstimator):
         self._check_params()
         hidden = check_hidden_layer_sizes(self.hidden_layer_sizes)
         first_pass = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
-        X, Y = self._validate_input(X, y, incremental, reset=first_pass)
-        dtype = X.dtype if first_pass else self._network.dtype
-        check_backend_reads(self.backend, X)
-        # Sparse X stays scipy's CSR until it is split (early stopping), then becomes CSR rows.
-        X = X.tocsr() if is_sparse(X) else kernel_array(X, dtype)
-        Y = kernel_array(Y.reshape(X.shape[0], -1), dtype)
-        S = check_sample_weight(sample_weight, X.shape[0], dtype)
+        with kept_on_error(self):  # a refit refused for its input keeps the fitted model
+            X, Y = self._validate_input(X, y, incremental, reset=first_pass)
+            dtype = X.dtype if first_pass else self._network.dtype
+            check_backend_reads(self.backend, X)
+            # Sparse X stays scipy's CSR until it is split (early stopping), then becomes CSR rows.
+            X = X.tocsr() if is_sparse(X) else kernel_array(X, dtype)
+            Y = kernel_array(Y.reshape(X.shape[0], -1), dtype)
+            S = self._sample_weights(sample_weight, Y, dtype)
         random_state = check_random_state(self.random_state)
         if first_pass:
             self._initialize(Y, [X.shape[1], *hidden, Y.shape[1]], dtype, random_state)
@@ -261,6 +274,10 @@ class BaseMLP(BaseEstimator):
         for rows in (1, X.shape[0]):
             network.prepare_outputs(kernel_inputs(X[:1], dtype), rows, self.backend, self.n_jobs)
         return self
+
+    def _sample_weights(self, sample_weight, Y: np.ndarray, dtype) -> np.ndarray:
+        """s_n of each sample (the targets ``Y`` matter to the classifier's ``class_weight``)."""
+        return check_sample_weight(sample_weight, Y.shape[0], dtype)
 
     def _new_trainer(self, network) -> Trainer:
         """A fresh optimiser (scikit-learn makes one per fit, and keeps it across partial_fit calls)."""
@@ -427,9 +444,23 @@ class BaseMLP(BaseEstimator):
 
         It predicts what this one predicts and continues training
         (``partial_fit``, ``warm_start``) from the same optimiser state.
+
+        Raises
+        ------
+        ValueError
+            If ``activation`` differs between hidden layers: scikit-learn's MLP
+            takes one activation for all of them (a list that repeats one name
+            becomes that name).
         """
         check_is_fitted(self)
         parameters = {name: value for name, value in self.get_params().items() if name not in FASTBP_ONLY_PARAMETERS}
+        if not isinstance(self.activation, str):
+            names = set(self.activation)
+            if len(names) > 1:
+                raise ValueError(
+                    f"scikit-learn's MLP takes one activation for all hidden layers; this one has {self.activation!r}"
+                )
+            parameters["activation"] = names.pop() if names else "relu"  # no hidden layer: any name, unused
         return sklearn_model(
             self._sklearn_counterpart(**parameters),
             fitted_attributes(self),
@@ -456,6 +487,23 @@ class BaseMLP(BaseEstimator):
             estimator._trainer = trainer = estimator._new_trainer(network)
             load_optimizer_state(fitted.optimizer, fitted.samples_seen, trainer)
         return estimator
+
+
+@contextmanager
+def kept_on_error(estimator: BaseMLP) -> Iterator[None]:
+    """The estimator's attributes as they were before the block, if it raises.
+
+    Checking a refit's input sets ``n_features_in_``, ``feature_names_in_``
+    and (classifier) ``classes_`` before all of the input has been checked;
+    a refused refit must leave them matching the network fitted before.
+    """
+    before = dict(estimator.__dict__)
+    try:
+        yield
+    except BaseException:
+        estimator.__dict__.clear()
+        estimator.__dict__.update(before)
+        raise
 
 
 def is_classifier_with_one_output(estimator) -> bool:

@@ -6,13 +6,14 @@ from sklearn.metrics import accuracy_score
 from sklearn.neural_network import MLPClassifier as SklearnMLPClassifier
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import column_or_1d
+from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import type_of_target, unique_labels
 from sklearn.utils.validation import check_is_fitted
 
 from fastbp.numerics import stopping
 from fastbp.sklearn.base import STOCHASTIC_SOLVERS, BaseMLP, set_parameters
-from fastbp.sklearn.validation import check_known_labels, class_labels, naming, validate_inputs
+from fastbp.sklearn.validation import check_class_weight, check_known_labels, class_labels, naming, validate_inputs
 
 
 class MLPClassifier(ClassifierMixin, BaseMLP):
@@ -26,8 +27,11 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
     ----------
     hidden_layer_sizes : array-like of int, default=(100,)
         Units of each hidden layer.
-    activation : {'identity', 'logistic', 'tanh', 'relu'}, default='relu'
-        sigma_l of the hidden layers.
+    activation : {'identity', 'logistic', 'tanh', 'relu'} or list of them, default='relu'
+        sigma_l of the hidden layers: one name for all of them, as in
+        scikit-learn, or one per hidden layer (``['relu', 'tanh']``, as long as
+        ``hidden_layer_sizes``; scikit-learn #10097).  ``to_sklearn`` then needs one
+        name repeated.
     solver : {'lbfgs', 'sgd', 'adam'}, default='adam'
     alpha : float, default=0.0001
         L2 penalty lambda: C gets ``(alpha / 2N) sum (W^l_kj)^2``.
@@ -61,6 +65,19 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
     n_iter_no_change : int, default=10
     max_fun : int, default=15000
         lbfgs: the most evaluations of the loss and its gradient.
+    class_weight : dict {label: weight}, 'balanced' or None, default=None
+        Weights of the classes (scikit-learn's MLP has none: its issue #9113):
+        each sample's s_n is multiplied by its class's weight (1 for a class
+        the dict leaves out), and by ``sample_weight`` if given.  'balanced'
+        weighs each class by ``n_samples / (n_classes * np.bincount(y))``
+        (scikit-learn's ``compute_sample_weight``), counted over the y of each
+        call to ``fit`` or ``partial_fit``; as scikit-learn's ``SGDClassifier``,
+        the first ``partial_fit`` refuses it.  With ``early_stopping`` the
+        weights are computed on all of y before the validation split (which
+        they leave as it is), and the validation accuracy is weighted by them,
+        as by ``sample_weight`` (as scikit-learn's ``HistGradientBoostingClassifier``
+        does; its ``SGDClassifier`` scores the split without them).
+        Single-output targets only; ``to_sklearn`` leaves it out.
     backend : str, default='auto'
         fastbp's backend for the epochs and predictions ('auto', 'serial',
         'parallel', 'numpy', 'reference' and any other registered in
@@ -110,6 +127,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         epsilon=1e-8,
         n_iter_no_change=10,
         max_fun=15000,
+        class_weight=None,
         backend="auto",
         n_jobs=None,
         dtype=None,
@@ -123,6 +141,39 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         tags = super().__sklearn_tags__()
         tags.classifier_tags.multi_label = True
         return tags
+
+    def _check_params(self) -> None:
+        super()._check_params()
+        check_class_weight(self.class_weight)
+
+    def _sample_weights(self, sample_weight, Y: np.ndarray, dtype) -> np.ndarray:
+        """s_n: ``sample_weight`` times the ``class_weight`` of sample n's class (``Y``: its indicator row)."""
+        if self.class_weight is None:
+            return super()._sample_weights(sample_weight, Y, dtype)
+        if self._label_binarizer.y_type_ == "multilabel-indicator":
+            raise ValueError(
+                "class_weight is for single-output targets, y is a multilabel indicator matrix: give the "
+                "samples' weights as sample_weight instead (for instance from "
+                "sklearn.utils.class_weight.compute_sample_weight)"
+            )
+        codes = Y.argmax(axis=1) if Y.shape[1] > 1 else Y[:, 0].astype(np.intp)  # each sample's index in classes_
+        if self.class_weight == "balanced":
+            class_weights = compute_sample_weight("balanced", codes)
+        else:
+            labels = self.classes_.tolist()
+            unknown = [label for label in self.class_weight if label not in labels]
+            if unknown:
+                raise ValueError(
+                    f"class_weight gives weights to label(s) {unknown} that are not classes of y (classes_ = {labels})"
+                )
+            class_weights = np.array([self.class_weight.get(label, 1.0) for label in labels], dtype=np.float64)[codes]
+        weights = (super()._sample_weights(sample_weight, Y, np.float64) * class_weights).astype(dtype)
+        if not (np.all(np.isfinite(weights)) and np.any(weights)):
+            raise ValueError(
+                f"sample_weight times class_weight must be finite and not all 0 in {np.dtype(dtype).name}; "
+                f"got weights from {weights.min()} to {weights.max()}"
+            )
+        return weights
 
     def _output_activation(self) -> str:
         return "softmax" if self._label_binarizer.y_type_ == "multiclass" else "logistic"
@@ -186,7 +237,8 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
             Class labels (any type scikit-learn accepts), or a multilabel indicator matrix.
         sample_weight : array-like of shape (n_samples,), default=None
-            s_n: each sample's delta^L is scaled by s_n and N becomes sum_n s_n.
+            s_n: each sample's delta^L is scaled by s_n and N becomes sum_n s_n;
+            multiplied by ``class_weight``'s weights if it is set.
 
         Returns
         -------
@@ -212,6 +264,13 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         if not hasattr(self, "classes_"):
             if classes is None:
                 raise ValueError("classes must be passed on the first call to partial_fit.")
+            if isinstance(self.class_weight, str) and self.class_weight == "balanced":
+                raise ValueError(
+                    "class_weight='balanced' is not supported by the first call to partial_fit: give the "
+                    "weights as a dict, for instance dict(zip(classes, sklearn.utils.class_weight."
+                    "compute_class_weight('balanced', classes=classes, y=y))), with a y large enough to "
+                    "estimate the classes' frequencies"
+                )
             self._label_binarizer = LabelBinarizer()
             self._label_binarizer.fit(y if type_of_target(y).startswith("multilabel") else classes)
             self.classes_ = self._label_binarizer.classes_

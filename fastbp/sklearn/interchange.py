@@ -44,7 +44,7 @@ SHARED_ATTRIBUTES = (
     "_label_binarizer",
     "_no_improvement_count",
 )
-FASTBP_ONLY_PARAMETERS = ("backend", "n_jobs", "dtype", "callback")
+FASTBP_ONLY_PARAMETERS = ("backend", "n_jobs", "dtype", "callback", "huber_epsilon", "class_weight")
 
 
 @dataclass

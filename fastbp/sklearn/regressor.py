@@ -7,9 +7,13 @@ from sklearn.neural_network import MLPRegressor as SklearnMLPRegressor
 from sklearn.utils import column_or_1d
 from sklearn.utils.metaestimators import available_if
 
+from fastbp.engine.validation import REGRESSION_LOSSES, check_non_negative_float
 from fastbp.numerics import stopping
 from fastbp.sklearn.base import STOCHASTIC_SOLVERS, BaseMLP, set_parameters
 from fastbp.sklearn.validation import naming, refuse_strings, validate_inputs
+
+# The losses that scikit-learn's MLPRegressor also has.
+SKLEARN_LOSSES = ("squared_error", "poisson")
 
 
 class MLPRegressor(RegressorMixin, BaseMLP):
@@ -17,14 +21,24 @@ class MLPRegressor(RegressorMixin, BaseMLP):
 
     Parameters
     ----------
-    loss : {'squared_error', 'poisson'}, default='squared_error'
+    loss : {'squared_error', 'poisson', 'absolute_error', 'huber', 'log_cosh'}, default='squared_error'
         Half the squared error (identity output), or half the Poisson
-        deviance with an exp output (targets >= 0).
+        deviance with an exp output (targets >= 0), as scikit-learn's; or one of
+        the losses its MLP declined (scikit-learn #14571, #29270), of the residual
+        ``r = a - y`` of an identity output, less swayed by outliers than the
+        squared error: ``'absolute_error'`` (``|r|``; its gradient sign(r) is taken
+        as 0 at r = 0), ``'huber'`` (``r^2 / 2`` within ``huber_epsilon`` of 0,
+        linear beyond) and ``'log_cosh'`` (``log cosh r``: ``r^2 / 2`` near 0,
+        ``|r| - log 2`` far from it).  The formulas are in docs/notation.md.
     hidden_layer_sizes, activation, solver, alpha, batch_size, learning_rate, learning_rate_init,
     power_t, max_iter, shuffle, random_state, tol, verbose, warm_start, momentum, nesterovs_momentum,
     early_stopping, validation_fraction, beta_1, beta_2, epsilon, n_iter_no_change, max_fun,
     backend, n_jobs, dtype, callback
         As in :class:`MLPClassifier`.
+    huber_epsilon : float, default=1.35
+        ``loss='huber'``: the residual where the loss turns from quadratic to
+        linear, in the units of y (scikit-learn's ``SGDRegressor`` calls it
+        ``epsilon``; here that name is Adam's).  Positive; ignored by the other losses.
 
     Attributes
     ----------
@@ -60,6 +74,7 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         epsilon=1e-8,
         n_iter_no_change=10,
         max_fun=15000,
+        huber_epsilon=1.35,
         backend="auto",
         n_jobs=None,
         dtype=None,
@@ -72,9 +87,31 @@ class MLPRegressor(RegressorMixin, BaseMLP):
     def _output_activation(self) -> str:
         return "exp" if self.loss == "poisson" else "identity"
 
+    def _cost_options(self) -> dict:
+        """fastbp's cost of ``loss`` (of the same name; squared_error is mse), with Huber's epsilon."""
+        return {"cost": self.loss, "huber_epsilon": self.huber_epsilon}
+
+    def _check_params(self) -> None:
+        super()._check_params()
+        if not isinstance(self.loss, str) or self.loss not in REGRESSION_LOSSES:
+            raise ValueError(f"loss must be one of {', '.join(map(repr, REGRESSION_LOSSES))}; got {self.loss!r}")
+        check_non_negative_float(self.huber_epsilon, "huber_epsilon", positive=True)
+
+    def to_sklearn(self):
+        """scikit-learn's ``MLPRegressor`` with the same parameters and fitted state (see :meth:`BaseMLP.to_sklearn`).
+
+        Raises
+        ------
+        ValueError
+            If ``loss`` is one that scikit-learn's ``MLPRegressor`` does not have.
+        """
+        if self.loss not in SKLEARN_LOSSES:
+            raise ValueError(
+                f"scikit-learn's MLPRegressor has no loss {self.loss!r}; it has {', '.join(SKLEARN_LOSSES)}"
+            )
+        return super().to_sklearn()
+
     def _validate_input(self, X, y, incremental: bool, reset: bool):
-        if self.loss not in ("squared_error", "poisson"):
-            raise ValueError(f"loss must be 'squared_error' or 'poisson', got {self.loss!r}")
         X, y = validate_inputs(self, X, y, multi_output=True, y_numeric=True, dtype=self._input_dtype(), reset=reset)
         refuse_strings(y, "y")
         if y.ndim == 2 and y.shape[1] == 1:

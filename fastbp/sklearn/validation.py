@@ -13,6 +13,7 @@ classifier has never seen.
 """
 
 import re
+from collections.abc import Sequence
 from contextlib import contextmanager
 from numbers import Integral, Real
 
@@ -32,8 +33,9 @@ from fastbp.engine.validation import (
 )
 from fastbp.numerics.sparse import CSRRows
 
+# scikit-learn's names of the hidden activations
+ACTIVATIONS = ("identity", "logistic", "tanh", "relu")
 CHOICES = {
-    "activation": ("identity", "logistic", "tanh", "relu"),
     "solver": ("lbfgs", "sgd", "adam"),
     "learning_rate": ("constant", "invscaling", "adaptive"),
 }
@@ -192,9 +194,47 @@ def check_sample_weight(sample_weight, n_samples: int, dtype) -> np.ndarray:
     return weights
 
 
+def check_class_weight(class_weight) -> None:
+    """``class_weight``: None, ``'balanced'``, or a dict of finite non-negative weights by class label."""
+    if class_weight is None or (isinstance(class_weight, str) and class_weight == "balanced"):
+        return
+    if not isinstance(class_weight, dict):
+        error = ValueError if isinstance(class_weight, str) else TypeError
+        raise error(f"class_weight must be 'balanced', a dict {{label: weight}} or None; got {class_weight!r}")
+    for label, weight in class_weight.items():
+        check_non_negative_float(weight, f"class_weight[{label!r}]")
+
+
+def check_activation(activation, n_hidden: int) -> None:
+    """``activation``: one of scikit-learn's names for every hidden layer, or a sequence of one per hidden layer.
+
+    A sequence (list, tuple or 1-d array) must hold ``n_hidden`` names, the
+    length of ``hidden_layer_sizes``; an unordered collection (a set) is refused.
+    """
+    names = ", ".join(ACTIVATIONS)
+    if isinstance(activation, np.ndarray):
+        activation = activation.tolist()
+    if isinstance(activation, str):
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {names}; got {activation!r}")
+        return
+    if not isinstance(activation, Sequence) or isinstance(activation, bytes):
+        raise TypeError(
+            f"activation must be one of {names}, or a list of them, one per hidden layer; got {activation!r}"
+        )
+    if len(activation) != n_hidden:
+        raise ValueError(
+            f"activation has {len(activation)} name(s) but hidden_layer_sizes has {n_hidden} hidden layer(s): "
+            "give one name for all of them, or one per hidden layer"
+        )
+    for index, name in enumerate(activation):
+        if not isinstance(name, str) or name not in ACTIVATIONS:
+            raise ValueError(f"activation[{index}] must be one of {names}; got {name!r}")
+
+
 def check_parameters(estimator) -> None:
     """Every constructor parameter of an MLP estimator, checked once per fit (scikit-learn's rules)."""
-    check_hidden_layer_sizes(estimator.hidden_layer_sizes)
+    check_activation(estimator.activation, len(check_hidden_layer_sizes(estimator.hidden_layer_sizes)))
     for name, allowed in CHOICES.items():
         if getattr(estimator, name) not in allowed:
             raise ValueError(f"{name} must be one of {', '.join(allowed)}; got {getattr(estimator, name)!r}")
