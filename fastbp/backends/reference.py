@@ -34,9 +34,11 @@ from fastbp.numerics.stopping import validation_score
 # The contract's functions; the one-equation loops below them are for reading and for the tests.
 __all__ = list(KERNELS)
 
-# Strict IEEE arithmetic (no fast-math): each sum in the order the loop writes it.  NumPy's
-# error model: a division by zero gives inf or NaN, as in the other backends.
-textbook = cached_jit(error_model="numpy")
+# Strict IEEE arithmetic in the loops: each sum in the order the loop writes it.  fastmath=False
+# said explicitly: a function compiled without its own setting takes the fast-math flags of the
+# kernel that first compiles it (Numba's flag inheritance).  NumPy's error model: a division by
+# zero gives inf or NaN, as in the other backends.
+textbook = cached_jit(fastmath=False, error_model="numpy")
 
 
 # The batch's rows (a^0 = x, in the epoch's order), the output delta
