@@ -180,15 +180,7 @@ def worked_step() -> WorkedStep:
     )
 
 
-# %%
-# Checked arithmetic
-# ------------------
-#
-# Each printed line reads ``quantity = formula = arithmetic = value``.  The arithmetic is
-# written with the printed (rounded) numbers; ``equation`` redoes it from them and stops the
-# script unless it lands within ``TOLERANCE`` of fastbp's value.
-
-
+# sphinx_gallery_start_ignore
 def number(value: float) -> str:
     """``value`` as printed: ``DIGITS`` significant digits, trailing zeros dropped."""
     return f"{value:.{DIGITS}g}"
@@ -244,14 +236,24 @@ def show(title: str, lines: list[str]) -> None:
     print()
 
 
+# sphinx_gallery_end_ignore
+
+
 # %%
 # The network and the sample
 # --------------------------
 #
 # :math:`W^1` is :math:`2 \times 2`, :math:`W^2` is :math:`1 \times 2`; the row is the
 # receiving unit :math:`k`, the column the emitting unit :math:`j`.
+#
+# From here on each printed line reads ``quantity = formula = arithmetic = value``.  The
+# arithmetic is written with the printed (rounded) numbers; the script redoes it from them and
+# stops unless it lands within ``TOLERANCE`` of fastbp's value.  The functions that write and
+# check the lines are hidden on this page (the script below has them): what shows is the
+# computation above and what it prints.
 
 
+# sphinx_gallery_start_ignore
 def setup_lines(step: WorkedStep) -> list[str]:
     """The sample, the learning rate and the parameters before the step."""
     lines = [f"input x = {vector(step.x)}, target y = {vector(step.y)}, learning rate alpha = {number(step.alpha)}"]
@@ -260,6 +262,8 @@ def setup_lines(step: WorkedStep) -> list[str]:
         lines.append(f"W^{l} = [{rows}], b^{l} = {vector(step.b[l])}")
     return lines
 
+
+# sphinx_gallery_end_ignore
 
 if __name__ == "__main__":
     step = worked_step()
@@ -280,6 +284,7 @@ if __name__ == "__main__":
 #    a^l_k = \sigma(z^l_k) = \frac{1}{1 + \exp(-z^l_k)}
 
 
+# sphinx_gallery_start_ignore
 def forward_lines(step: WorkedStep) -> list[str]:
     """``z^l_k`` and ``a^l_k`` for each unit of layers 1 and 2, in that order."""
     lines = []
@@ -306,6 +311,8 @@ def forward_lines(step: WorkedStep) -> list[str]:
     return lines
 
 
+# sphinx_gallery_end_ignore
+
 if __name__ == "__main__":
     show("forward pass", forward_lines(step))
 
@@ -322,6 +329,7 @@ if __name__ == "__main__":
 # This is the cost before the step, from :func:`fastbp.functional.cost`.
 
 
+# sphinx_gallery_start_ignore
 def cost_lines(step: WorkedStep) -> list[str]:
     """The cost ``C`` of the sample before the step."""
     return [
@@ -334,6 +342,8 @@ def cost_lines(step: WorkedStep) -> list[str]:
         )
     ]
 
+
+# sphinx_gallery_end_ignore
 
 if __name__ == "__main__":
     show("cost", cost_lines(step))
@@ -353,6 +363,7 @@ if __name__ == "__main__":
 #    \delta^1_j = a^1_j (1 - a^1_j) \, W^2_{1j} \delta^2_1
 
 
+# sphinx_gallery_start_ignore
 def delta_lines(step: WorkedStep) -> list[str]:
     """``delta^2_1``, then ``delta^1_j`` for each hidden unit."""
     lines = [
@@ -377,6 +388,8 @@ def delta_lines(step: WorkedStep) -> list[str]:
     return lines
 
 
+# sphinx_gallery_end_ignore
+
 if __name__ == "__main__":
     show("deltas", delta_lines(step))
 
@@ -393,6 +406,7 @@ if __name__ == "__main__":
 #    \frac{\partial C}{\partial b^l_k} = \delta^l_k
 
 
+# sphinx_gallery_start_ignore
 def gradient_lines(step: WorkedStep) -> list[str]:
     """``dC/dW^l_kj`` for each weight of a unit, then ``dC/db^l_k``; the output layer first."""
     lines = []
@@ -412,6 +426,8 @@ def gradient_lines(step: WorkedStep) -> list[str]:
     return lines
 
 
+# sphinx_gallery_end_ignore
+
 if __name__ == "__main__":
     show("gradients", gradient_lines(step))
 
@@ -427,6 +443,7 @@ if __name__ == "__main__":
 #    b^l_k \leftarrow b^l_k - \alpha \frac{\partial C}{\partial b^l_k}
 
 
+# sphinx_gallery_start_ignore
 def update_lines(step: WorkedStep) -> list[str]:
     """Each weight and bias after the step, layer 1 first."""
     lines = []
@@ -453,6 +470,8 @@ def update_lines(step: WorkedStep) -> list[str]:
             )
     return lines
 
+
+# sphinx_gallery_end_ignore
 
 if __name__ == "__main__":
     show("update", update_lines(step))
