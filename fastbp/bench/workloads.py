@@ -145,8 +145,8 @@ WORKLOADS = {
 
 
 def compiled_backends() -> list[str]:
-    """Every registered fastbp backend except the NumPy oracle."""
-    return [name for name in BACKENDS if name != "numpy"]
+    """Every registered fastbp backend built for speed: not the NumPy oracle nor the reference loops."""
+    return [name for name in BACKENDS if name not in ("numpy", "reference")]
 
 
 def unavailable(backend: str) -> str | None:
