@@ -128,8 +128,8 @@ def test_a_list_parameter_clones_and_is_never_changed():
         (["relu", "sigmoid"], ValueError, r"activation\[1\] must be one of identity, logistic, tanh, relu; got 'sig"),
         (["relu", None], ValueError, r"activation\[1\] must be one of .*; got None"),
         ("softmax", ValueError, "activation must be one of identity, logistic, tanh, relu; got 'softmax'"),
-        ({"relu", "tanh"}, TypeError, "or a list of them, one per hidden layer"),
-        (3, TypeError, "or a list of them, one per hidden layer; got 3"),
+        ({"relu", "tanh"}, TypeError, "activation must be one activation name, or a sequence of names"),
+        (3, TypeError, "or a sequence of names one per hidden layer; got 3"),
     ],
 )
 def test_bad_activations_are_refused_at_fit(activation, error, message):

@@ -9,6 +9,8 @@ with exit status 2.
 import argparse
 from typing import NoReturn, TypeAlias
 
+from fastbp.numerics.formulas import HIDDEN_ACTIVATIONS
+
 
 class Parser(argparse.ArgumentParser):
     """argparse, with errors in one line (no usage block): ``fastbp train: error: ...``."""
@@ -67,10 +69,6 @@ def layer_sizes(text: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(
             f"{text!r} is not a comma-separated list of positive integers (e.g. 64,32)"
         ) from None
-
-
-# fastbp's names of the hidden activations (the estimators take "logistic" for "sigmoid")
-HIDDEN_ACTIVATIONS = ("sigmoid", "tanh", "relu", "identity")
 
 
 def activations(text: str) -> tuple[str, ...]:

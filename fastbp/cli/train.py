@@ -36,6 +36,7 @@ from fastbp.cli.tabular import Table, is_sparse_npz, read_labels, read_sparse, r
 from fastbp.datasets import split, standardization
 from fastbp.engine.interrupts import TrainingInterrupted
 from fastbp.engine.validation import REGRESSION_LOSSES, check_inputs, is_sparse
+from fastbp.numerics.formulas import HUBER_EPSILON
 
 if TYPE_CHECKING:  # at run time, scikit-learn and the estimators are imported by estimator_for only
     from fastbp.sklearn import MLPClassifier, MLPRegressor
@@ -86,7 +87,10 @@ def add_parser(subparsers: Subparsers) -> None:
         help="regression loss (default squared_error); absolute_error, huber and log_cosh are less swayed by outliers",
     )
     parser.add_argument(
-        "--huber-epsilon", type=positive_float, default=1.35, help="where --loss huber turns linear (default 1.35)"
+        "--huber-epsilon",
+        type=positive_float,
+        default=HUBER_EPSILON,
+        help=f"where --loss huber turns linear (default {HUBER_EPSILON})",
     )
     parser.add_argument(
         "--class-weight",

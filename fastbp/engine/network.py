@@ -17,7 +17,6 @@ from fastbp.engine.validation import (
     check_backend_reads,
     check_buffers_fit,
     check_cost,
-    check_cost_parameter,
     check_dtype,
     check_inputs,
     check_non_negative_float,
@@ -28,7 +27,7 @@ from fastbp.engine.validation import (
     hidden_and_output_codes,
 )
 from fastbp.numerics import layout
-from fastbp.numerics.formulas import ACTIVATIONS, COST_PARAMETERS, COSTS, HUBER, SIGMOID
+from fastbp.numerics.formulas import ACTIVATIONS, COSTS, HUBER, HUBER_EPSILON, SIGMOID
 from fastbp.numerics.optim import hyperparameters
 from fastbp.numerics.shuffling import seed_state
 from fastbp.numerics.sparse import CSRRows, activation_buffers
@@ -68,8 +67,8 @@ class Network:
         bitwise the same training run.
     huber_epsilon : float, default=1.35
         Huber's epsilon, where its cost turns from quadratic to linear in the
-        residual (used by ``cost="huber"`` only; scikit-learn's ``SGDRegressor``
-        calls it ``epsilon``); positive and finite.
+        residual (used by ``cost="huber"`` only, the others ignore it;
+        scikit-learn's ``SGDRegressor`` calls it ``epsilon``); positive and finite.
 
     Attributes
     ----------
@@ -93,13 +92,13 @@ class Network:
         l2: float = 0.0,
         dtype="float64",
         seed: int | None = None,
-        huber_epsilon: float = COST_PARAMETERS[HUBER],
+        huber_epsilon: float = HUBER_EPSILON,
     ):
         self.dtype = check_dtype(dtype)
         self.sizes = check_sizes(sizes, self.dtype)
         self.codes = hidden_and_output_codes(self.L, hidden_activation, output_activation)
         self.cost_code = check_cost(cost, self.codes[self.L])
-        self.cost_parameter = check_cost_parameter(self.cost_code, huber_epsilon)
+        self.huber_epsilon = check_non_negative_float(huber_epsilon, "huber_epsilon", positive=True)
         self.l2 = check_non_negative_float(l2, "l2")
         init_seed, shuffle_seed = np.random.SeedSequence(check_seed(seed)).spawn(2)
         self.theta = self._initial_parameters(np.random.default_rng(init_seed))
@@ -138,14 +137,9 @@ class Network:
         return COST_NAMES[self.cost_code]
 
     @property
-    def huber_epsilon(self) -> float:
-        """Huber's epsilon (:attr:`cost` ``"huber"``; its default for the other costs, which ignore it)."""
-        return self.cost_parameter if self.cost_code == HUBER else COST_PARAMETERS[HUBER]
-
-    @property
     def cost_argument(self) -> tuple[int, float]:
-        """``(code, parameter)``: the cost as the kernels take it (the parameter is Huber's epsilon, else 0)."""
-        return (self.cost_code, self.cost_parameter)
+        """``(code, parameter)``: the cost as the kernels take it; the parameter is Huber's epsilon."""
+        return (self.cost_code, self.huber_epsilon)
 
     @property
     def W(self) -> tuple:
@@ -303,7 +297,7 @@ class Network:
 
     def to_arrays(self) -> dict:
         """The arrays of fastbp's model file (see :mod:`fastbp.engine.io`) that describe this network."""
-        parameters = {"huber_epsilon": np.array(self.cost_parameter)} if self.cost_code == HUBER else {}
+        parameters = {"huber_epsilon": np.array(self.huber_epsilon)} if self.cost_code == HUBER else {}
         hidden = np.array(self.hidden_activation)  # one name, shape (); or one per hidden layer, shape (L-1,)
         return {
             "format": np.array(FORMAT),
@@ -356,7 +350,7 @@ class Network:
                 l2=float(arrays["l2"]),
                 dtype=arrays["theta"].dtype,
                 seed=0,
-                huber_epsilon=float(arrays.get("huber_epsilon", COST_PARAMETERS[HUBER])),
+                huber_epsilon=float(arrays.get("huber_epsilon", HUBER_EPSILON)),
             )
         except (TypeError, ValueError) as error:
             raise ValueError(f"{path}: inconsistent fastbp model file: {error}") from error

@@ -20,7 +20,6 @@ from fastbp.numerics.formulas import (
     COSTS,
     EXP,
     HIDDEN_ACTIVATIONS,
-    HUBER,
     IDENTITY,
     OUTPUT_ACTIVATIONS,
     POISSON,
@@ -230,38 +229,39 @@ def check_cost(name, output_code: int) -> int:
     return code
 
 
-def check_cost_parameter(code: int, huber_epsilon) -> float:
-    """The cost's parameter for the kernels: Huber's epsilon, positive and finite, for ``huber``; 0.0 for the others."""
-    if code != HUBER:
-        return 0.0
-    return check_non_negative_float(huber_epsilon, "huber_epsilon", positive=True)
+def per_hidden_layer(value, n_hidden: int, name: str, holder: str) -> list:
+    """``value`` once for each of ``n_hidden`` hidden layers: a string for all of them, or a sequence of one per layer.
+
+    A NumPy array of names is read as its ``tolist()`` (a 0-d array is one
+    name).  A sequence of another length than ``n_hidden`` is refused with a
+    ``ValueError`` naming both lengths (``holder`` is what has the hidden
+    layers); anything but a string or a sequence (a set has no order) with a
+    ``TypeError``.  The entries are the caller's to check.
+    """
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
+    if isinstance(value, str):
+        return [value] * n_hidden
+    if not isinstance(value, Sequence) or isinstance(value, bytes):
+        raise TypeError(
+            f"{name} must be one activation name, or a sequence of names one per hidden layer; got {value!r}"
+        )
+    if len(value) != n_hidden:
+        raise ValueError(
+            f"{name} has {len(value)} name(s) but {holder} has {n_hidden} hidden layer(s): "
+            "give one name for all of them, or one per hidden layer"
+        )
+    return list(value)
 
 
 def check_hidden_activations(hidden_activation, n_hidden: int) -> list[int]:
-    """The codes of ``sigma_1 .. sigma_{n_hidden}``: one name for every hidden layer, or a sequence of one per layer.
-
-    A NumPy array of names is read as its ``tolist()`` (a 0-d array is one name).
-    A sequence of another length than ``n_hidden`` is refused with a
-    ``ValueError`` naming both lengths; anything but a string or a sequence
-    (a set has no order) with a ``TypeError``.
-    """
-    if isinstance(hidden_activation, np.ndarray):
-        hidden_activation = hidden_activation.tolist()
-    if isinstance(hidden_activation, str):
+    """The codes of ``sigma_1 .. sigma_{n_hidden}``: one name for every hidden layer, or one per layer."""
+    if isinstance(hidden_activation, np.ndarray) and hidden_activation.ndim == 0:
+        hidden_activation = str(hidden_activation)
+    if isinstance(hidden_activation, str):  # one name, checked even without hidden layers
         return [check_activation(hidden_activation, HIDDEN_ACTIVATIONS, "hidden")] * n_hidden
-    if not isinstance(hidden_activation, Sequence) or isinstance(hidden_activation, bytes):
-        raise TypeError(
-            "hidden_activation must be one activation name, or a sequence of names one per hidden layer, "
-            f"got {hidden_activation!r}"
-        )
-    if len(hidden_activation) != n_hidden:
-        raise ValueError(
-            f"hidden_activation has {len(hidden_activation)} name(s) but the network has {n_hidden} hidden "
-            "layer(s): give one name for all of them, or one per hidden layer"
-        )
-    return [
-        check_activation(name, HIDDEN_ACTIVATIONS, f"hidden layer {l}") for l, name in enumerate(hidden_activation, 1)
-    ]
+    names = per_hidden_layer(hidden_activation, n_hidden, "hidden_activation", "the network")
+    return [check_activation(name, HIDDEN_ACTIVATIONS, f"hidden layer {l}") for l, name in enumerate(names, 1)]
 
 
 def hidden_and_output_codes(n_layers: int, hidden_activation, output_activation) -> np.ndarray:

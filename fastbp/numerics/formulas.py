@@ -36,6 +36,7 @@ MSE = 0
 BINARY_CROSS_ENTROPY = 1
 CATEGORICAL_CROSS_ENTROPY = 2
 POISSON = 3
+# The robust costs of the residual a - y, numbered from ABSOLUTE_ERROR on (robust_term tests code >= it).
 ABSOLUTE_ERROR = 4
 HUBER = 5
 LOG_COSH = 6
@@ -57,8 +58,8 @@ COSTS = {
     "huber": HUBER,
     "log_cosh": LOG_COSH,
 }
-# The costs that take a parameter, and its default: Huber's epsilon, where the quadratic meets the linear.
-COST_PARAMETERS = {HUBER: 1.35}
+# Huber's epsilon by default, where its quadratic meets the linear (HuberRegressor's default value).
+HUBER_EPSILON = 1.35
 HIDDEN_ACTIVATIONS = ("identity", "sigmoid", "tanh", "relu")
 OUTPUT_ACTIVATIONS = ("identity", "sigmoid", "softmax", "exp")
 

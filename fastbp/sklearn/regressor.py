@@ -9,6 +9,7 @@ from sklearn.utils.metaestimators import available_if
 
 from fastbp.engine.validation import REGRESSION_LOSSES, check_non_negative_float
 from fastbp.numerics import stopping
+from fastbp.numerics.formulas import HUBER_EPSILON
 from fastbp.sklearn.base import STOCHASTIC_SOLVERS, BaseMLP, set_parameters
 from fastbp.sklearn.validation import naming, refuse_strings, validate_inputs
 
@@ -74,7 +75,7 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         epsilon=1e-8,
         n_iter_no_change=10,
         max_fun=15000,
-        huber_epsilon=1.35,
+        huber_epsilon=HUBER_EPSILON,
         backend="auto",
         n_jobs=None,
         dtype=None,

@@ -13,7 +13,6 @@ classifier has never seen.
 """
 
 import re
-from collections.abc import Sequence
 from contextlib import contextmanager
 from numbers import Integral, Real
 
@@ -30,6 +29,7 @@ from fastbp.engine.validation import (
     check_sparse,
     is_sparse,
     kernel_array,
+    per_hidden_layer,
 )
 from fastbp.numerics.sparse import CSRRows
 
@@ -209,25 +209,14 @@ def check_activation(activation, n_hidden: int) -> None:
     """``activation``: one of scikit-learn's names for every hidden layer, or a sequence of one per hidden layer.
 
     A sequence (list, tuple or 1-d array) must hold ``n_hidden`` names, the
-    length of ``hidden_layer_sizes``; an unordered collection (a set) is refused.
+    length of ``hidden_layer_sizes`` (:func:`fastbp.engine.validation.per_hidden_layer`).
     """
     names = ", ".join(ACTIVATIONS)
-    if isinstance(activation, np.ndarray):
-        activation = activation.tolist()
     if isinstance(activation, str):
         if activation not in ACTIVATIONS:
             raise ValueError(f"activation must be one of {names}; got {activation!r}")
         return
-    if not isinstance(activation, Sequence) or isinstance(activation, bytes):
-        raise TypeError(
-            f"activation must be one of {names}, or a list of them, one per hidden layer; got {activation!r}"
-        )
-    if len(activation) != n_hidden:
-        raise ValueError(
-            f"activation has {len(activation)} name(s) but hidden_layer_sizes has {n_hidden} hidden layer(s): "
-            "give one name for all of them, or one per hidden layer"
-        )
-    for index, name in enumerate(activation):
+    for index, name in enumerate(per_hidden_layer(activation, n_hidden, "activation", "hidden_layer_sizes")):
         if not isinstance(name, str) or name not in ACTIVATIONS:
             raise ValueError(f"activation[{index}] must be one of {names}; got {name!r}")
 
