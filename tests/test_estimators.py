@@ -1,6 +1,7 @@
 """fastbp's MLPClassifier / MLPRegressor against scikit-learn's: same trajectory, same fitted state."""
 
 import pickle
+import re
 import subprocess
 import sys
 import warnings
@@ -416,3 +417,37 @@ def test_continued_fits_encode_labels_as_the_label_binarizer_does(labels):
         assert model._known_labels_indicator(unknown, every_class=False) is None
         with pytest.raises(ValueError, match="yak|99"):
             model.partial_fit(X[:2], unknown)
+
+
+@pytest.mark.parametrize(
+    "y",
+    [
+        np.array([3, 1, 2, 1, 3]),
+        np.array([0.0, 2.0, 1.0, 2.0]),
+        np.array(["b", "a", "b"]),
+        np.array([5, 7, 7, 5], dtype=np.uint8),
+        np.array([True, False, True]),
+        np.array([1.0, 2.0, np.nan]),
+        np.array([0.5, 1.0, 2.0]),
+        np.array([4, 4, 4]),
+        np.array(["x", 1, 2.5], dtype=object),
+        np.array([[0, 1], [1, 0], [1, 1]]),
+    ],
+    ids="integers whole-floats strings uint8 bools nan continuous one-class mixed multilabel".split(),
+)
+def test_a_new_fit_fits_the_label_binarizer_as_scikit_learn_does(y):
+    from sklearn.preprocessing import LabelBinarizer
+
+    from fastbp.sklearn.validation import fitted_label_binarizer
+
+    try:
+        expected = LabelBinarizer().fit(y)
+    except (TypeError, ValueError) as error:
+        with pytest.raises(type(error), match=re.escape(str(error))):
+            fitted_label_binarizer(y)
+        return
+    fitted = fitted_label_binarizer(y)
+    assert (fitted.y_type_, fitted.sparse_input_) == (expected.y_type_, expected.sparse_input_)
+    assert fitted.classes_.dtype == expected.classes_.dtype
+    np.testing.assert_array_equal(fitted.classes_, expected.classes_)
+    np.testing.assert_array_equal(fitted.transform(y), expected.transform(y))

@@ -13,7 +13,14 @@ from sklearn.utils.validation import check_is_fitted
 
 from fastbp.numerics import stopping
 from fastbp.sklearn.base import STOCHASTIC_SOLVERS, BaseMLP, set_parameters
-from fastbp.sklearn.validation import check_class_weight, check_known_labels, class_labels, naming, validate_inputs
+from fastbp.sklearn.validation import (
+    check_class_weight,
+    check_known_labels,
+    class_labels,
+    fitted_label_binarizer,
+    naming,
+    validate_inputs,
+)
 
 
 class MLPClassifier(ClassifierMixin, BaseMLP):
@@ -184,13 +191,14 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         with class_labels():
             if y.ndim == 2 and y.shape[1] == 1:
                 y = column_or_1d(y, warn=True)
-            if not hasattr(self, "classes_") or (not self.warm_start and not incremental):
-                self._label_binarizer = LabelBinarizer().fit(y)
+            new_classes = not hasattr(self, "classes_") or (not self.warm_start and not incremental)
+            if new_classes:
+                self._label_binarizer = fitted_label_binarizer(y)
                 self.classes_ = self._label_binarizer.classes_
-            else:
-                indicator = self._known_labels_indicator(y, every_class=self.warm_start and not incremental)
-                if indicator is not None:
-                    return X, indicator
+            indicator = self._known_labels_indicator(y, every_class=self.warm_start and not incremental)
+            if indicator is not None:
+                return X, indicator
+            if not new_classes:
                 if self.warm_start and set(unique_labels(y)) != set(self.classes_):
                     raise ValueError(
                         "warm_start can only be used where `y` has the same classes as in the previous call "
@@ -202,10 +210,11 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
     def _known_labels_indicator(self, y: np.ndarray, every_class: bool) -> np.ndarray | None:
         """The label binarizer's ``transform`` of plain labels already seen (each class, if ``every_class``), or None.
 
-        The fits that continue (``warm_start``, ``partial_fit``) check and
-        encode 1-d labels of the classes' own dtype here, by a binary search in
-        ``classes_``; anything else (and any label not in ``classes_``) goes
-        through scikit-learn's checks, with their errors.
+        Every fit encodes 1-d labels of the classes' own dtype here, by a
+        binary search in ``classes_`` (which also checks the labels of the fits
+        that continue, ``warm_start`` and ``partial_fit``); anything else (and
+        any label not in ``classes_``) goes through scikit-learn's checks, with
+        their errors.
         """
         classes = self.classes_
         kind = self._label_binarizer.y_type_
