@@ -138,7 +138,7 @@ FRESH_PROCESSES = [
     """
     from fastbp.backends.cpu import parallel
     W, b, a_prev, z = np.ones((256, 64)), np.ones(256), np.ones((64, 64)), np.empty((64, 256))
-    parallel.input_sum(W, b, a_prev, z, 2)
+    parallel.forward_layer(W, b, 0, a_prev, z, 2)  # 0: identity
     """,
     """
     functional.forward(Network([64, 256, 64, 10], seed=0), np.ones((64, 64)), "parallel")

@@ -31,6 +31,7 @@ import numpy as np
 
 from fastbp.backends.cpu.tiles import tile_sum
 from fastbp.backends.cpu.tuning import UNITS_PER_BLOCK, inlined_kernel, kernel, units_tile
+from fastbp.numerics.exp import exp
 from fastbp.numerics.formulas import (
     EXP,
     RELU,
@@ -43,7 +44,6 @@ from fastbp.numerics.formulas import (
     is_canonical_pair,
     relu,
     sigmoid,
-    softmax_row,
 )
 from fastbp.numerics.layout import weights
 from fastbp.numerics.tanh import tanh
@@ -153,8 +153,25 @@ def activate(code, z):
     it calls would compile a second time, under its compile options.)
     """
     if code == SOFTMAX:
+        # a^L_k = exp(z^L_k - m) / sum_i exp(z^L_i - m), m = max_i z^L_i: the steps of
+        # formulas.softmax_row, each element's in the same order (so the same bits), but the
+        # exponentials of the whole block in one loop, which vectorises where a row's 3 or 10
+        # outputs do not fill a vector (benchmarks/README.md, "Small networks").
         for n in range(z.shape[0]):
-            softmax_row(z, n)
+            m = z[n, 0]
+            for k in range(1, z.shape[1]):
+                m = max(m, z[n, k])
+            for k in range(z.shape[1]):
+                z[n, k] -= m
+        shifted = z.reshape(z.size)
+        for i in range(shifted.shape[0]):
+            shifted[i] = exp(shifted[i])
+        for n in range(z.shape[0]):
+            total = z.dtype.type(0.0)
+            for k in range(z.shape[1]):
+                total += z[n, k]
+            for k in range(z.shape[1]):
+                z[n, k] /= total
     elif code == SIGMOID:
         for n in range(z.shape[0]):
             for k in range(z.shape[1]):

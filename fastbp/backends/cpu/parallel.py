@@ -12,7 +12,8 @@ the results are bitwise those of the serial backend, for any thread count
 :func:`fastbp.backends.cpu.tuning.aligned_share`):
 
 * input sums z^l_k: by samples ``n`` when the batch has more samples than
-  the layer has units, else by receiving units ``k`` (rows of ``W^l``);
+  the layer has units (each thread then applies sigma_l to its rows), else
+  by receiving units ``k`` (rows of ``W^l``);
 * deltas delta^l_j(n): by samples ``n`` (rows of ``delta^l``);
 * layer 1 of CSR inputs (:mod:`fastbp.backends.cpu.csr`): input sums and
   gradients by receiving units ``k``, the gradients in the chunks below;
@@ -33,15 +34,18 @@ from fastbp.numerics.optim import optimizer_step
 
 
 @parallel_kernel
-def input_sum(W, b, a_prev, z, n_threads):
-    """z^l_k = sum_j W^l_kj a^{l-1}_j + b^l_k, shared among the threads by samples or by rows of ``W``.
+def forward_layer(W, b, code, a_prev, a, n_threads):
+    """z^l_k = sum_j W^l_kj a^{l-1}_j + b^l_k, then a^l_k = sigma_l(z^l_k), shared among the threads.
 
     A batch of more samples than the layer has units is shared by samples:
     each thread reads all of ``W^l`` and its share of ``a^{l-1}``, the
     smaller of the two splits' traffic (and a layer of 10 units is not cut
-    into shares of 8 and 2).  Each share runs the serial backend's tiles of
-    units, and starts at a multiple of four samples, so every sample is
-    blocked as the serial loop blocks it.
+    into shares of 8 and 2), and applies sigma_l to its share of rows while
+    they sit in its cache (softmax couples a row, which a share holds whole).
+    Each share runs the serial backend's tiles of units, and starts at a
+    multiple of four samples, so every sample is blocked as the serial loop
+    blocks it.  Shared by rows of ``W``, the threads' shares are columns of
+    ``a^l``, and sigma_l follows on one thread.
     """
     n_units, n_inputs = W.shape
     n_samples = a_prev.shape[0]
@@ -55,9 +59,12 @@ def input_sum(W, b, a_prev, z, n_threads):
         start = c * share
         stop = min(start + share, count)
         if by_samples:
-            loops.input_sums_by_tiles(W, b, a_prev[start:stop], z[start:stop])
+            loops.input_sums_by_tiles(W, b, a_prev[start:stop], a[start:stop])
+            loops.activate(code, a[start:stop])
         else:
-            loops.input_sum(W, b, a_prev, z, start, stop)
+            loops.input_sum(W, b, a_prev, a, start, stop)
+    if not by_samples:
+        loops.activate(code, a)
 
 
 @parallel_kernel

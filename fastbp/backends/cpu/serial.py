@@ -137,12 +137,14 @@ def forward_between(theta, sizes, codes, a_in, A, a_out, n_threads, tiles):
                 parallel.tiled_input_sum(W, b, a_prev, a, n_threads)
             else:
                 products.input_sum(W, b, a_prev, a)
+            loops.activate(codes[l], a)
         elif n_threads is not None and threaded:
-            parallel.input_sum(W, b, a_prev, a, n_threads)
+            # z^l = W^l a^{l-1} + b^l and a^l = sigma_l(z^l), each thread on its share
+            parallel.forward_layer(W, b, codes[l], a_prev, a, n_threads)
         else:
             # z^l_k = sum_j W^l_kj a^{l-1}_j + b^l_k, one tile of units k after another
             loops.input_sums_by_tiles(W, b, a_prev, a)
-        loops.activate(codes[l], a)
+            loops.activate(codes[l], a)
 
 
 @inlined_kernel
