@@ -28,7 +28,7 @@ from fastbp.numerics.optim import hyperparameters
 
 # Layers 1 and 2 carry 64 * 256 * 64 = 2**20 multiply-adds per batch of 64, above
 # PARALLEL_MIN_WORK, and go to the threads; layer 3 (64 * 10 * 64) stays serial.
-# The 33738 parameters are above PARALLEL_MIN_PARAMETERS: the update is threaded too.
+# The 33738 parameters are above PARALLEL_MIN_PARAMETERS of either optimiser: the update is threaded too.
 SIZES = [64, 256, 64, 10]
 BATCH = 64
 # Layers 1 and 2 (513 x 515 and 517 x 513 weights, batches of 129) go through the register
@@ -55,7 +55,7 @@ def problem(dtype, seed=0, sizes=SIZES, batch=BATCH):
 
 def test_the_layers_and_the_update_really_go_to_the_threads():
     assert BATCH * SIZES[1] * SIZES[0] >= PARALLEL_MIN_WORK > BATCH * SIZES[3] * SIZES[2]
-    assert layout.parameter_count(np.array(SIZES)) >= PARALLEL_MIN_PARAMETERS
+    assert layout.parameter_count(np.array(SIZES)) >= max(PARALLEL_MIN_PARAMETERS)
     for threshold in (TILED_INPUT_SUMS, TILED_DELTAS, TILED_GRADIENTS):
         assert not worth_tiling(BATCH, np.empty((SIZES[1], SIZES[0])), threshold)
         assert worth_tiling(BIG_BATCH, np.empty((BIG_SIZES[1], BIG_SIZES[0])), threshold)

@@ -269,7 +269,7 @@ def apply_update(theta, grad, optimizer, hyper, velocity, second_moment, counter
     The step is counted in ``counters``.
     """
     counters[UPDATES] += 1
-    if n_threads is not None and n_threads > 1 and theta.shape[0] >= PARALLEL_MIN_PARAMETERS:
+    if n_threads is not None and n_threads > 1 and theta.shape[0] >= PARALLEL_MIN_PARAMETERS[optimizer]:
         parallel.apply_optimizer(theta, grad, optimizer, hyper, velocity, second_moment, counters[UPDATES], n_threads)
     else:
         optimizer_step(theta, grad, optimizer, hyper, velocity, second_moment, counters[UPDATES])

@@ -36,9 +36,11 @@ GRADIENT_ROWS = 16
 # multiply-adds (n_samples * n_l * n_{l-1}): below it, starting a parallel
 # region (some microseconds) costs more than the second core saves.
 PARALLEL_MIN_WORK = 1 << 18
-# The optimiser's update goes to the threads from this many parameters on: there one
-# update of SGD with momentum breaks even on 2 threads, and Adam gains.
-PARALLEL_MIN_PARAMETERS = 1 << 15
+# The optimiser's update goes to the threads from this many parameters on, indexed by the
+# optimiser's code (fastbp.numerics.optim.SGD, ADAM): SGD with momentum gained on 2 threads from
+# about 16000 parameters; Adam's square root and division per parameter gained from 2000 on
+# (benchmarks/README.md, "Small networks").
+PARALLEL_MIN_PARAMETERS = (1 << 14, 1 << 11)
 
 # A layer's products go through the register tiles (fastbp.backends.cpu.tiles) on CPUs with
 # AVX-512 from (samples, multiply-adds) per batch on, each product its own threshold, where the
