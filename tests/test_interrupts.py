@@ -17,6 +17,7 @@ from sklearn.exceptions import ConvergenceWarning
 from fastbp import MLPClassifier, MLPRegressor, Network
 from fastbp.backends import numpy_ref
 from fastbp.backends.cpu import serial
+from fastbp.engine import training
 
 BACKENDS = ["serial", "parallel", "numpy", "reference"]
 RNG = np.random.default_rng(0)
@@ -114,6 +115,7 @@ def test_ctrl_c_during_a_chunk_of_compiled_epochs_keeps_every_epoch_of_it(backen
 
 @pytest.mark.parametrize("backend", ["serial", "parallel"])
 def test_second_ctrl_c_cuts_the_chunk_short_and_puts_back_its_start(backend, monkeypatch):
+    monkeypatch.setattr(training, "FIRST_CHUNK_MULTIPLY_ADDS", 1)  # chunks of 1, 4, 16 ... epochs
     real = serial.train_epochs
     calls = []
 
@@ -173,6 +175,7 @@ def test_estimator_interrupted_at_an_epoch_keeps_it_with_a_consistent_state(kind
 
 def test_estimator_epoch_cut_short_is_undone(monkeypatch):
     # The first call of the compiled loop runs one epoch; the second (a chunk of more) is computed, not recorded.
+    monkeypatch.setattr(training, "FIRST_CHUNK_MULTIPLY_ADDS", 1)
     interrupt_call(monkeypatch, serial, "train_epochs", 2)
     options = dict(hidden_layer_sizes=(6,), solver="adam", batch_size=8, random_state=0, tol=0, backend="serial")
     interrupted = MLPClassifier(max_iter=50, **options)

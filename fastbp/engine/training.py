@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from fastbp.backends import get_backend, kernel_plan, numba_threads
+from fastbp.backends import BACKENDS, get_backend, kernel_plan, numba_threads
 from fastbp.engine.interrupts import cancellable, held_interrupts
 from fastbp.engine.validation import check_backend_reads, check_memory
 from fastbp.numerics import layout, optim
@@ -26,6 +26,13 @@ from fastbp.numerics.stopping import (
 # takes about this long: Python is re-entered at most once per epoch, and at
 # most about ten times a second for fast epochs, so Ctrl-C stays responsive.
 CHUNK_SECONDS = 0.1
+# The first chunk of the CPU's compiled epoch loop: as many epochs as make about this many
+# multiply-adds (forward pass, deltas and gradients of every sample), some 0.1 s at the slowest
+# rate measured for small layers; the chunks after it follow the measured time.  An iris-sized
+# fit then runs in one call instead of five (benchmarks/README.md, "Small networks").  The
+# other backends (the NumPy oracle, the reference loops, CUDA and its simulator) start from one
+# epoch.
+FIRST_CHUNK_MULTIPLY_ADDS = 2 * 10**8
 
 
 class DivergenceWarning(RuntimeWarning):
@@ -156,7 +163,9 @@ class Trainer:
         ``reorder(order)``, if given, sets each epoch's order in Python instead.
 
         Each call of the epoch loop runs a chunk of epochs from a saved state
-        (:meth:`save_state`), the chunks sized to about CHUNK_SECONDS of work.
+        (:meth:`save_state`), the chunks sized to about CHUNK_SECONDS of work
+        (the first by counting it, :func:`first_chunk`; the next ones by timing
+        the chunk before).
         If an epoch's cost or the weights after it are
         NaN or infinite, training stops with a :class:`DivergenceWarning` at
         that epoch: the chunk is replayed from the saved state one epoch at a
@@ -184,7 +193,7 @@ class Trainer:
         plan = kernel_plan(self.backend, network.sizes, batch_size, self.n_jobs, sparse=isinstance(X, CSRRows))
         losses = np.empty(epochs, dtype=np.float64)
         scores = np.empty(epochs, dtype=np.float64)
-        done, chunk = 0, 1
+        done, chunk = 0, first_chunk(self.backend, network.sizes, X.shape[0])
         with held_interrupts() as interrupts:
             while done < epochs:
                 one_at_a_time = callback is not None or reorder is not None
@@ -264,6 +273,17 @@ class Trainer:
                 losses, rules.X_val, rules.Y_val, rules.S_val, rules.P_val, rules.score_kind, rules.stopping,
                 rules.best_theta, scores, *plan,
             )  # fmt: skip
+
+
+def first_chunk(backend: str, sizes, n_samples: int) -> int:
+    """The epochs of :meth:`Trainer.run`'s first call: about ``FIRST_CHUNK_MULTIPLY_ADDS`` of work, or 1.
+
+    One epoch for the backends whose epochs are not the CPU's compiled loop.
+    """
+    if BACKENDS[backend] != BACKENDS["serial"]:
+        return 1
+    weights = sum(int(sizes[l]) * int(sizes[l - 1]) for l in range(1, len(sizes)))
+    return max(1, FIRST_CHUNK_MULTIPLY_ADDS // (3 * n_samples * weights))
 
 
 class StoppingRules:
