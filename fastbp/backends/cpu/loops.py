@@ -28,9 +28,17 @@ whichever thread computes them.
 import math
 
 import numpy as np
+from numba import carray
 
-from fastbp.backends.cpu.tiles import tile_sum
-from fastbp.backends.cpu.tuning import UNITS_PER_BLOCK, inlined_kernel, kernel, units_tile
+from fastbp.backends.cpu.tiles import register_tile, tile_sum
+from fastbp.backends.cpu.tuning import (
+    FEW_INPUTS_BUFFER,
+    UNITS_PER_BLOCK,
+    few_inputs,
+    inlined_kernel,
+    kernel,
+    units_tile,
+)
 from fastbp.numerics.exp import exp
 from fastbp.numerics.formulas import (
     EXP,
@@ -127,13 +135,65 @@ def input_sum(W, b, a_prev, z, k_start, k_stop):
             z[n, k] = total
 
 
+@kernel
+def few_inputs_input_sum(W, b, a_prev, z):
+    """z^l_k = sum_j W^l_kj a^{l-1}_j + b^l_k for a layer of few inputs j: every unit k and sample n.
+
+    Vectorised along the units ``k`` instead of the inputs ``j``, whose 4 or
+    8 terms do not fill a vector: ``W^l`` is first turned into ``Wt[j, k]``
+    (a few hundred values), then each row ``z[n]`` gets four inputs' terms
+    per pass, two samples at a time (each ``Wt`` value loaded serves both).
+    """
+    n_samples, n_inputs = a_prev.shape
+    n_units = W.shape[0]
+    # On the stack: a heap array's allocation costs more than a one-sample batch's arithmetic.
+    Wt = carray(register_tile(W.dtype, FEW_INPUTS_BUFFER), (n_inputs, n_units))
+    for j in range(n_inputs):
+        for k in range(n_units):
+            Wt[j, k] = W[k, j]
+    quads_stop = n_inputs // 4 * 4
+    pairs_stop = n_samples // 2 * 2
+    for n in range(0, pairs_stop, 2):
+        for k in range(n_units):
+            z[n, k] = b[k]
+            z[n + 1, k] = b[k]
+        for j in range(0, quads_stop, 4):
+            x0, x1, x2, x3 = a_prev[n, j], a_prev[n, j + 1], a_prev[n, j + 2], a_prev[n, j + 3]
+            y0, y1, y2, y3 = a_prev[n + 1, j], a_prev[n + 1, j + 1], a_prev[n + 1, j + 2], a_prev[n + 1, j + 3]
+            for k in range(n_units):
+                w0, w1, w2, w3 = Wt[j, k], Wt[j + 1, k], Wt[j + 2, k], Wt[j + 3, k]
+                z[n, k] += x0 * w0 + x1 * w1 + x2 * w2 + x3 * w3
+                z[n + 1, k] += y0 * w0 + y1 * w1 + y2 * w2 + y3 * w3
+        for j in range(quads_stop, n_inputs):
+            x0, y0 = a_prev[n, j], a_prev[n + 1, j]
+            for k in range(n_units):
+                z[n, k] += x0 * Wt[j, k]
+                z[n + 1, k] += y0 * Wt[j, k]
+    for n in range(pairs_stop, n_samples):
+        for k in range(n_units):
+            z[n, k] = b[k]
+        for j in range(0, quads_stop, 4):
+            x0, x1, x2, x3 = a_prev[n, j], a_prev[n, j + 1], a_prev[n, j + 2], a_prev[n, j + 3]
+            for k in range(n_units):
+                z[n, k] += x0 * Wt[j, k] + x1 * Wt[j + 1, k] + x2 * Wt[j + 2, k] + x3 * Wt[j + 3, k]
+        for j in range(quads_stop, n_inputs):
+            x0 = a_prev[n, j]
+            for k in range(n_units):
+                z[n, k] += x0 * Wt[j, k]
+
+
 @inlined_kernel
 def input_sums_by_tiles(W, b, a_prev, z):
     """:func:`input_sum` for every unit k, one tile of units after another (the serial order).
 
     The tiles are :func:`fastbp.backends.cpu.tuning.units_tile` rows of ``W``;
-    the threads keep this order when they share a batch's samples.
+    the threads keep this order when they share a batch's samples.  A layer
+    of few inputs (:func:`fastbp.backends.cpu.tuning.few_inputs`) goes
+    through :func:`few_inputs_input_sum` instead.
     """
+    if few_inputs(W):
+        few_inputs_input_sum(W, b, a_prev, z)
+        return
     tile = units_tile(W.shape[1])
     for k_start in range(0, W.shape[0], tile):
         input_sum(W, b, a_prev, z, k_start, min(k_start + tile, W.shape[0]))
@@ -249,12 +309,18 @@ def backpropagate(W_next, delta_next, code, a, delta):
                 delta[n + 1, j] += w0 * d1[0] + w1 * d1[1] + w2 * d1[2] + w3 * d1[3]
                 delta[n + 2, j] += w0 * d2[0] + w1 * d2[1] + w2 * d2[2] + w3 * d2[3]
                 delta[n + 3, j] += w0 * d3[0] + w1 * d3[1] + w2 * d3[2] + w3 * d3[3]
+    # The units left over from the blocks (an output layer of 1 to 3 units is nothing else) two at
+    # a time, and the samples left over from them with every unit.
     for n in range(n_samples):
         first_k = quads_stop if n < blocks_stop else 0
-        for k in range(first_k, n_units):
-            d_k = delta_next[n, k]
+        for k in range(first_k, n_units - 1, 2):
+            d0, d1 = delta_next[n, k], delta_next[n, k + 1]
             for j in range(n_inputs):
-                delta[n, j] += W_next[k, j] * d_k
+                delta[n, j] += W_next[k, j] * d0 + W_next[k + 1, j] * d1
+        if (n_units - first_k) % 2 == 1:
+            d_k = delta_next[n, n_units - 1]
+            for j in range(n_inputs):
+                delta[n, j] += W_next[n_units - 1, j] * d_k
         for j in range(n_inputs):
             delta[n, j] *= activation_derivative(code, a[n, j])
 
@@ -312,10 +378,15 @@ def layer_gradients(W, a_prev, delta, inv_n, decay, dW, db, k_start, k_stop):
                 dW[k + 1, j] += d1[0] * a0 + d1[1] * a1 + d1[2] * a2 + d1[3] * a3
                 dW[k + 2, j] += d2[0] * a0 + d2[1] * a1 + d2[2] * a2 + d2[3] * a3
                 dW[k + 3, j] += d3[0] * a0 + d3[1] * a1 + d3[2] * a2 + d3[3] * a3
+    # The units left over from the blocks (an output layer of 1 to 3 units is nothing else), four samples at a time.
+    for k in range(blocks_stop, k_stop):
+        for n in range(0, quads_stop, 4):
+            d0, d1, d2, d3 = delta[n, k], delta[n + 1, k], delta[n + 2, k], delta[n + 3, k]
+            for j in range(n_inputs):
+                dW[k, j] += d0 * a_prev[n, j] + d1 * a_prev[n + 1, j] + d2 * a_prev[n + 2, j] + d3 * a_prev[n + 3, j]
     squares = 0.0
     for k in range(k_start, k_stop):
-        first_n = quads_stop if k < blocks_stop else 0
-        for n in range(first_n, n_samples):
+        for n in range(quads_stop, n_samples):
             d_n = delta[n, k]
             for j in range(n_inputs):
                 dW[k, j] += d_n * a_prev[n, j]
