@@ -99,7 +99,7 @@ def test_one_thread_compiles_no_parallel_code_and_threads_compile_only_theirs(tm
     one, _ = probe(tmp_path / "one", inputs=64, units=64, rows=256, backend="serial")
     assert not [name for name in one["compiled"] if name.startswith(parallel)]
     threads, told = probe(tmp_path / "threads", inputs=64, units=64, rows=256, backend="parallel")
-    assert parallel + "input_sum" in threads["compiled"]
+    assert parallel + "forward_layer" in threads["compiled"]
     assert "fastbp: compiling predict (float64, threads)" in told
     # Layers this small are never tiled: no tile code is compiled.
     assert not [name for name in one["compiled"] + threads["compiled"] if ".tiles." in name or ".products." in name]
@@ -131,3 +131,12 @@ def test_the_notice_reports_an_entry_points_compile_once_and_nothing_else():
         "fastbp: compiling predict (float64, threads)",
         "fastbp: compiled predict (float64, threads)",
     ]
+
+
+def test_the_notice_passes_over_a_function_without_a_module():
+    namespace: dict = {}
+    exec("def made_by_exec(x):\n    return x + 1", namespace)  # its __module__ is None
+    stream = io.StringIO()
+    with event.install_listener("numba:compile", CompileNotice(stream)):
+        assert numba.njit(namespace["made_by_exec"])(1) == 2
+    assert stream.getvalue() == ""

@@ -62,7 +62,9 @@ class CompileNotice(event.Listener):
         function = getattr(dispatcher, "py_func", None)
         if self.depth != 1 or not self.enabled or function is None:
             return
-        if not function.__module__.startswith("fastbp.") or function.__name__ not in ENTRY_POINTS:
+        # A function made by exec() has no module: it is not fastbp's.
+        module = getattr(function, "__module__", None) or ""
+        if not module.startswith("fastbp.") or function.__name__ not in ENTRY_POINTS:
             return
         what = f"{function.__name__} ({configuration(dispatcher, ev.data.get('args', ()))})"
         self.reported = (what, time.perf_counter())
