@@ -20,7 +20,6 @@ from fastbp.backends.cpu.tuning import (
     TILED_INPUT_SUMS,
     TILES,
     VECTOR_BITS,
-    few_inputs,
     worth_tiling,
 )
 from fastbp.engine.training import Trainer
@@ -42,16 +41,10 @@ BIG_BATCH = 129
 # the threads by samples (shares of 132 and 125, the second with a partial block of four).
 TALL_SIZES = [70, 48, 30]
 TALL_BATCH = 257
-# Six inputs (loops.few_inputs_input_sum, vectorised along the units: a quad of inputs and two
-# left over) and 300 units, batches of 151: fewer samples than units, yet the input sums are
-# shared by samples (shares of 76 and 75, the second ending with a sample out of the pairs).
-FEW_INPUTS_SIZES = [6, 300, 3]
-FEW_INPUTS_BATCH = 151
 NETWORKS = {
     "small": (SIZES, BATCH),
     "tiled": (BIG_SIZES, BIG_BATCH),
     "tall": (TALL_SIZES, TALL_BATCH),
-    "few-inputs": (FEW_INPUTS_SIZES, FEW_INPUTS_BATCH),
 }
 
 needs_two_threads = pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="needs NUMBA_NUM_THREADS >= 2")
@@ -74,8 +67,6 @@ def test_the_layers_and_the_update_really_go_to_the_threads():
         assert not worth_tiling(BIG_BATCH, np.empty((BIG_SIZES[3], BIG_SIZES[2])), threshold)
     for l in (1, 2):
         assert TALL_BATCH * TALL_SIZES[l] * TALL_SIZES[l - 1] >= PARALLEL_MIN_WORK and TALL_BATCH > TALL_SIZES[l]
-    W = np.empty((FEW_INPUTS_SIZES[1], FEW_INPUTS_SIZES[0]))
-    assert few_inputs(W) and FEW_INPUTS_BATCH * W.size >= PARALLEL_MIN_WORK and FEW_INPUTS_BATCH < W.shape[0]
     # The tiles serve only CPUs with AVX-512 (tests/test_tiles.py checks them on any CPU).
     assert TILES is (VECTOR_BITS == 512)
 

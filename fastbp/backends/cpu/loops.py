@@ -28,13 +28,10 @@ whichever thread computes them.
 import math
 
 import numpy as np
-from numba import carray
 
-from fastbp.backends.cpu.tiles import register_tile, tile_sum
+from fastbp.backends.cpu.tiles import tile_sum
 from fastbp.backends.cpu.tuning import (
-    FEW_INPUTS_BUFFER,
     UNITS_PER_BLOCK,
-    few_inputs,
     inlined_kernel,
     kernel,
     units_tile,
@@ -135,65 +132,13 @@ def input_sum(W, b, a_prev, z, k_start, k_stop):
             z[n, k] = total
 
 
-@kernel
-def few_inputs_input_sum(W, b, a_prev, z):
-    """z^l_k = sum_j W^l_kj a^{l-1}_j + b^l_k for a layer of few inputs j: every unit k and sample n.
-
-    Vectorised along the units ``k`` instead of the inputs ``j``, whose 4 or
-    8 terms do not fill a vector: ``W^l`` is first turned into ``Wt[j, k]``
-    (a few hundred values), then each row ``z[n]`` gets four inputs' terms
-    per pass, two samples at a time (each ``Wt`` value loaded serves both).
-    """
-    n_samples, n_inputs = a_prev.shape
-    n_units = W.shape[0]
-    # On the stack: a heap array's allocation costs more than a one-sample batch's arithmetic.
-    Wt = carray(register_tile(W.dtype, FEW_INPUTS_BUFFER), (n_inputs, n_units))
-    for j in range(n_inputs):
-        for k in range(n_units):
-            Wt[j, k] = W[k, j]
-    quads_stop = n_inputs // 4 * 4
-    pairs_stop = n_samples // 2 * 2
-    for n in range(0, pairs_stop, 2):
-        for k in range(n_units):
-            z[n, k] = b[k]
-            z[n + 1, k] = b[k]
-        for j in range(0, quads_stop, 4):
-            x0, x1, x2, x3 = a_prev[n, j], a_prev[n, j + 1], a_prev[n, j + 2], a_prev[n, j + 3]
-            y0, y1, y2, y3 = a_prev[n + 1, j], a_prev[n + 1, j + 1], a_prev[n + 1, j + 2], a_prev[n + 1, j + 3]
-            for k in range(n_units):
-                w0, w1, w2, w3 = Wt[j, k], Wt[j + 1, k], Wt[j + 2, k], Wt[j + 3, k]
-                z[n, k] += x0 * w0 + x1 * w1 + x2 * w2 + x3 * w3
-                z[n + 1, k] += y0 * w0 + y1 * w1 + y2 * w2 + y3 * w3
-        for j in range(quads_stop, n_inputs):
-            x0, y0 = a_prev[n, j], a_prev[n + 1, j]
-            for k in range(n_units):
-                z[n, k] += x0 * Wt[j, k]
-                z[n + 1, k] += y0 * Wt[j, k]
-    for n in range(pairs_stop, n_samples):
-        for k in range(n_units):
-            z[n, k] = b[k]
-        for j in range(0, quads_stop, 4):
-            x0, x1, x2, x3 = a_prev[n, j], a_prev[n, j + 1], a_prev[n, j + 2], a_prev[n, j + 3]
-            for k in range(n_units):
-                z[n, k] += x0 * Wt[j, k] + x1 * Wt[j + 1, k] + x2 * Wt[j + 2, k] + x3 * Wt[j + 3, k]
-        for j in range(quads_stop, n_inputs):
-            x0 = a_prev[n, j]
-            for k in range(n_units):
-                z[n, k] += x0 * Wt[j, k]
-
-
 @inlined_kernel
 def input_sums_by_tiles(W, b, a_prev, z):
     """:func:`input_sum` for every unit k, one tile of units after another (the serial order).
 
     The tiles are :func:`fastbp.backends.cpu.tuning.units_tile` rows of ``W``;
-    the threads keep this order when they share a batch's samples.  A layer
-    of few inputs (:func:`fastbp.backends.cpu.tuning.few_inputs`) goes
-    through :func:`few_inputs_input_sum` instead.
+    the threads keep this order when they share a batch's samples.
     """
-    if few_inputs(W):
-        few_inputs_input_sum(W, b, a_prev, z)
-        return
     tile = units_tile(W.shape[1])
     for k_start in range(0, W.shape[0], tile):
         input_sum(W, b, a_prev, z, k_start, min(k_start + tile, W.shape[0]))

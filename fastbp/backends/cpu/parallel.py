@@ -29,7 +29,7 @@ import numba
 import numpy as np
 
 from fastbp.backends.cpu import csr, loops, tiles
-from fastbp.backends.cpu.tuning import GRADIENT_ROWS, aligned_share, few_inputs, kernel, parallel_kernel, units_tile
+from fastbp.backends.cpu.tuning import GRADIENT_ROWS, aligned_share, kernel, parallel_kernel, units_tile
 from fastbp.numerics.optim import optimizer_step
 
 
@@ -49,8 +49,7 @@ def forward_layer(W, b, code, a_prev, a, n_threads):
     """
     n_units, n_inputs = W.shape
     n_samples = a_prev.shape[0]
-    # (A layer of few inputs always: its serial loop, vectorised along the units, computes whole rows.)
-    by_samples = n_samples > n_units or few_inputs(W)
+    by_samples = n_samples > n_units
     count = n_samples if by_samples else n_units
     share = aligned_share(count, n_threads)
     if not by_samples:

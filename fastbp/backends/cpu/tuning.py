@@ -26,16 +26,6 @@ ERROR_MODEL: Final = "numpy"
 # Rows of W^l per tile of the input sum: about 64 Ki values (256 KiB in
 # float32), which stay in the L2 cache while every sample of the batch uses them.
 UNITS_TILE = 65536
-# A layer of at most FEW_INPUTS inputs and at least FEW_INPUTS_MIN_UNITS units has its input sums
-# vectorised along the units k instead of the inputs j (loops.few_inputs_input_sum): a sum over 4
-# inputs does not fill a vector.  Measured faster for 4 inputs and 16 to 128 units at every batch
-# size from 1 to 150; 8 units, and 13 or more inputs, gained little or lost (benchmarks/README.md,
-# "Small networks").
-FEW_INPUTS = 8
-FEW_INPUTS_MIN_UNITS = 16
-# ... and at most this many units: W^l turned fits a stack buffer of FEW_INPUTS_BUFFER values.
-FEW_INPUTS_MAX_UNITS = 1024
-FEW_INPUTS_BUFFER = FEW_INPUTS * FEW_INPUTS_MAX_UNITS
 # Rows of dW^l per chunk of the gradient pass: the chunks' sums of squares
 # are added in order, so the chunks must not depend on the thread count.  A
 # multiple of four: the register blocks of loops.layer_gradients (four rows)
@@ -146,12 +136,6 @@ def aligned_share(count, n_threads):
     """
     share = -(-count // n_threads)
     return -(-share // 4) * 4
-
-
-@kernel
-def few_inputs(W):
-    """Whether a layer's ``W^l`` has few inputs and enough units to vectorise its input sums along the units."""
-    return W.shape[1] <= FEW_INPUTS and FEW_INPUTS_MIN_UNITS <= W.shape[0] <= FEW_INPUTS_MAX_UNITS
 
 
 @kernel
