@@ -181,17 +181,26 @@ class Estimator:
         self.model_class = MLPClassifier
         self.fitted = self.quiet_fit(MLPClassifier(max_iter=5, random_state=0))
         self.row = self.X[:1].copy()
+        from sklearn.datasets import load_iris
 
-    def quiet_fit(self, model):
+        iris, self.iris_labels = load_iris(return_X_y=True)
+        self.iris = (iris - iris.mean(axis=0)) / iris.std(axis=0)
+
+    def quiet_fit(self, model, X=None, y=None):
         import warnings
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return model.fit(self.X, self.labels)
+            return model.fit(self.X if X is None else X, self.labels if y is None else y)
 
     def time_fit_sklearn_defaults(self) -> None:
         """``MLPClassifier(random_state=0).fit``: 100 relu units, adam, batch 200, up to 200 epochs, float64."""
         self.quiet_fit(self.model_class(random_state=0))
+
+    def time_fit_iris_sized(self) -> None:
+        """An iris-sized fit: 150 samples, 4 features, 32 relu units, adam, 300 epochs, float64."""
+        self.quiet_fit(self.model_class(hidden_layer_sizes=(32,), max_iter=300, tol=0, random_state=0),
+                       self.iris, self.iris_labels)  # fmt: skip
 
     def time_predict_one_row(self) -> None:
         self.fitted.predict(self.row)

@@ -464,3 +464,13 @@ def test_a_new_fit_fits_the_label_binarizer_as_scikit_learn_does(y):
     assert fitted.classes_.dtype == expected.classes_.dtype
     np.testing.assert_array_equal(fitted.classes_, expected.classes_)
     np.testing.assert_array_equal(fitted.transform(y), expected.transform(y))
+
+
+def test_the_regressors_score_of_one_sample_is_nan_with_scikit_learns_warning():
+    from sklearn.exceptions import UndefinedMetricWarning
+
+    X, y = problem("regressor")
+    model = fit_quietly(MLPRegressor(hidden_layer_sizes=(4,), max_iter=5, random_state=0), X, y)
+    for inputs, targets in ((X[:1], y[:1]), (X[:1].tolist(), y[:1].tolist())):  # the fast path, scikit-learn's
+        with pytest.warns(UndefinedMetricWarning, match="less than two samples"):
+            assert np.isnan(model.score(inputs, targets))

@@ -1,7 +1,10 @@
 """``MLPRegressor``: scikit-learn's multi-layer perceptron regressor, trained by fastbp's kernels."""
 
+import warnings
+
 import numpy as np
 from sklearn.base import RegressorMixin
+from sklearn.exceptions import UndefinedMetricWarning
 from sklearn.metrics import r2_score
 from sklearn.neural_network import MLPRegressor as SklearnMLPRegressor
 from sklearn.utils import column_or_1d
@@ -142,7 +145,11 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         """The coefficient of determination R^2 of :meth:`predict` on ``(X, y)``."""
         predicted = self.predict(X)
         if type(y) is np.ndarray and y.dtype == np.float64 and y.shape == predicted.shape and y.ndim == 1:
-            if sample_weight is None and y.shape[0] >= 2 and np.isfinite(y).all():
+            if sample_weight is None and np.isfinite(y).all():
+                if y.shape[0] < 2:  # r2_score's answer for one sample, without its checks
+                    message = "R^2 score is not well-defined with less than two samples."
+                    warnings.warn(message, UndefinedMetricWarning, stacklevel=2)
+                    return float("nan")
                 return one_output_r2(y, predicted)
         refuse_strings(y, "y")
         with naming("y"):
