@@ -30,12 +30,7 @@ import math
 import numpy as np
 
 from fastbp.backends.cpu.tiles import tile_sum
-from fastbp.backends.cpu.tuning import (
-    UNITS_PER_BLOCK,
-    inlined_kernel,
-    kernel,
-    units_tile,
-)
+from fastbp.backends.cpu.tuning import UNITS_PER_BLOCK, inlined_kernel, kernel, units_tile
 from fastbp.numerics.exp import exp
 from fastbp.numerics.formulas import (
     EXP,
