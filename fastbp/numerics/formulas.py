@@ -101,12 +101,27 @@ def activation(code, z):
 def softmax_row(z, n):
     """Row n of ``z`` holds z^L on entry and a^L on return (softmax couples a row)."""
     # a^L_k = exp(z^L_k - m) / sum_i exp(z^L_i - m), m = max_i z^L_i
+    subtract_row_max(z, n)
+    for k in range(z.shape[1]):
+        z[n, k] = exp(z[n, k])
+    divide_by_row_sum(z, n)
+
+
+@register_jitable
+def subtract_row_max(z, n):
+    """z^L_k - m for every k of row n, m = max_i z^L_i: softmax's exponentials then cannot overflow."""
     m = z[n, 0]
     for k in range(1, z.shape[1]):
         m = max(m, z[n, k])
+    for k in range(z.shape[1]):
+        z[n, k] -= m
+
+
+@register_jitable
+def divide_by_row_sum(z, n):
+    """Row n of ``z`` divided by its sum, in the order of its units: softmax's normalisation."""
     total = z.dtype.type(0.0)
     for k in range(z.shape[1]):
-        z[n, k] = exp(z[n, k] - m)
         total += z[n, k]
     for k in range(z.shape[1]):
         z[n, k] /= total

@@ -41,9 +41,11 @@ from fastbp.numerics.formulas import (
     activation_derivative,
     cost_derivative,
     cost_term,
+    divide_by_row_sum,
     is_canonical_pair,
     relu,
     sigmoid,
+    subtract_row_max,
 )
 from fastbp.numerics.layout import weights
 from fastbp.numerics.tanh import tanh
@@ -154,24 +156,16 @@ def activate(code, z):
     """
     if code == SOFTMAX:
         # a^L_k = exp(z^L_k - m) / sum_i exp(z^L_i - m), m = max_i z^L_i: the steps of
-        # formulas.softmax_row, each element's in the same order (so the same bits), but the
-        # exponentials of the whole block in one loop, which vectorises where a row's 3 or 10
-        # outputs do not fill a vector (benchmarks/README.md, "Small networks").
+        # formulas.softmax_row, but the exponentials of the whole block in one loop, which
+        # vectorises where a row's 3 or 10 outputs do not fill a vector (benchmarks/README.md,
+        # "Small networks").
         for n in range(z.shape[0]):
-            m = z[n, 0]
-            for k in range(1, z.shape[1]):
-                m = max(m, z[n, k])
-            for k in range(z.shape[1]):
-                z[n, k] -= m
+            subtract_row_max(z, n)
         shifted = z.reshape(z.size)
         for i in range(shifted.shape[0]):
             shifted[i] = exp(shifted[i])
         for n in range(z.shape[0]):
-            total = z.dtype.type(0.0)
-            for k in range(z.shape[1]):
-                total += z[n, k]
-            for k in range(z.shape[1]):
-                z[n, k] /= total
+            divide_by_row_sum(z, n)
     elif code == SIGMOID:
         for n in range(z.shape[0]):
             for k in range(z.shape[1]):
