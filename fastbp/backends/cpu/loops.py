@@ -222,15 +222,22 @@ def backpropagate(W_next, delta_next, code, a, delta):
     ``W^{l+1}_kj`` loaded serves four samples and each ``delta^l_j`` is
     loaded and stored once per four rows (eight loads and four stores per
     sixteen multiply-adds; two samples by four units ran slower with AVX-512
-    and AVX2 alike).  The factor sigma_l' is applied in the same pass.
+    and AVX2 alike).  Through a layer of one to three units each row gets
+    its whole sum in one pass (half the time of the passes for units left
+    over from blocks: benchmarks/README.md, "Small networks").  The factor
+    sigma_l' is applied in a last pass over each row, while it sits in the L1 cache.
     """
     n_samples = a.shape[0]
     n_units, n_inputs = W_next.shape
     quads_stop = n_units // 4 * 4
     blocks_stop = n_samples // 4 * 4
-    for n in range(n_samples):
-        for j in range(n_inputs):
-            delta[n, j] = 0.0
+    # One to three units (an output layer, mostly) have a pass of their own below; the others' sums
+    # start at zero.
+    few_units = n_units < 4
+    if not few_units:
+        for n in range(n_samples):
+            for j in range(n_inputs):
+                delta[n, j] = 0.0
     for n in range(0, blocks_stop, 4):
         for k in range(0, quads_stop, 4):
             d0 = delta_next[n, k], delta_next[n, k + 1], delta_next[n, k + 2], delta_next[n, k + 3]
@@ -243,18 +250,31 @@ def backpropagate(W_next, delta_next, code, a, delta):
                 delta[n + 1, j] += w0 * d1[0] + w1 * d1[1] + w2 * d1[2] + w3 * d1[3]
                 delta[n + 2, j] += w0 * d2[0] + w1 * d2[1] + w2 * d2[2] + w3 * d2[3]
                 delta[n + 3, j] += w0 * d3[0] + w1 * d3[1] + w2 * d3[2] + w3 * d3[3]
-    # The units left over from the blocks (an output layer of 1 to 3 units is nothing else) two at
-    # a time, and the samples left over from them with every unit.
+    # Then each row's remaining units, and sigma_l' while the row is in the L1 cache.
+    k1, k2 = min(1, n_units - 1), min(2, n_units - 1)
+    zero = delta.dtype.type(0.0)
     for n in range(n_samples):
-        first_k = quads_stop if n < blocks_stop else 0
-        for k in range(first_k, n_units - 1, 2):
-            d0, d1 = delta_next[n, k], delta_next[n, k + 1]
+        if few_units:
+            # All one to three terms in one pass: the passes below (pairs, then one) cost more than so
+            # few terms' arithmetic.  A missing second or third unit weighs zero (its row is read
+            # again, times 0).
+            d0 = delta_next[n, 0]
+            d1 = delta_next[n, k1] if n_units > 1 else zero
+            d2 = delta_next[n, k2] if n_units > 2 else zero
             for j in range(n_inputs):
-                delta[n, j] += W_next[k, j] * d0 + W_next[k + 1, j] * d1
-        if (n_units - first_k) % 2 == 1:
-            d_k = delta_next[n, n_units - 1]
-            for j in range(n_inputs):
-                delta[n, j] += W_next[n_units - 1, j] * d_k
+                delta[n, j] = W_next[0, j] * d0 + W_next[k1, j] * d1 + W_next[k2, j] * d2
+        else:
+            # The units left over from the blocks two at a time, and the samples left over from them
+            # with every unit.
+            first_k = quads_stop if n < blocks_stop else 0
+            for k in range(first_k, n_units - 1, 2):
+                d0, d1 = delta_next[n, k], delta_next[n, k + 1]
+                for j in range(n_inputs):
+                    delta[n, j] += W_next[k, j] * d0 + W_next[k + 1, j] * d1
+            if (n_units - first_k) % 2 == 1:
+                d_k = delta_next[n, n_units - 1]
+                for j in range(n_inputs):
+                    delta[n, j] += W_next[n_units - 1, j] * d_k
         for j in range(n_inputs):
             delta[n, j] *= activation_derivative(code, a[n, j])
 

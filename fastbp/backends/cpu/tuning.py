@@ -29,8 +29,11 @@ UNITS_TILE = 65536
 # Rows of dW^l per chunk of the gradient pass: the chunks' sums of squares
 # are added in order, so the chunks must not depend on the thread count.  A
 # multiple of four: the register blocks of loops.layer_gradients (four rows)
-# start at a chunk's first row.
-GRADIENT_ROWS = 16
+# start at a chunk's first row.  Four, the least, so that the threads' shares
+# of chunks are even: 100 rows gave 2 threads 64 and 36 in chunks of 16, 52 and
+# 48 in chunks of 4; the rows' work is the same either way, since each block of
+# four rows reads the whole batch (benchmarks/README.md, "Small networks").
+GRADIENT_ROWS = 4
 
 # A layer goes to the threads when its batch needs at least this many
 # multiply-adds (n_samples * n_l * n_{l-1}): below it, starting a parallel
