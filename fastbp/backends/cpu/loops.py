@@ -386,9 +386,14 @@ def input_sum_tiles(b, z, Ap, Bp, tile_start, tile_stop):
         panel, block = i // n_blocks, i % n_blocks
         tile_sum(Ap[block], Bp[panel], tile)
         first_n, first_k = block * rows, panel * units
+        count = min(units, z.shape[1] - first_k)
+        # Row views, indexed from 0: Numba's check for negative indices on first_k + u kept
+        # this loop from vectorising (benchmarks/README.md, "Register tiles' stores").
+        bias = b[first_k : first_k + count]
         for r in range(min(rows, z.shape[0] - first_n)):
-            for u in range(min(units, z.shape[1] - first_k)):
-                z[first_n + r, first_k + u] = tile[r, u] + b[first_k + u]
+            z_row = z[first_n + r, first_k : first_k + count]
+            for u in range(count):
+                z_row[u] = tile[r, u] + bias[u]
 
 
 @kernel
@@ -408,10 +413,13 @@ def backpropagate_tiles(code, a, delta, Ap, Bp, tile_start, tile_stop):
         panel, block = i // n_blocks, i % n_blocks
         tile_sum(Ap[block], Bp[panel], tile)
         first_n, first_j = block * rows, panel * units
+        count = min(units, delta.shape[1] - first_j)
         for r in range(min(rows, delta.shape[0] - first_n)):
-            n = first_n + r
-            for u in range(min(units, delta.shape[1] - first_j)):
-                delta[n, first_j + u] = tile[r, u] * activation_derivative(code, a[n, first_j + u])
+            # Row views, indexed from 0, as in input_sum_tiles.
+            delta_row = delta[first_n + r, first_j : first_j + count]
+            a_row = a[first_n + r, first_j : first_j + count]
+            for u in range(count):
+                delta_row[u] = tile[r, u] * activation_derivative(code, a_row[u])
 
 
 @kernel
@@ -435,10 +443,13 @@ def weight_gradient_tiles(W, inv_n, decay, dW, Ap, Bp, tile_start, tile_stop):
         block, panel = i // n_panels, i % n_panels
         tile_sum(Ap[block], Bp[panel], tile)
         first_k, first_j = block * rows, panel * units
+        count = min(units, dW.shape[1] - first_j)
         for r in range(min(rows, dW.shape[0] - first_k)):
-            k = first_k + r
-            for u in range(min(units, dW.shape[1] - first_j)):
-                dW[k, first_j + u] = tile[r, u] * inv_n + decay * W[k, first_j + u]
+            # Row views, indexed from 0, as in input_sum_tiles.
+            dW_row = dW[first_k + r, first_j : first_j + count]
+            W_row = W[first_k + r, first_j : first_j + count]
+            for u in range(count):
+                dW_row[u] = tile[r, u] * inv_n + decay * W_row[u]
 
 
 @kernel
