@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from conftest import run_probe
 
-from fastbp.backends.cpu import parallel, products
+from fastbp.backends.cpu import parallel, products, tiles
 from fastbp.backends.cpu.tuning import TILES
 from fastbp.numerics.formulas import SIGMOID
 
@@ -72,8 +72,10 @@ def test_the_attribute_changes_only_the_tiles(tmp_path):
     assert "zmm" not in compiled_for("sapphirerapids", tmp_path)["loops"]
 
 
-# A batch of 129 by layers of 515 and 517 units: partial tiles on every side.
-SHAPES = [(129, 515, 517), (37, 70, 130), (4, 3, 65)]
+# A batch of 129 by layers of 515 and 517 units: partial tiles on every side.  300 samples by 1000
+# inputs: the gradients' panels of a^{l-1} (300 x 48 each) make two groups in float32 and three in
+# float64 (tiles.block_in_panel_group).
+SHAPES = [(129, 515, 517), (37, 70, 130), (4, 3, 65), (300, 1000, 9)]
 TOLERANCE = {"float32": 2e-5, "float64": 1e-12}
 
 
@@ -114,6 +116,16 @@ def test_tiled_products_match_numpy_on_one_and_two_threads(shape, dtype):
         results.append((z, below, dW, db, squares))
     for one, two in zip(*results):
         assert np.array_equal(one, two)  # bitwise, whatever the thread count
+
+
+@pytest.mark.parametrize("n_blocks,n_panels,samples", [(256, 22, 256), (3, 5, 10), (7, 40, 2000), (5, 21, 300)])
+def test_panel_groups_number_every_tile_once(n_blocks, n_panels, samples):
+    Bp = np.empty((n_panels, samples, tiles.tile_shape("float64")[1]))
+    numbered = [tiles.block_in_panel_group(i, n_blocks, Bp) for i in range(n_blocks * n_panels)]
+    assert sorted(numbered) == [(block, panel) for block in range(n_blocks) for panel in range(n_panels)]
+    group_panels = max(1, tiles.PANEL_GROUP_BYTES // Bp[0].nbytes)
+    # Within a group, each block runs over the group's panels before the next block starts.
+    assert numbered[: min(group_panels, n_panels)] == [(0, panel) for panel in range(min(group_panels, n_panels))]
 
 
 BLOCKS_PROBE = """
@@ -177,7 +189,7 @@ def test_the_plan_compiles_the_tiles_wherever_a_layer_uses_them(sizes, batch_siz
 DELTAS_PROBE = """
 import json, sys
 import numba, numpy as np
-from fastbp.backends.cpu import parallel, products
+from fastbp.backends.cpu import parallel, products, tiles
 from fastbp.numerics.formulas import SIGMOID
 
 rng = np.random.default_rng(0)

@@ -29,7 +29,7 @@ import math
 
 import numpy as np
 
-from fastbp.backends.cpu.tiles import tile_sum
+from fastbp.backends.cpu.tiles import block_in_panel_group, tile_sum
 from fastbp.backends.cpu.tuning import UNITS_PER_BLOCK, inlined_kernel, kernel, units_tile
 from fastbp.numerics.exp import exp
 from fastbp.numerics.formulas import (
@@ -430,17 +430,18 @@ def weight_gradient_tiles(W, inv_n, decay, dW, Ap, Bp, tile_start, tile_stop):
     columns (:func:`fastbp.backends.cpu.tiles.pack_column_blocks`):
     ``Ap[block, n, r]`` is delta^l_k(n) of ``k = block * TILE_ROWS + r`` and
     ``Bp[panel, n, u]`` is a^{l-1}_j(n) of ``j = panel * TILE_UNITS + u``.
-    Tile ``i`` is units' block ``i // n_panels`` by inputs' panel
-    ``i % n_panels``: consecutive tiles run along the same rows of ``dW`` and
-    ``W`` (read and written once each), while the block of delta^l stays in
-    the L1 cache (panel by panel, as the other two products go, was slower).
-    The biases' gradients and the sum of squares come from
+    Tiles go units' block by block within a group of inputs' panels
+    (:func:`fastbp.backends.cpu.tiles.block_in_panel_group`): consecutive
+    tiles run along the same rows of ``dW`` and ``W`` while the block of
+    delta^l stays in the L1 cache (panel by panel, as the other two products
+    go, was slower), and the group's panels of a^{l-1} stay in the L2 cache
+    for every block.  The biases' gradients and the sum of squares come from
     :func:`bias_gradients`.
     """
-    rows, units, n_panels = Ap.shape[2], Bp.shape[2], Bp.shape[0]
+    rows, units = Ap.shape[2], Bp.shape[2]
     tile = np.empty((rows, units), dtype=dW.dtype)
     for i in range(tile_start, tile_stop):
-        block, panel = i // n_panels, i % n_panels
+        block, panel = block_in_panel_group(i, Ap.shape[0], Bp)
         tile_sum(Ap[block], Bp[panel], tile)
         first_k, first_j = block * rows, panel * units
         count = min(units, dW.shape[1] - first_j)
