@@ -184,8 +184,8 @@ def pack_row_blocks(M, panels, block_start, block_stop):
     a time: each pass along ``t`` writes four neighbouring elements of each
     row of the panel, where a pass per row came back to every cache line of
     the panel ``width / 4`` times more often (packing a 1024 x 1024 ``W^l``
-    took 2x to 3x as long: benchmarks/README.md, "Register tiles' stores and
-    panels").  The views are indexed from 0, so that Numba's checks for
+    took 2x to 3x as long: benchmarks/README.md, "Deltas through
+    small layers").  The views are indexed from 0, so that Numba's checks for
     negative indices fall away.
     """
     width = panels.shape[2]

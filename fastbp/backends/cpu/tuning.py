@@ -32,7 +32,7 @@ UNITS_TILE = 65536
 # start at a chunk's first row.  Four, the least, so that the threads' shares
 # of chunks are even: 100 rows gave 2 threads 64 and 36 in chunks of 16, 52 and
 # 48 in chunks of 4; the rows' work is the same either way, since each block of
-# four rows reads the whole batch (benchmarks/README.md, "Small networks").
+# four rows reads the whole batch (benchmarks/README.md, "Deltas through small layers").
 GRADIENT_ROWS = 4
 
 # A layer goes to the threads when its batch needs at least this many
