@@ -73,6 +73,9 @@ def test_a_cache_is_loaded_only_by_the_same_fastbp_numba_and_cpu(tmp_path):
     assert probe(tmp_path, other_fastbp)[0]["misses"] == 1
     # Another CPU.
     assert probe(tmp_path, environment={"NUMBA_CPU_NAME": "generic"})[0]["misses"] == 1
+    # Other settings of Numba's code generation: profiling, bounds checks, optimisation level.
+    for setting in ({"NUMBA_ENABLE_PROFILING": "1"}, {"NUMBA_BOUNDSCHECK": "1"}, {"NUMBA_OPT": "0"}):
+        assert probe(tmp_path, environment=setting)[0]["misses"] == 1, setting
     # Neither replaced the first entry.
     assert probe(tmp_path)[0]["hits"] == 1
     # Another Numba: Numba keeps its version in the cache's index, and starts a new index for another.

@@ -57,11 +57,12 @@ def cache_key() -> str:
     Two machines share cache entries only where both lines agree: compare them when a shared cache is not used.
     """
     from fastbp.backends.cpu.tuning import cpu_features
-    from fastbp.numerics.cache import FINGERPRINT
+    from fastbp.numerics.cache import FINGERPRINT, codegen_settings
 
     cpu = numba.config.CPU_NAME or llvmlite.binding.get_host_cpu_name()
     features = hashlib.sha256(cpu_features().encode()).hexdigest()[:8]
-    return f"fastbp sources {FINGERPRINT[:16]}, CPU {cpu} (features {features})"
+    settings = hashlib.sha256(repr(codegen_settings()).encode()).hexdigest()[:8]
+    return f"fastbp sources {FINGERPRINT[:16]}, Numba settings {settings}, CPU {cpu} (features {features})"
 
 
 def lines() -> list[str]:

@@ -11,9 +11,14 @@ old machine code.
 
 :class:`KernelCache` adds :data:`FINGERPRINT` to Numba's key: fastbp's
 version and a hash of every source file whose functions are compiled into
-kernels (this folder and ``backends/cpu``).  A cache written by another
-fastbp, by another Numba or for another CPU is never loaded; its entries
-stay on disk, unused.  Everything else about Numba's cache is unchanged:
+kernels (this folder and ``backends/cpu``).  It adds Numba's own settings
+that change the machine code (:data:`CODEGEN_SETTINGS`), which Numba's key
+leaves out too: one run with ``NUMBA_ENABLE_PROFILING=1`` (for ``perf``)
+left kernels in the cache that every later run loaded, and mnistlike's
+epoch took 71 ms instead of 47 (benchmarks/README.md, "Deltas through small
+layers").  A cache written by another fastbp, by another Numba, for another
+CPU or with other such settings is never loaded; its entries stay on disk,
+unused.  Everything else about Numba's cache is unchanged:
 where it lives (beside the sources, or ``NUMBA_CACHE_DIR``), and that it
 can be copied to other machines with the same CPU (see the README on Dask
 workers and containers).
@@ -43,12 +48,36 @@ def source_fingerprint(package: Path, version: str) -> str:
 
 FINGERPRINT = source_fingerprint(Path(__file__).resolve().parent.parent, __version__)
 
+# The attributes of numba.config (set from NUMBA_* environment variables) that change the code
+# Numba makes: optimisation level, profiling and debugging aids, bounds checks, the vectorisers,
+# the math library, reference-count pruning.  The CPU's name and features are in Numba's key.
+CODEGEN_SETTINGS = (
+    "OPT",
+    "ENABLE_PROFILING",
+    "DEBUGINFO_DEFAULT",
+    "BOUNDSCHECK",
+    "LOOP_VECTORIZE",
+    "SLP_VECTORIZE",
+    "ENABLE_AVX",
+    "USING_SVML",
+    "EXTEND_VARIABLE_LIFETIMES",
+    "NRT_STATS",
+    "DEBUG_NRT",
+    "LLVM_REFPRUNE_PASS",
+    "LLVM_REFPRUNE_FLAGS",
+)
+
+
+def codegen_settings() -> tuple[str, ...]:
+    """The values of :data:`CODEGEN_SETTINGS` now, as text (a setting this Numba lacks reads "None")."""
+    return tuple(str(getattr(numba.config, name, None)) for name in CODEGEN_SETTINGS)
+
 
 class KernelCache(FunctionCache):
-    """Numba's cache of compiled functions, whose index key also holds :data:`FINGERPRINT`."""
+    """Numba's cache of compiled functions, keyed also by :data:`FINGERPRINT` and :func:`codegen_settings`."""
 
     def _index_key(self, sig, codegen):
-        return (*super()._index_key(sig, codegen), FINGERPRINT)
+        return (*super()._index_key(sig, codegen), FINGERPRINT, codegen_settings())
 
 
 def cached_jit(**options):
