@@ -189,7 +189,7 @@ def test_the_plan_compiles_the_tiles_wherever_a_layer_uses_them(sizes, batch_siz
 DELTAS_PROBE = """
 import json, sys
 import numba, numpy as np
-from fastbp.backends.cpu import parallel, products, tiles
+from fastbp.backends.cpu import parallel, products
 from fastbp.numerics.formulas import SIGMOID
 
 rng = np.random.default_rng(0)
