@@ -41,11 +41,7 @@ BIG_BATCH = 129
 # the threads by samples (shares of 132 and 125, the second with a partial block of four).
 TALL_SIZES = [70, 48, 30]
 TALL_BATCH = 257
-NETWORKS = {
-    "small": (SIZES, BATCH),
-    "tiled": (BIG_SIZES, BIG_BATCH),
-    "tall": (TALL_SIZES, TALL_BATCH),
-}
+NETWORKS = {"small": (SIZES, BATCH), "tiled": (BIG_SIZES, BIG_BATCH), "tall": (TALL_SIZES, TALL_BATCH)}
 
 needs_two_threads = pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="needs NUMBA_NUM_THREADS >= 2")
 

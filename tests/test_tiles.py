@@ -121,9 +121,10 @@ def test_tiled_products_match_numpy_on_one_and_two_threads(shape, dtype):
 @pytest.mark.parametrize("n_blocks,n_panels,samples", [(256, 22, 256), (3, 5, 10), (7, 40, 2000), (5, 21, 300)])
 def test_panel_groups_number_every_tile_once(n_blocks, n_panels, samples):
     Bp = np.empty((n_panels, samples, tiles.tile_shape("float64")[1]))
-    numbered = [tiles.block_in_panel_group(i, n_blocks, Bp) for i in range(n_blocks * n_panels)]
+    group_panels = tiles.panels_per_group(Bp)
+    assert group_panels == max(1, tiles.PANEL_GROUP_BYTES // Bp[0].nbytes)
+    numbered = [tiles.block_in_panel_group(i, n_blocks, n_panels, group_panels) for i in range(n_blocks * n_panels)]
     assert sorted(numbered) == [(block, panel) for block in range(n_blocks) for panel in range(n_panels)]
-    group_panels = max(1, tiles.PANEL_GROUP_BYTES // Bp[0].nbytes)
     # Within a group, each block runs over the group's panels before the next block starts.
     assert numbered[: min(group_panels, n_panels)] == [(0, panel) for panel in range(min(group_panels, n_panels))]
 

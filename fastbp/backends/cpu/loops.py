@@ -29,7 +29,7 @@ import math
 
 import numpy as np
 
-from fastbp.backends.cpu.tiles import block_in_panel_group, tile_sum
+from fastbp.backends.cpu.tiles import block_in_panel_group, panels_per_group, tile_sum
 from fastbp.backends.cpu.tuning import UNITS_PER_BLOCK, inlined_kernel, kernel, units_tile
 from fastbp.numerics.exp import exp
 from fastbp.numerics.formulas import (
@@ -441,8 +441,9 @@ def weight_gradient_tiles(W, inv_n, decay, dW, Ap, Bp, tile_start, tile_stop):
     """
     rows, units = Ap.shape[2], Bp.shape[2]
     tile = np.empty((rows, units), dtype=dW.dtype)
+    per_group = panels_per_group(Bp)
     for i in range(tile_start, tile_stop):
-        block, panel = block_in_panel_group(i, Ap.shape[0], Bp)
+        block, panel = block_in_panel_group(i, Ap.shape[0], Bp.shape[0], per_group)
         tile_sum(Ap[block], Bp[panel], tile)
         first_k, first_j = block * rows, panel * units
         count = min(units, dW.shape[1] - first_j)

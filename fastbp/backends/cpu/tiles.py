@@ -143,19 +143,23 @@ PANEL_GROUP_BYTES = 1 << 20
 
 
 @kernel
-def block_in_panel_group(i, n_blocks, Bp):
+def panels_per_group(Bp):
+    """How many panels of ``Bp`` make a group of :func:`block_in_panel_group` (at least 1)."""
+    return max(1, PANEL_GROUP_BYTES // (Bp.shape[1] * Bp.shape[2] * Bp.itemsize))
+
+
+@kernel
+def block_in_panel_group(i, n_blocks, n_panels, per_group):
     """Tile ``i``'s ``(block, panel)``: blocks of A one after another within a group of B's panels.
 
-    The panels go in groups of :data:`PANEL_GROUP_BYTES`; tile ``i`` is in
-    group ``i // (n_blocks * P)`` (P panels a group, fewer in the last),
+    The panels go in groups of ``per_group`` (:func:`panels_per_group`, fewer
+    in the last); tile ``i`` is in group ``i // (n_blocks * per_group)``,
     whose tiles run block by block, each block over the group's panels.  A
     block of A then stays in the L1 cache for the group's panels, and the
     group's panels in the L2 cache for all the blocks: where all of B's panels
     do not fit there (wide float64 layers' gradients: 2.2 MB), each block
     read them again from memory.
     """
-    n_panels = Bp.shape[0]
-    per_group = max(1, PANEL_GROUP_BYTES // (Bp.shape[1] * Bp.shape[2] * Bp.itemsize))
     group = i // (n_blocks * per_group)
     first_panel = group * per_group
     in_group = min(per_group, n_panels - first_panel)
