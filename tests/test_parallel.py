@@ -8,10 +8,11 @@ import textwrap
 import numba
 import numpy as np
 import pytest
-from conftest import TOLERANCE
+from conftest import OUTPUT_COSTS, TOLERANCE, random_targets
 
 from fastbp import Network, functional
-from fastbp.backends import check_n_jobs, numba_threads, thread_count
+from fastbp.backends import check_n_jobs, get_backend, numba_threads, thread_count
+from fastbp.backends.cpu.serial import shares_rows
 from fastbp.backends.cpu.tuning import (
     PARALLEL_MIN_PARAMETERS,
     PARALLEL_MIN_WORK,
@@ -63,6 +64,17 @@ def test_the_layers_and_the_update_really_go_to_the_threads():
         assert not worth_tiling(BIG_BATCH, np.empty((BIG_SIZES[3], BIG_SIZES[2])), threshold)
     for l in (1, 2):
         assert TALL_BATCH * TALL_SIZES[l] * TALL_SIZES[l - 1] >= PARALLEL_MIN_WORK and TALL_BATCH > TALL_SIZES[l]
+    # The tall network's forward pass and deltas go to the threads in one region, shared by samples;
+    # the others' layer by layer (fewer samples than units, or tiled layers).
+    for (sizes, batch), shared in (
+        (NETWORKS["tall"], True),
+        (NETWORKS["small"], False),
+        (NETWORKS["tiled"], not TILES),
+    ):
+        network = Network(sizes, seed=0)
+        A = layout.activation_buffer(network.sizes, batch, network.dtype)
+        assert shares_rows(network.theta, network.sizes, A, batch, 2, True) is shared
+        assert shares_rows(network.theta, network.sizes, A, batch, 1, True) is False
     # The tiles serve only CPUs with AVX-512 (tests/test_tiles.py checks them on any CPU).
     assert TILES is (VECTOR_BITS == 512)
 
@@ -87,6 +99,42 @@ def test_threaded_steps_match_oracle(shape, hidden, dtype):
     got = functional.gradient_vector(network, a_ref, d_ref, "parallel")
     want = functional.gradient_vector(network, a_ref, d_ref, "numpy")
     np.testing.assert_allclose(got, want, rtol=TOLERANCE[dtype], atol=TOLERANCE[dtype])
+
+
+def batch_step(network, X, Y, S, backend, n_threads):
+    """``backend``'s cost_and_gradient on ``n_threads`` threads: N C, dC/dtheta, and the A and D it leaves."""
+    n_samples = X.shape[0]
+    A = layout.activation_buffer(network.sizes, n_samples, network.dtype)
+    D = layout.delta_buffer(network.sizes, n_samples, network.dtype)
+    layout.layer(A, network.sizes, 0, n_samples, 0)[:] = X
+    grad = np.empty_like(network.theta)
+    with numba_threads(n_threads):
+        total = get_backend(backend).cost_and_gradient(
+            *network.kernel_arguments(), A, D, Y, S, n_samples, float(S.sum()), grad, n_threads, None
+        )
+    return total, grad, A, D
+
+
+@needs_two_threads
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("output,cost", OUTPUT_COSTS)
+def test_samples_shared_up_and_down_the_network_match_one_thread_and_oracle(output, cost, dtype):
+    # The tall network's batch takes the one-region path (parallel.rows_up_and_down) on two
+    # threads, the layer-by-layer loops on one: bitwise the same, for every output delta.
+    sizes, batch = NETWORKS["tall"]
+    network = Network(sizes, "relu", output, cost, l2=0.3, dtype=dtype, seed=4)
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(batch, sizes[0])).astype(dtype)
+    Y = random_targets(rng, batch, sizes[-1], output, cost).astype(dtype)
+    S = np.linspace(0.5, 1.5, batch).astype(dtype)
+    two, one = batch_step(network, X, Y, S, "parallel", 2), batch_step(network, X, Y, S, "parallel", None)
+    assert two[0] == one[0] and all(got.tobytes() == want.tobytes() for got, want in zip(two[1:], one[1:]))
+    oracle = batch_step(network, X, Y, S, "numpy", None)
+    assert two[0] == pytest.approx(oracle[0], rel=TOLERANCE[dtype])
+    for got, want in zip(two[1:], oracle[1:]):
+        np.testing.assert_allclose(
+            got, want, rtol=TOLERANCE[dtype], atol=TOLERANCE[dtype] * max(1.0, np.abs(want).max())
+        )
 
 
 def train(backend, n_jobs, dtype="float32", optimizer="sgd", shape="small"):

@@ -96,6 +96,16 @@ def activations_layer(A, sizes, l, n_samples):
     return layout.layer(A, sizes, l, n_samples, 0)
 
 
+def dense_layers(A):
+    """``(buffer, first)``: the dense buffer of ``A``'s activations and its first layer (:func:`layout.layer`).
+
+    A dense ``A`` and 0; for a :class:`SparseActivations` its ``hidden`` and 1 (no ``a^0``).
+    """
+    if isinstance(A, SparseActivations):
+        return A.hidden, 1
+    return A, 0
+
+
 def dense_rows(X):
     """``X`` if it is dense; for CSR rows an empty ``(0, n_0)`` array (typed as dense rows, never read)."""
     if isinstance(X, CSRRows):
@@ -157,6 +167,13 @@ def units_from(sizes, first):
     return units
 
 
+@overload(dense_layers, target="cpu", inline="always")
+def _dense_layers_cpu(A):
+    if is_sparse_activations(A):
+        return lambda A: (A.hidden, 1)
+    return lambda A: (A, 0)
+
+
 @overload(dense_rows, target="cpu", inline="always")
 def _dense_rows_cpu(X):
     if is_csr(X):
@@ -194,21 +211,35 @@ def by_inputs(argument: int, dense, csr):
     parameters of ``dense``, written out (its source generated, as Numba
     generates its own), since Numba's IR inlining takes no ``*args``.
     """
-    parameters = list(inspect.signature(getattr(dense, "py_func", dense)).parameters)
+    return chosen_by_type(argument, dense, csr, CSRRows, is_csr)
+
+
+def by_activations(argument: int, dense, sparse):
+    """:func:`by_inputs` for ``A``: ``sparse(*args)`` where argument ``argument`` is a :class:`SparseActivations`."""
+    return chosen_by_type(argument, dense, sparse, SparseActivations, is_sparse_activations)
+
+
+def chosen_by_type(argument: int, first, second, second_class: type, is_second_type):
+    """``second(*args)`` where argument ``argument`` is a ``second_class``, else ``first(*args)`` (:func:`by_inputs`).
+
+    ``is_second_type`` tells a ``second_class`` by its Numba type, for compiled callers.
+    """
+    parameters = list(inspect.signature(getattr(first, "py_func", first)).parameters)
     names, chooser = ", ".join(parameters), parameters[argument]
-    namespace = {"__name__": __name__, "CSRRows": CSRRows, "is_csr": is_csr, "dense": dense, "csr": csr}
+    namespace = {"__name__": __name__, "Second": second_class, "is_second": is_second_type}
+    namespace.update(first=first, second=second)
     exec(
         f"def either({names}):\n"
-        f"    return (csr if isinstance({chooser}, CSRRows) else dense)({names})\n"
+        f"    return (second if isinstance({chooser}, Second) else first)({names})\n"
         f"def implementation({names}):\n"
-        f"    chosen = csr if is_csr({chooser}) else dense\n"
+        f"    chosen = second if is_second({chooser}) else first\n"
         f"    return lambda {names}: chosen({names})\n",
         namespace,
     )
     either = namespace["either"]
     overload(either, target="cpu", inline="always")(namespace["implementation"])
-    either.__name__ = either.__qualname__ = f"{dense.__name__}_or_{csr.__name__}"
-    either.__doc__ = f"``{dense.__name__}``, or ``{csr.__name__}`` for CSR inputs (:func:`by_inputs`)."
+    either.__name__ = either.__qualname__ = f"{first.__name__}_or_{second.__name__}"
+    either.__doc__ = f"``{first.__name__}``, or ``{second.__name__}`` for {second_class.__name__} (:func:`by_inputs`)."
     return either
 
 

@@ -47,7 +47,7 @@ from fastbp.numerics.formulas import (
     sigmoid,
     subtract_row_max,
 )
-from fastbp.numerics.layout import weights
+from fastbp.numerics.layout import biases, layer, weights
 from fastbp.numerics.tanh import tanh
 
 
@@ -278,6 +278,43 @@ def backpropagate(W_next, delta_next, code, a, delta):
                     delta[n, j] += W_next[n_units - 1, j] * d_k
         for j in range(n_inputs):
             delta[n, j] *= activation_derivative(code, a[n, j])
+
+
+@kernel
+def rows_up_and_down(theta, sizes, codes, cost, A, first_layer, D, y, s, n_samples, start, stop, up, down):
+    """Samples ``start .. stop - 1`` of a batch forward through layers ``up``, then their deltas through ``down``.
+
+    ``up = (first, last)`` and ``down = (top, bottom)``.  For l = first ..
+    last: z^l = W^l a^{l-1} + b^l, then a^l = sigma_l(z^l).  Then for l =
+    top .. bottom, downwards: delta^L from the cost where l = L
+    (:func:`output_delta`), else delta^l = sigma_l'(z^l) (W^{l+1})^T
+    delta^{l+1} (:func:`backpropagate`).  An empty range (first > last, top <
+    bottom) skips its half.  ``A`` holds the batch's activations from layer
+    ``first_layer`` on (0, or 1 for CSR inputs, whose ``a^0`` is not dense:
+    their forward range starts at 2).  ``y`` and ``s`` (the batch's targets
+    and weights) and ``cost`` are read for delta^L only.
+
+    Every formula here reads and writes its own samples' rows only, so the
+    threads can each take a share of rows through them
+    (:func:`fastbp.backends.cpu.parallel.rows_up_and_down`); the loops are
+    those the layer-by-layer steps run, which block samples from the start
+    of their range.
+    """
+    L = sizes.shape[0] - 1
+    for l in range(up[0], up[1] + 1):
+        # z^l_k = sum_j W^l_kj a^{l-1}_j + b^l_k, then a^l_k = sigma_l(z^l_k)
+        a_prev = layer(A, sizes, l - 1, n_samples, first_layer)[start:stop]
+        a = layer(A, sizes, l, n_samples, first_layer)[start:stop]
+        input_sums_by_tiles(weights(theta, sizes, l), biases(theta, sizes, l), a_prev, a)
+        activate(codes[l], a)
+    for l in range(down[0], down[1] - 1, -1):
+        a, delta = layer(A, sizes, l, n_samples, first_layer)[start:stop], layer(D, sizes, l, n_samples, 1)[start:stop]
+        if l == L:
+            output_delta(cost, codes[L], a, y[start:stop], s[start:stop], delta)
+        else:
+            # delta^l_j = sigma_l'(z^l_j) * sum_k W^{l+1}_kj delta^{l+1}_k
+            delta_next = layer(D, sizes, l + 1, n_samples, 1)[start:stop]
+            backpropagate(weights(theta, sizes, l + 1), delta_next, codes[l], a, delta)
 
 
 @kernel

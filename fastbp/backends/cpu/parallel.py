@@ -14,7 +14,10 @@ the results are bitwise those of the serial backend, for any thread count
 * input sums z^l_k: by samples ``n`` when the batch has more samples than
   the layer has units (each thread then applies sigma_l to its rows), else
   by receiving units ``k`` (rows of ``W^l``);
-* deltas delta^l_j(n): by samples ``n`` (rows of ``delta^l``);
+* deltas delta^l_j(n): by samples ``n`` (rows of ``delta^l``,
+  :func:`rows_up_and_down`); and the whole forward pass with delta^L and the
+  delta recursion in one parallel region, by samples, where every layer has
+  more samples than units;
 * layer 1 of CSR inputs (:mod:`fastbp.backends.cpu.csr`): input sums and
   gradients by receiving units ``k``, the gradients in the chunks below;
 * gradients dC/dW^l_kj: by receiving units ``k`` (rows of ``dW^l``), in
@@ -68,13 +71,25 @@ def forward_layer(W, b, code, a_prev, a, n_threads):
 
 
 @parallel_kernel
-def backpropagate(W_next, delta_next, code, a, delta, n_threads):
-    """delta^l_j = sigma_l'(z^l_j) * sum_k W^{l+1}_kj delta^{l+1}_k, samples shared among the threads."""
-    n_samples = a.shape[0]
-    chunk = aligned_share(n_samples, n_threads)
-    for c in numba.prange(-(-n_samples // chunk)):
-        rows = slice(c * chunk, min((c + 1) * chunk, n_samples))
-        loops.backpropagate(W_next, delta_next[rows], code, a[rows], delta[rows])
+def rows_up_and_down(theta, sizes, codes, cost, A, first_layer, D, y, s, n_samples, up, down, n_threads):
+    """:func:`fastbp.backends.cpu.loops.rows_up_and_down` of a whole batch, its samples shared among the threads.
+
+    Forward through layers ``up = (first, last)``, then the deltas of layers
+    ``down = (top, bottom)``: each formula reads and writes its own samples'
+    rows only, so each thread takes its share of samples up the network and
+    back down without waiting for the others.  The delta recursion goes this
+    way layer by layer; the forward pass and all the deltas of a batch whose
+    every layer has more samples than units go in one parallel region
+    (:func:`fastbp.backends.cpu.serial.shares_rows`), where the
+    layer-by-layer steps enter one per threaded layer and step and leave
+    the layers too small for the threads on one (benchmarks/README.md, "One
+    parallel region for the forward pass and the deltas").  Each share starts
+    at a multiple of four samples: bitwise the serial results.
+    """
+    share = aligned_share(n_samples, n_threads)
+    for c in numba.prange(-(-n_samples // share)):
+        start, stop = c * share, min((c + 1) * share, n_samples)
+        loops.rows_up_and_down(theta, sizes, codes, cost, A, first_layer, D, y, s, n_samples, start, stop, up, down)
 
 
 @parallel_kernel

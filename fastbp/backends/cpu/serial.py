@@ -38,11 +38,14 @@ when it loads a cached caller with the parallel code linked in (Numba issue
 
 import math
 
+import numpy as np
+
 from fastbp.backends.cpu import csr, loops, parallel, products
 from fastbp.backends.cpu.loops import copy, data_cost, output_delta, squared_weights
 from fastbp.backends.cpu.tuning import (
     GRADIENT_ROWS,
     PARALLEL_MIN_PARAMETERS,
+    PARALLEL_MIN_WORK,
     TILED_DELTAS,
     TILED_GRADIENTS,
     TILED_INPUT_SUMS,
@@ -60,7 +63,9 @@ from fastbp.numerics.sparse import (
     activations_layer,
     borrow,
     buffer_rows,
+    by_activations,
     by_inputs,
+    dense_layers,
     dense_rows,
     input_block,
     row_count,
@@ -192,10 +197,80 @@ def backprop_deltas(theta, sizes, codes, A, D, n_samples, n_threads, tiles):
             else:
                 products.backpropagate(W_next, delta_next, codes[l], a, delta)
         elif n_threads is not None and threaded:
-            parallel.backpropagate(W_next, delta_next, codes[l], a, delta, n_threads)
+            # delta^l_j = sigma_l'(z^l_j) * sum_k W^{l+1}_kj delta^{l+1}_k, samples shared among the threads
+            cost, y, s = unread_cost_terms(D)
+            buffer, first = dense_layers(A)
+            up, down = (l + 1, l), (l, l)
+            parallel.rows_up_and_down(theta, sizes, codes, cost, buffer, first, D, y, s, n_samples, up, down, n_threads)
         else:
             # delta^l_j = sigma_l'(z^l_j) * sum_k W^{l+1}_kj delta^{l+1}_k, every sample n
             loops.backpropagate(W_next, delta_next, codes[l], a, delta)
+
+
+@inlined_kernel
+def unread_cost_terms(D):
+    """A cost, targets and samples' weights for :func:`fastbp.backends.cpu.parallel.rows_up_and_down` below delta^L.
+
+    Only delta^L reads them: of the types the training loop passes, so that
+    every call compiles the same variant.
+    """
+    return (np.int64(0), 0.0), D[:0].reshape((0, 1)), D[:0]
+
+
+@inlined_kernel
+def forward_and_deltas(theta, sizes, codes, cost, A, D, y, s, n_samples, n_threads, tiles):
+    """:func:`forward`, delta^L (:func:`output_delta`) and :func:`backprop_deltas` of the batch in layer 0 of ``A``.
+
+    Where :func:`shares_rows` says so, all three in one parallel region,
+    each thread taking its share of samples up and down the network
+    (:func:`fastbp.backends.cpu.parallel.rows_up_and_down`); else layer by
+    layer, each layer on the threads where it has the work.  The same
+    results either way, bitwise.
+    """
+    L = sizes.shape[0] - 1
+    if n_threads is not None and shares_rows(theta, sizes, A, n_samples, n_threads, tiles):
+        buffer, first = dense_layers(A)
+        # Layers 1 .. L up, L .. 1 down, as int64: a literal 1 would type, and compile, a variant of its own.
+        up, down = (np.int64(1), L), (L, np.int64(1))
+        parallel.rows_up_and_down(theta, sizes, codes, cost, buffer, first, D, y, s, n_samples, up, down, n_threads)
+    else:
+        forward(theta, sizes, codes, A, n_samples, n_threads, tiles)
+        a_out = activations_layer(A, sizes, L, n_samples)
+        output_delta(cost, codes[L], a_out, y, s, layer(D, sizes, L, n_samples, 1))
+        backprop_deltas(theta, sizes, codes, A, D, n_samples, n_threads, tiles)
+
+
+@kernel
+def dense_shares_rows(theta, sizes, A, n_samples, n_threads, tiles):
+    """Whether :func:`forward_and_deltas` shares the batch among ``n_threads`` threads by samples, in one region.
+
+    Where every layer has more samples than units (so that a thread reads
+    less of ``W^l`` than of its share of activations, as
+    :func:`fastbp.backends.cpu.parallel.forward_layer` splits), none goes
+    through the register tiles, and the forward pass has the work of one
+    threaded layer (:data:`PARALLEL_MIN_WORK` multiply-adds).
+    """
+    work = 0
+    for l in range(1, sizes.shape[0]):
+        W = weights(theta, sizes, l)
+        if n_samples <= sizes[l]:
+            return False
+        if TILES and tiles is not None and worth_tiling(n_samples, W, TILED_INPUT_SUMS):
+            return False
+        if TILES and tiles is not None and l > 1 and worth_tiling(n_samples, W, TILED_DELTAS):
+            return False
+        work += n_samples * sizes[l] * sizes[l - 1]
+    return n_threads > 1 and work >= PARALLEL_MIN_WORK
+
+
+@inlined_kernel
+def sparse_shares_rows(theta, sizes, A, n_samples, n_threads, tiles):
+    """Never for CSR inputs, whose layer 1 is shared by units (:func:`csr_first_layer`)."""
+    return False
+
+
+# Whether the batch's forward pass and deltas go in one parallel region: dense inputs only.
+shares_rows = by_activations(2, dense_shares_rows, sparse_shares_rows)
 
 
 @inlined_kernel
@@ -289,11 +364,8 @@ def cost_and_gradient(theta, sizes, codes, cost, l2, A, D, y, s, n_samples, weig
     with the sum of squares that the gradient pass computes on the way.
     """
     L = sizes.shape[0] - 1
-    forward(theta, sizes, codes, A, n_samples, n_threads, tiles)
-    a_out = activations_layer(A, sizes, L, n_samples)
-    batch_cost = data_cost(cost, a_out, y, s)
-    output_delta(cost, codes[L], a_out, y, s, layer(D, sizes, L, n_samples, 1))
-    backprop_deltas(theta, sizes, codes, A, D, n_samples, n_threads, tiles)
+    forward_and_deltas(theta, sizes, codes, cost, A, D, y, s, n_samples, n_threads, tiles)
+    batch_cost = data_cost(cost, activations_layer(A, sizes, L, n_samples), y, s)
     squares = accumulate_gradients(theta, sizes, A, D, n_samples, weight_sum, l2, grad, n_threads, tiles)
     return batch_cost + 0.5 * l2 * squares
 
@@ -368,11 +440,8 @@ def train_epochs(
             weight_sum = load_batch(X, Y, S, order, start, input_block(A, sizes, n_samples), y, s)
             # The steps of cost_and_gradient, written out: calling it here (inlined) compiled
             # the loop a little slower and ran mnistlike epochs 4 to 9% slower (benchmarks/README.md).
-            forward(theta, sizes, codes, A, n_samples, n_threads, tiles)
-            a_out = activations_layer(A, sizes, L, n_samples)
-            batch_cost = data_cost(cost, a_out, y, s)
-            output_delta(cost, codes[L], a_out, y, s, layer(D, sizes, L, n_samples, 1))
-            backprop_deltas(theta, sizes, codes, A, D, n_samples, n_threads, tiles)
+            forward_and_deltas(theta, sizes, codes, cost, A, D, y, s, n_samples, n_threads, tiles)
+            batch_cost = data_cost(cost, activations_layer(A, sizes, L, n_samples), y, s)
             squares = accumulate_gradients(theta, sizes, A, D, n_samples, weight_sum, l2, grad, n_threads, tiles)
             # N C = sum_n s_n C_n + (lambda / 2) sum_l sum_kj (W^l_kj)^2, with the
             # sum of squares that the gradient pass computed on the way.
