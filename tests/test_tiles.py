@@ -118,6 +118,21 @@ def test_tiled_products_match_numpy_on_one_and_two_threads(shape, dtype):
         assert np.array_equal(one, two)  # bitwise, whatever the thread count
 
 
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("rows, columns, width", [(1024, 1024, 48), (20, 30, 48), (129, 7, 8), (3, 5, 4)])
+def test_panels_start_on_a_cache_line(rows, columns, width, dtype):
+    # Each step of the tile loads whole cache lines of a panel of B: from a panel that starts mid-line
+    # (Numba's np.empty gave 32-byte alignment) every load straddles two lines.
+    M = np.zeros((rows, columns), dtype=dtype)
+    for _ in range(4):
+        for panels, shape in (
+            (tiles.row_block_panels(M, width), (-(-rows // width), columns, width)),
+            (tiles.column_block_panels(M, width), (-(-columns // width), rows, width)),
+        ):
+            assert panels.shape == shape and panels.dtype == M.dtype and panels.flags.c_contiguous
+            assert panels.ctypes.data % tiles.CACHE_LINE == 0
+
+
 @pytest.mark.parametrize("n_blocks,n_panels,samples", [(256, 22, 256), (3, 5, 10), (7, 40, 2000), (5, 21, 300)])
 def test_panel_groups_number_every_tile_once(n_blocks, n_panels, samples):
     Bp = np.empty((n_panels, samples, tiles.tile_shape("float64")[1]))
