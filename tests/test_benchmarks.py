@@ -204,3 +204,26 @@ def test_only_the_asv_suite_defines_asv_benchmarks():
             continue
         module = importlib.import_module(f"benchmarks.{path.stem}")
         assert not [name for name in vars(module) if name.startswith(prefixes)], path.name
+
+
+def test_the_compile_profile_times_each_compiled_function_once_per_compilation(capsys):
+    from benchmarks.compile_profile import profile, report
+
+    code = (
+        "import numba\n"
+        "@numba.njit\n"
+        "def inner(x):\n    return x + 1\n"
+        "@numba.njit\n"
+        "def outer(x):\n    return inner(x) * 2\n"
+        "outer(1)\nouter(1.5)\n"
+    )
+    result = profile(code)
+    rows = result["rows"]
+    assert rows["__main__.outer"][0] == 2 and rows["__main__.inner"][0] == 2  # int64, then float64
+    # outer's inclusive time holds inner's compiles, its exclusive time does not.
+    assert rows["__main__.outer"][2] >= rows["__main__.outer"][1] + rows["__main__.inner"][2] * 0.99
+    assert result["wall"] >= rows["__main__.outer"][2]
+    report("toy", result, top=1)
+    printed = capsys.readouterr().out
+    assert printed.startswith("toy: 4 compilations") and "1 more functions" in printed
+    assert ("__main__.outer" in printed) != ("__main__.inner" in printed)
