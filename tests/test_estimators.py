@@ -472,3 +472,50 @@ def test_the_regressors_score_of_one_sample_is_nan_with_scikit_learns_warning():
     for inputs, targets in ((X[:1], y[:1]), (X[:1].tolist(), y[:1].tolist())):  # the fast path, scikit-learn's
         with pytest.warns(UndefinedMetricWarning, match="less than two samples"):
             assert np.isnan(model.score(inputs, targets))
+
+
+PLAIN_X = np.arange(12.0).reshape(4, 3) / 10
+
+
+@pytest.mark.parametrize(
+    "X, y",
+    [
+        (PLAIN_X.tolist(), np.array([0, 1, 0, 1])),  # a list
+        (PLAIN_X.astype(int), np.array([0, 1, 0, 1])),  # integers
+        (PLAIN_X.astype(complex), np.array([0, 1, 0, 1])),  # complex
+        (np.where(PLAIN_X > 0.5, np.nan, PLAIN_X), np.array([0, 1, 0, 1])),  # NaN
+        (PLAIN_X[:0], np.array([], dtype=int)),  # no samples
+        (PLAIN_X[:, :0], np.array([0, 1, 0, 1])),  # no features
+        (PLAIN_X, np.array([0, 1, 0])),  # inconsistent lengths
+        (PLAIN_X, np.array([True, False, True, False])),  # booleans
+        (PLAIN_X, np.array([0.0, np.inf, 0.0, 1.0])),  # an infinite target
+        (PLAIN_X, np.array(["a", "b", "a", "b"])),  # strings
+        (PLAIN_X[:, :, None], np.array([0, 1, 0, 1])),  # 3-d
+    ],
+)
+def test_only_plain_arrays_skip_sklearns_checks(X, y):
+    from fastbp.sklearn.validation import plain_inputs
+
+    assert plain_inputs(MLPClassifier(), X, y, (np.float64, np.float32), reset=True) is None
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_plain_arrays_are_checked_and_recorded_as_sklearn_records_them():
+    from sklearn.utils.validation import validate_data
+
+    from fastbp.sklearn.validation import plain_inputs
+
+    y = np.array([0, 1, 0, 1])
+    for X, dtype in ((PLAIN_X, (np.float64, np.float32)), (PLAIN_X.astype(np.float16), (np.float64, np.float32))):
+        ours, theirs = MLPClassifier(), MLPClassifier()
+        ours.feature_names_in_ = theirs.feature_names_in_ = np.array(["a", "b", "c"], dtype=object)
+        got = plain_inputs(ours, X, y, dtype, reset=True)
+        want = validate_data(theirs, X, y, multi_output=True, dtype=dtype, reset=True, accept_sparse=True)
+        for a, b in zip(got, want):
+            assert a.dtype == b.dtype and np.array_equal(a, b)
+        assert vars(ours) == {**vars(theirs), "n_features_in_": 3} and "feature_names_in_" not in vars(ours)
+    # Continuing a fit (reset=False): the columns must match what was seen, else scikit-learn's checks run.
+    assert plain_inputs(ours, PLAIN_X, y, np.float32, reset=False)[0].dtype == np.float32
+    assert plain_inputs(ours, PLAIN_X[:, :2], y, np.float32, reset=False) is None
+    with pytest.raises(ValueError, match="3 features"):
+        MLPClassifier(warm_start=True, max_iter=5).fit(PLAIN_X, y).fit(PLAIN_X[:, :2], y)
