@@ -519,3 +519,26 @@ def test_plain_arrays_are_checked_and_recorded_as_sklearn_records_them():
     assert plain_inputs(ours, PLAIN_X[:, :2], y, np.float32, reset=False) is None
     with pytest.raises(ValueError, match="3 features"):
         MLPClassifier(warm_start=True, max_iter=5).fit(PLAIN_X, y).fit(PLAIN_X[:, :2], y)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_a_fit_prepares_only_the_predict_kernels_this_process_has_not_run(monkeypatch):
+    from fastbp.engine import network as network_module
+    from fastbp.engine.network import Network
+
+    monkeypatch.setattr(network_module, "PREPARED_PREDICT_KERNELS", set())  # as in a new process
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(40, 5)), rng.integers(0, 3, 40)
+    MLPClassifier(max_iter=2, random_state=0).fit(X, y)
+    prepared = []
+    planned_outputs = Network._planned_outputs
+    monkeypatch.setattr(
+        Network,
+        "_planned_outputs",
+        lambda self, rows, x, *args: prepared.append(rows) or planned_outputs(self, rows, x, *args),
+    )
+    model = MLPClassifier(max_iter=2, random_state=1).fit(X, y)
+    assert prepared == []  # the same kernels: nothing to load
+    assert model.predict(X).shape == (40,) and prepared == [40]
+    MLPClassifier(max_iter=2, random_state=1, dtype=np.float32).fit(X, y)  # a dtype of its own
+    assert len(prepared) > 1

@@ -37,6 +37,9 @@ COST_NAMES = {code: name for name, code in COSTS.items()}
 
 # predict runs the forward pass over at most this many samples at a time.
 PREDICT_ROWS = 4096
+# The dense predict kernels this process has run, as (backend, dtype, one thread, no tiles): those
+# Network.prepare_outputs need not load again.
+PREPARED_PREDICT_KERNELS: set[tuple[str, np.dtype, bool, bool]] = set()
 
 
 class Network:
@@ -196,9 +199,21 @@ class Network:
         It predicts the one checked row ``x`` (shape ``(1, n_0)``) with that
         kernel.  A one-row prediction and one of the whole training set use
         two kernels where the second has layers big enough for the tiles
-        (:func:`predict_plan`).
+        (:func:`predict_plan`).  Dense rows whose kernel this process has
+        already run (same backend, dtype, and threads' and tiles' code) skip
+        the prediction: every fit of an estimator prepares its kernels, and a
+        warm-started fit of one epoch is short.
         """
-        self._planned_outputs(min(rows, PREDICT_ROWS), x, backend, n_jobs)
+        rows = min(rows, PREDICT_ROWS)
+        sparse = isinstance(x, CSRRows)
+        n_threads, tiles, _ = predict_plan(
+            tuple(self.sizes.tolist()), rows, backend, n_jobs, numba.get_num_threads(), sparse
+        )
+        variant = (backend, self.dtype, n_threads is None, tiles is None)
+        if sparse or variant not in PREPARED_PREDICT_KERNELS:
+            self._planned_outputs(rows, x, backend, n_jobs)
+            if not sparse:
+                PREPARED_PREDICT_KERNELS.add(variant)
 
     def _planned_outputs(self, rows: int, X: np.ndarray | CSRRows, backend: str, n_jobs: int | None) -> np.ndarray:
         """``a^L`` of the checked ``X``, by the predict kernel of ``rows`` rows at a time (:func:`predict_plan`)."""
