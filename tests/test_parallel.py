@@ -65,11 +65,14 @@ def test_the_layers_and_the_update_really_go_to_the_threads():
     for l in (1, 2):
         assert TALL_BATCH * TALL_SIZES[l] * TALL_SIZES[l - 1] >= PARALLEL_MIN_WORK and TALL_BATCH > TALL_SIZES[l]
     # The tall network's forward pass and deltas go to the threads in one region, shared by samples;
-    # the others' layer by layer (fewer samples than units, or tiled layers).
+    # the others' layer by layer: fewer samples than units (small, tiled), or, with more samples than
+    # units, a layer in the register tiles (2048 inputs: 257 x 256 x 2048 multiply-adds) where there are tiles.
+    assert worth_tiling(257, np.empty((256, 2048)), TILED_INPUT_SUMS)
     for (sizes, batch), shared in (
         (NETWORKS["tall"], True),
         (NETWORKS["small"], False),
-        (NETWORKS["tiled"], not TILES),
+        (NETWORKS["tiled"], False),
+        (([2048, 256, 10], 257), not TILES),
     ):
         network = Network(sizes, seed=0)
         A = layout.activation_buffer(network.sizes, batch, network.dtype)

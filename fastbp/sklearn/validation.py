@@ -104,36 +104,41 @@ def plain_inputs(estimator, X, y, dtype, reset: bool) -> tuple | None:
     a fit of such an X forgets ``feature_names_in_``, as ``validate_data``
     does.  Anything else (lists, sparse matrices, frames, other dtypes,
     NaN, a fitted estimator with feature names) returns None, for
-    scikit-learn's own checks, errors and warnings.  ``validate_data`` costs
-    a few hundred microseconds per call, which ``fastbp bench``'s estimator
-    row (one warm-started fit per epoch) showed.
+    scikit-learn's own checks, errors and warnings (``validate_data``'s cost
+    per call showed in ``fastbp bench``'s estimator row, one warm-started fit
+    per epoch: benchmarks/README.md, "The estimators' fixed costs per fit").
     """
     if not (
-        type(X) is np.ndarray
-        and type(y) is np.ndarray
-        and X.ndim == 2
-        and y.ndim in (1, 2)
-        and X.dtype.kind == "f"
-        and y.dtype.kind in "iuf"
-        and X.shape[0] > 0
+        plain_float_matrix(X)
         and X.shape[1] > 0
+        and type(y) is np.ndarray
+        and y.ndim in (1, 2)
+        and y.dtype.kind in "iuf"
         and y.shape[0] == X.shape[0]
         and (y.ndim == 1 or y.shape[1] > 0)
     ):
         return None
-    if not reset and (
-        getattr(estimator, "n_features_in_", None) != X.shape[1] or "feature_names_in_" in vars(estimator)
-    ):
+    if not reset and not columns_as_fitted(estimator, X):
         return None
     # validate_data's dtype: one dtype, or a sequence whose members are kept and anything else becomes the first.
-    kept = X.dtype in dtype if isinstance(dtype, (tuple, list)) else X.dtype == dtype
-    converted = X if kept else np.asarray(X, dtype=dtype[0] if isinstance(dtype, (tuple, list)) else dtype)
+    choices = dtype if isinstance(dtype, (tuple, list)) else (dtype,)
+    converted = X if X.dtype in choices else X.astype(choices[0])
     if not np.isfinite(converted).all() or (y.dtype.kind == "f" and not np.isfinite(y).all()):
         return None
     if reset:
         estimator.n_features_in_ = X.shape[1]
         vars(estimator).pop("feature_names_in_", None)
     return converted, y
+
+
+def plain_float_matrix(X) -> bool:
+    """Whether ``X`` is a plain ndarray of floats with two dimensions and at least one row."""
+    return type(X) is np.ndarray and X.ndim == 2 and X.dtype.kind == "f" and X.shape[0] > 0
+
+
+def columns_as_fitted(estimator, X) -> bool:
+    """Whether ``X`` has the columns the estimator was fitted with, and the estimator no feature names to check."""
+    return getattr(estimator, "n_features_in_", None) == X.shape[1] and "feature_names_in_" not in vars(estimator)
 
 
 def validate_features(estimator, X, dtype) -> np.ndarray:
@@ -161,14 +166,7 @@ def prediction_input(estimator, X, dtype) -> np.ndarray | CSRRows:
     through scikit-learn's ``validate_data`` (:func:`validate_features`),
     with the same errors and warnings as scikit-learn's estimators.
     """
-    if (
-        type(X) is np.ndarray
-        and X.ndim == 2
-        and X.dtype.kind == "f"
-        and X.shape[0] > 0
-        and X.shape[1] == estimator.n_features_in_
-        and "feature_names_in_" not in estimator.__dict__
-    ):
+    if plain_float_matrix(X) and columns_as_fitted(estimator, X):
         # Converted first (a strided X, such as a column slice, is copied once), then checked:
         # the finiteness check reads the contiguous copy faster than the strided original.
         converted = kernel_array(X, dtype)

@@ -223,10 +223,10 @@ def backpropagate(W_next, delta_next, code, a, delta):
     loaded and stored once per four rows (eight loads and four stores per
     sixteen multiply-adds; two samples by four units ran slower with AVX-512
     and AVX2 alike).  Through a layer of one to three units each row gets
-    its whole sum in one pass: the loop alone ran 1.4x to 1.9x faster than
-    the passes for the units left over from blocks (benchmarks/README.md,
-    "Deltas through small layers").  The factor sigma_l' is applied in a
-    last pass over each row, while it sits in the L1 cache.
+    its whole sum in one pass, which ran faster than the passes for the
+    units left over from blocks (benchmarks/README.md, "Deltas through small
+    layers").  The factor sigma_l' is applied in a last pass over each row,
+    while it sits in the L1 cache.
     """
     n_samples = a.shape[0]
     n_units, n_inputs = W_next.shape

@@ -177,10 +177,10 @@ def line_aligned_panels(n_panels, length, width, M):
 
     Each step of :func:`tile_sum` loads a row of a panel of B, ``TILE_UNITS``
     elements (whole cache lines): from a panel that starts mid-line, every
-    vector load straddles two lines.  Numba's ``np.empty`` gives 32-byte
-    alignment here; from a 64-byte boundary the tile ran 30% faster in
-    float64 and 11% in float32 over 512 steps (benchmarks/README.md, "Panels
-    on cache lines").  The panels are a view into a slightly larger buffer.
+    vector load straddles two lines.  Numba's ``np.empty`` gave 32-byte
+    alignment here, and the tile ran faster from a 64-byte boundary
+    (benchmarks/README.md, "Panels on cache lines", has the figures).  The
+    panels are a view into a slightly larger buffer.
     """
     count = n_panels * length * width
     flat = np.empty(count + CACHE_LINE // M.itemsize, dtype=M.dtype)
@@ -208,10 +208,9 @@ def pack_row_blocks(M, panels, block_start, block_stop):
     turned so that the index along a row, ``t``, is outermost.  Four rows at
     a time: each pass along ``t`` writes four neighbouring elements of each
     row of the panel, where a pass per row came back to every cache line of
-    the panel ``width / 4`` times more often (packing a 1024 x 1024 ``W^l``
-    took 2x to 3x as long: benchmarks/README.md, "Deltas through
-    small layers").  The views are indexed from 0, so that Numba's checks for
-    negative indices fall away.
+    the panel ``width / 4`` times more often (benchmarks/README.md, "Deltas
+    through small layers", has the figures).  The views are indexed from 0,
+    so that Numba's checks for negative indices fall away.
     """
     width = panels.shape[2]
     for block in range(block_start, block_stop):
