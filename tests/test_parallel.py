@@ -19,8 +19,6 @@ from fastbp.backends.cpu.tuning import (
     TILED_DELTAS,
     TILED_GRADIENTS,
     TILED_INPUT_SUMS,
-    TILES,
-    VECTOR_BITS,
     worth_tiling,
 )
 from fastbp.engine.training import Trainer
@@ -66,20 +64,18 @@ def test_the_layers_and_the_update_really_go_to_the_threads():
         assert TALL_BATCH * TALL_SIZES[l] * TALL_SIZES[l - 1] >= PARALLEL_MIN_WORK and TALL_BATCH > TALL_SIZES[l]
     # The tall network's forward pass and deltas go to the threads in one region, shared by samples;
     # the others' layer by layer: fewer samples than units (small, tiled), or, with more samples than
-    # units, a layer in the register tiles (2048 inputs: 257 x 256 x 2048 multiply-adds) where there are tiles.
+    # units, a layer in the register tiles (2048 inputs: 257 x 256 x 2048 multiply-adds).
     assert worth_tiling(257, np.empty((256, 2048)), TILED_INPUT_SUMS)
     for (sizes, batch), shared in (
         (NETWORKS["tall"], True),
         (NETWORKS["small"], False),
         (NETWORKS["tiled"], False),
-        (([2048, 256, 10], 257), not TILES),
+        (([2048, 256, 10], 257), False),
     ):
         network = Network(sizes, seed=0)
         A = layout.activation_buffer(network.sizes, batch, network.dtype)
         assert shares_rows(network.theta, network.sizes, A, batch, 2, True) is shared
         assert shares_rows(network.theta, network.sizes, A, batch, 1, True) is False
-    # The tiles serve only CPUs with AVX-512 (tests/test_tiles.py checks them on any CPU).
-    assert TILES is (VECTOR_BITS == 512)
 
 
 @needs_two_threads

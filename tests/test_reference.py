@@ -54,11 +54,9 @@ def test_engineered_kernels_compute_the_reference_loops(backend, shape, hidden, 
     assert_close([functional.gradient_vector(network, a_ref, d_ref, backend)], [g_ref], dtype)
 
 
-def test_the_tiles_shape_reaches_the_tiles_where_the_cpu_has_them():
-    from fastbp.backends.cpu.tuning import TILES
-
+def test_the_tiles_shape_reaches_the_tiles():
     sizes, n_samples = SHAPES["tiles"]
-    assert tiles_for("serial", sizes, n_samples) is (True if TILES else None)
+    assert tiles_for("serial", sizes, n_samples) is True
 
 
 def test_the_reference_backend_runs_one_thread_and_no_tiles():

@@ -14,7 +14,6 @@ import pytest
 from conftest import run_probe
 
 from fastbp.backends.cpu import parallel, products, tiles
-from fastbp.backends.cpu.tuning import TILES
 from fastbp.numerics.formulas import SIGMOID
 
 BASE = "+sse,+sse2,+sse3,+ssse3,+sse4.1,+sse4.2,+popcnt,+cx16,+avx,+avx2,+fma,+f16c,+bmi,+bmi2,+lzcnt,+movbe"
@@ -37,6 +36,12 @@ def fma_registers(dispatcher, signature):
     assembly = dispatcher.inspect_asm(signature)
     return sorted(set(re.findall(r"vfmadd\\w+\\s+[^\\n]*?%([xyz]mm)", assembly)))
 
+def stack_in_hot_loop(dispatcher, signature):
+    # the block with the most multiply-adds, up to its first jump: the loop over t, without what follows it
+    blocks = re.split(r"\\n\\.LBB\\w+:", dispatcher.inspect_asm(signature))
+    loop = max(blocks, key=lambda block: block.count("vfmadd")).split("\\tj")[0]
+    return len(re.findall(r"\\(%rsp\\)", loop))
+
 f32 = types.float32
 tiled = (f32[::1], f32[:, ::1], f32[:, :, ::1], f32[:, :, ::1], types.int64, types.int64)
 blocked = (f32[:, ::1], f32[::1], f32[:, ::1], f32[:, ::1], types.int64, types.int64)
@@ -44,6 +49,7 @@ print(json.dumps({
     "bits": tiles.VECTOR_BITS,
     "shape": tiles.TILE_SHAPES["float32"],
     "tiles": fma_registers(loops.input_sum_tiles, tiled),
+    "tile_spills": stack_in_hot_loop(loops.input_sum_tiles, tiled),
     "loops": fma_registers(loops.input_sum, blocked),
 }))
 """
@@ -54,17 +60,18 @@ def compiled_for(target, tmp_path):
     return run_probe(PROBE, tmp_path, NUMBA_CPU_NAME=name, NUMBA_CPU_FEATURES=features)
 
 
-def test_avx2_cpus_get_256_bit_tiles_of_one_row(tmp_path):
+def test_avx2_cpus_get_256_bit_tiles_of_six_rows(tmp_path):
     found = compiled_for("haswell", tmp_path)
-    assert found["bits"] == 256 and found["shape"] == [1, 64]
-    assert found["tiles"] == ["ymm"]
+    assert found["bits"] == 256 and found["shape"] == [6, 16]
+    # 12 vectors of sums, two of a row of B and a broadcast: AVX2's 16 registers, none spilled
+    assert found["tiles"] == ["ymm"] and found["tile_spills"] == 0
 
 
 @pytest.mark.parametrize("target", ["sapphirerapids", "znver4"])
 def test_avx512_cpus_get_512_bit_tiles_whatever_llvm_prefers(target, tmp_path):
     found = compiled_for(target, tmp_path)
     assert found["bits"] == 512 and found["shape"] == [8, 48]
-    assert found["tiles"] == ["zmm"]
+    assert found["tiles"] == ["zmm"] and found["tile_spills"] == 0
 
 
 def test_the_attribute_changes_only_the_tiles(tmp_path):
@@ -185,12 +192,11 @@ def test_input_sums_of_either_register_block_match_numpy_on_one_and_two_threads(
     [([64, 32, 10], 32), ([784, 128, 64, 10], 64), ([1024, 1024, 1024, 10], 256), ([256, 1024, 1], 128),
      ([512, 512, 10], 64), ([4096, 10], 128), ([10, 4096], 64), ([10, 4096, 4096], 64), ([8, 32, 1], 200)],
 )  # fmt: skip
-def test_the_plan_compiles_the_tiles_wherever_a_layer_uses_them(sizes, batch_size, monkeypatch):
+def test_the_plan_compiles_the_tiles_wherever_a_layer_uses_them(sizes, batch_size):
     # The kernels' `tiles` (None leaves the tiles' code out) must be True wherever worth_tiling sends some
-    # product of some layer of a full batch to the tiles; it is asked as if the CPU had them.
+    # product of some layer of a full batch to the tiles.
     from fastbp.backends.cpu import tuning
 
-    monkeypatch.setattr(tuning, "TILES", True)
     used = False
     for l in range(1, len(sizes)):
         W = np.empty((sizes[l], sizes[l - 1]))
@@ -223,7 +229,7 @@ else:
 """
 
 
-@pytest.mark.skipif(not TILES or numba.config.NUMBA_NUM_THREADS < 2, reason="needs the tiles and two threads")
+@pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="needs two threads")
 def test_one_and_two_threads_agree_bitwise_when_one_was_compiled_in_an_earlier_process(tmp_path):
     # A process compiles the one-thread kernel into an empty cache; the next loads it and compiles the
     # threaded one.  sigma' once took the fast-math flags of whichever kernel compiled it first, and

@@ -58,7 +58,7 @@ from typing import Any
 
 import numpy as np
 
-from fastbp.backends.cpu.tuning import TILES, VECTOR_BITS
+from fastbp.backends.cpu.tuning import VECTOR_BITS
 from fastbp.bench import peaks
 from fastbp.bench.peers import EstimatorPeer, FastbpPeer, JaxPeer, Peer, SklearnPeer, TorchPeer
 from fastbp.bench.workloads import WORKLOADS, Workload, compiled_backends, is_sparse, unavailable
@@ -270,7 +270,7 @@ def run(arguments: argparse.Namespace) -> int:
         print(
             f"fastbp compare: {arguments.dtype}, {threads} thread(s), {os.cpu_count()} CPU(s): {peaks.cpu_model()}; "
             f"Numba's loops use {peaks.numba_vector_bits()}-bit vectors, "
-            f"{f'the register tiles {VECTOR_BITS}-bit' if TILES else 'no register tiles'}"
+            f"the register tiles {VECTOR_BITS}-bit"
         )
         print(
             f"peaks: FMA {machine_peaks[0]:.1f} GFLOP/s (compiled loop of independent FMAs), "

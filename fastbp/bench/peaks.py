@@ -19,15 +19,14 @@ import time
 import numba
 import numpy as np
 
-from fastbp.backends.cpu.tiles import VECTOR_BITS, prefer_vector_width, register_tile
+from fastbp.backends.cpu.tiles import LANES, VECTOR_BITS, multiply_add_lanes, prefer_vector_width, register_tile
 
-# Independent running sums per thread, (rows, lanes) by dtype and vector width: 16 registers of
-# 16 float32 or 24 of 8 float64 with AVX-512, 12 with AVX2, enough to cover the latency of
-# every FMA pipe.  The lanes must be 48 or more, or LLVM unrolls the loop over them before
-# vectorising it.
+# Independent running sums per thread, (rows, units) by dtype and vector width, a vector of
+# LANES units at a time: 16 registers of 16 float32 or 24 of 8 float64 with AVX-512, 12 with
+# AVX2 (the register tiles' own count), enough to cover the latency of every FMA pipe.
 FMA_TILES = {
     512: {"float32": (4, 64), "float64": (4, 48)},
-    256: {"float32": (1, 96), "float64": (1, 48)},
+    256: {"float32": (6, 16), "float64": (6, 8)},
 }
 FMA_STEPS = 1 << 20
 BLAS_SIZE = 2048
@@ -58,33 +57,38 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def make_fma_loop(rows: int, lanes: int):
-    """A compiled loop: ``steps`` rounds of ``rows x lanes`` independent FMAs on each of ``n_threads`` threads.
+def make_fma_loop(rows: int, units: int, lanes: int):
+    """A compiled loop: ``steps`` rounds of ``rows x units`` independent FMAs on each of ``n_threads`` threads.
 
-    The running sums live in a stack buffer that LLVM keeps in registers, and the
-    loop carries the register tiles' vector-width attribute
+    The running sums live in a stack buffer that LLVM keeps in registers, each
+    updated a vector of ``lanes`` at a time as the register tiles update theirs
+    (:func:`fastbp.backends.cpu.tiles.multiply_add_lanes`), and the loop carries
+    the tiles' vector-width attribute
     (:func:`fastbp.backends.cpu.tiles.prefer_vector_width`): a heap array would
     be loaded and stored at every step (a small fraction of the ceiling), and
     LLVM's preference for 256-bit vectors on Intel's AVX-512 CPUs would halve
     it (benchmarks/README.md, "Intel with AVX-512").
     """
-    size = rows * lanes
+    size = rows * units
 
     @numba.njit(fastmath=True, error_model="numpy", cache=True)
     def fma_sums(x, y, steps):
         prefer_vector_width(VECTOR_BITS)
-        sums = numba.carray(register_tile(x.dtype, size), (rows, lanes))
+        sums_pointer = register_tile(x.dtype, size)
+        sums = numba.carray(sums_pointer, (rows, units))
         for r in range(rows):
-            for u in range(lanes):
+            for u in range(units):
                 sums[r, u] = y[u]
+        # One factor for every row: a factor per row, loop-invariant, took a register each and
+        # pushed the sums out of AVX2's 16.
+        x_0 = x[0]
         for _ in range(steps):
             for r in range(rows):
-                x_r = x[r]
-                for u in range(lanes):
-                    sums[r, u] = sums[r, u] * x_r + y[u]
+                for u in range(0, units, lanes):
+                    multiply_add_lanes(sums_pointer, r * units + u, y, u, x_0, lanes)
         total = x.dtype.type(0.0)
         for r in range(rows):
-            for u in range(lanes):
+            for u in range(units):
                 total += sums[r, u]
         return total
 
@@ -98,18 +102,18 @@ def make_fma_loop(rows: int, lanes: int):
     return fma_loop
 
 
-FMA_LOOPS = {dtype: make_fma_loop(*shape) for dtype, shape in FMA_TILES[VECTOR_BITS].items()}
+FMA_LOOPS = {dtype: make_fma_loop(*shape, LANES[dtype]) for dtype, shape in FMA_TILES[VECTOR_BITS].items()}
 
 
 def fma_peak(dtype: str, threads: int) -> float:
     """GFLOP/s of the FMA loop of ``dtype`` on ``threads`` threads (best of 3)."""
-    rows, lanes = FMA_TILES[VECTOR_BITS][dtype]
+    rows, units = FMA_TILES[VECTOR_BITS][dtype]
     fma_loop = FMA_LOOPS[dtype]
     x = np.full(rows, 0.5, dtype=dtype)
-    y = np.linspace(0.0, 1.0, lanes, dtype=dtype)
+    y = np.linspace(0.0, 1.0, units, dtype=dtype)
     fma_loop(x, y, 16, threads)
     best = min(_seconds(lambda: fma_loop(x, y, FMA_STEPS, threads)) for _ in range(3))
-    return 2.0 * rows * lanes * FMA_STEPS * threads / best / 1e9
+    return 2.0 * rows * units * FMA_STEPS * threads / best / 1e9
 
 
 def blas_peak(dtype: str, threads: int) -> float:

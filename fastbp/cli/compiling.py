@@ -51,10 +51,8 @@ def estimator_warm_up(backend: str, dtype: str, tiles: bool) -> None:
 
 def jobs(dtypes, backends, with_estimators: bool) -> list[tuple[str, Callable[[], object]]]:
     """``(name, job)`` for each configuration, in the order they run."""
-    from fastbp.backends.cpu.tuning import TILES
-
     listed: list[tuple[str, Callable[[], object]]] = []
-    for dtype, backend, tiles in itertools.product(dtypes, backends, (False, True) if TILES else (False,)):
+    for dtype, backend, tiles in itertools.product(dtypes, backends, (False, True)):
         name = f"{dtype}, {'one thread' if backend == 'serial' else 'threads'}{', register tiles' if tiles else ''}"
         listed.append((f"Network: {name}", partial(warm_up, backend, dtype, tiles)))
         if with_estimators:

@@ -49,7 +49,6 @@ from fastbp.backends.cpu.tuning import (
     TILED_DELTAS,
     TILED_GRADIENTS,
     TILED_INPUT_SUMS,
-    TILES,
     inlined_kernel,
     kernel,
     worth_csr_threads,
@@ -137,7 +136,7 @@ def forward_between(theta, sizes, codes, a_in, A, a_out, n_threads, tiles):
         # "n_threads is not None" and "tiles is not None" stand in each condition so that
         # Numba prunes the branch when it compiles for None (see the module's docstring).
         threaded = n_threads is not None and worth_threads(n_threads, n_samples, W)
-        if TILES and tiles is not None and worth_tiling(n_samples, W, TILED_INPUT_SUMS):
+        if tiles is not None and worth_tiling(n_samples, W, TILED_INPUT_SUMS):
             if n_threads is not None and threaded:
                 parallel.tiled_input_sum(W, b, a_prev, a, n_threads)
             else:
@@ -191,7 +190,7 @@ def backprop_deltas(theta, sizes, codes, A, D, n_samples, n_threads, tiles):
         delta = layer(D, sizes, l, n_samples, 1)
         a = activations_layer(A, sizes, l, n_samples)
         threaded = n_threads is not None and worth_threads(n_threads, n_samples, W_next)
-        if TILES and tiles is not None and worth_tiling(n_samples, W_next, TILED_DELTAS):
+        if tiles is not None and worth_tiling(n_samples, W_next, TILED_DELTAS):
             if n_threads is not None and threaded:
                 parallel.tiled_backpropagate(W_next, delta_next, codes[l], a, delta, n_threads)
             else:
@@ -255,9 +254,9 @@ def dense_shares_rows(theta, sizes, A, n_samples, n_threads, tiles):
         W = weights(theta, sizes, l)
         if n_samples <= sizes[l]:
             return False
-        if TILES and tiles is not None and worth_tiling(n_samples, W, TILED_INPUT_SUMS):
+        if tiles is not None and worth_tiling(n_samples, W, TILED_INPUT_SUMS):
             return False
-        if TILES and tiles is not None and l > 1 and worth_tiling(n_samples, W, TILED_DELTAS):
+        if tiles is not None and l > 1 and worth_tiling(n_samples, W, TILED_DELTAS):
             return False
         work += n_samples * sizes[l] * sizes[l - 1]
     return n_threads > 1 and work >= PARALLEL_MIN_WORK
@@ -296,7 +295,7 @@ def accumulate_gradients(theta, sizes, A, D, n_samples, weight_sum, l2, grad, n_
         dW = weights(grad, sizes, l)
         db = biases(grad, sizes, l)
         threaded = n_threads is not None and worth_threads(n_threads, n_samples, W)
-        if TILES and tiles is not None and worth_tiling(n_samples, W, TILED_GRADIENTS):
+        if tiles is not None and worth_tiling(n_samples, W, TILED_GRADIENTS):
             if n_threads is not None and threaded:
                 squares += parallel.tiled_layer_gradients(W, a_prev, delta, inv_n, decay, dW, db, n_threads)
             else:

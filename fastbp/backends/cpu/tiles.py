@@ -24,14 +24,17 @@ For big layers :mod:`fastbp.backends.cpu.loops` computes them a tile of
 The tile must live in a stack buffer (:func:`register_tile`): LLVM keeps
 an ``alloca`` that nothing else can alias in registers, where a heap array,
 which the operands might alias, would be loaded and stored at every step.
-Its shape is fixed per dtype and vector ISA when this module is imported,
-from the CPU's features (:data:`TILE_SHAPES`): the innermost loop over ``u``
-must be a compile-time constant of at least 48 elements, or LLVM unrolls it
-whole before vectorising it and the tile no longer fits the registers
-(benchmarks/README.md, "Register tiles", has the figures of each shape).
+Each row of the tile is updated a vector at a time (:func:`multiply_add_lanes`,
+``LANES`` elements of the CPU's widest vector): left to itself, LLVM unrolls
+a loop of fewer than 48 units whole and never vectorises it, so the tiles
+that fit AVX2's 16 registers (6 rows of two vectors) ran at a tenth of the
+machine's peak.  The shape is fixed per dtype and vector ISA when this module
+is imported, from the CPU's features (:data:`TILE_SHAPES`; benchmarks/README.md,
+"Register tiles" and "Register tiles on AVX2", has the figures of each shape).
 """
 
 import numpy as np
+from llvmlite import ir
 from numba import carray, types
 from numba.core import cgutils
 from numba.extending import intrinsic, overload
@@ -40,14 +43,16 @@ from fastbp.backends.cpu.tuning import ERROR_MODEL, FASTMATH, VECTOR_BITS, kerne
 
 # (TILE_ROWS, TILE_UNITS) per dtype.  With AVX-512 (32 registers of 64 bytes) a float32 tile
 # of 8 x 48 and a float64 tile of 4 x 48 hold 24 registers each, which leaves room for the row
-# of B and the broadcast; with AVX2 (16 registers of 32 bytes) only one row of 64 float32 (8
-# registers) or 48 float64 (12) fits.  The more rows a tile has, the more multiply-adds each
-# row of B loaded from the cache serves: on Intel's AVX-512 cores the 4 x 64 float32 tile
-# waited on the cache where 8 x 48 did not.  The shapes were the fastest measured of those
-# tried (benchmarks/README.md, "Register tiles").
+# of B and the broadcast; with AVX2 (16 registers of 32 bytes) 6 x 16 float32 or 6 x 8 float64
+# hold 12, beside two for the row of B and one for the broadcast.  The more rows a tile has,
+# the more multiply-adds each row of B loaded from the cache serves: on Intel's AVX-512 cores
+# the 4 x 64 float32 tile waited on the cache where 8 x 48 did not.  The shapes were the
+# fastest measured of those tried (benchmarks/README.md, "Register tiles", "Register tiles on AVX2").
 TILE_SHAPES = (
-    {"float32": (8, 48), "float64": (4, 48)} if VECTOR_BITS == 512 else {"float32": (1, 64), "float64": (1, 48)}
+    {"float32": (8, 48), "float64": (4, 48)} if VECTOR_BITS == 512 else {"float32": (6, 16), "float64": (6, 8)}
 )
+# Elements of one vector register per dtype: the step of multiply_add_lanes.
+LANES = {"float32": VECTOR_BITS // 32, "float64": VECTOR_BITS // 64}
 
 
 def tile_shape(dtype: str) -> tuple[int, int]:
@@ -96,6 +101,48 @@ def prefer_vector_width(typingctx, bits):
     return types.none(bits), codegen
 
 
+@intrinsic
+def multiply_add_lanes(typingctx, sums, at, B, start, x, lanes):
+    """sums[at + u] += x * B.flat[start + u] for u in range(lanes), as one vector multiply-add.
+
+    ``sums`` is a pointer (:func:`register_tile`), ``B`` a C-contiguous array
+    read from its flat element ``start``, and ``lanes`` a compile-time constant.
+    LLVM's ``fmuladd`` fuses the multiply and the add where the CPU has FMA.
+    Written as vectors, the tile's rows stay vectors: LLVM splits the
+    ``alloca`` into one register per vector instead of one per element.
+    """
+    if not isinstance(lanes, types.IntegerLiteral) or not isinstance(B, types.Array) or B.layout != "C":
+        return None
+
+    def codegen(context, builder, signature, args):
+        sums_pointer, at_value, B_value, start_value, x_value, _ = args
+        element = context.get_data_type(signature.args[4])
+        count = lanes.literal_value
+        vector = ir.VectorType(element, count)
+        B_data = context.make_array(signature.args[2])(context, builder, B_value).data
+        B_pointer = builder.bitcast(builder.gep(B_data, [start_value]), vector.as_pointer())
+        sums_pointer = builder.bitcast(builder.gep(sums_pointer, [at_value]), vector.as_pointer())
+        alignment = signature.args[4].bitwidth // 8
+        broadcast = builder.shuffle_vector(
+            builder.insert_element(ir.Constant(vector, ir.Undefined), x_value, ir.Constant(ir.IntType(32), 0)),
+            ir.Constant(vector, ir.Undefined),
+            ir.Constant(ir.VectorType(ir.IntType(32), count), [0] * count),
+        )
+        fmuladd = cgutils.get_or_insert_function(
+            builder.module,
+            ir.FunctionType(vector, [vector] * 3),
+            f"llvm.fmuladd.v{count}f{signature.args[4].bitwidth}",
+        )
+        product_sum = builder.call(
+            fmuladd,
+            [broadcast, builder.load(B_pointer, align=alignment), builder.load(sums_pointer, align=alignment)],
+        )
+        builder.store(product_sum, sums_pointer, align=alignment)
+        return context.get_dummy_value()
+
+    return types.none(sums, at, B, start, x, lanes), codegen
+
+
 def tile_sum(Ap, Bp, tile):
     """tile[r, u] = sum_t Ap[t, r] Bp[t, u]: one tile of a product, from one block of each operand's panels."""
     raise NotImplementedError("tile_sum is compiled code: call it from a Numba function")
@@ -103,21 +150,24 @@ def tile_sum(Ap, Bp, tile):
 
 @overload(tile_sum, jit_options={"fastmath": FASTMATH, "error_model": ERROR_MODEL})
 def tile_sum_for(Ap, Bp, tile):
-    """:func:`tile_sum` for the dtype of ``Ap``, with that dtype's tile shape as constants."""
+    """:func:`tile_sum` for the dtype of ``Ap``, with that dtype's tile shape and lanes as constants."""
     rows, units = tile_shape(Ap.dtype.name)
+    lanes = LANES[Ap.dtype.name]
     size = rows * units
 
     def tile_sum_of_shape(Ap, Bp, tile):
         prefer_vector_width(VECTOR_BITS)
-        sums = carray(register_tile(Ap.dtype, size), (rows, units))
+        sums_pointer = register_tile(Ap.dtype, size)
+        sums = carray(sums_pointer, (rows, units))
         for r in range(rows):
             for u in range(units):
                 sums[r, u] = 0.0
+        # sums[r, u] += Ap[t, r] Bp[t, u], a vector of lanes u at a time (Bp[t] holds units contiguous)
         for t in range(Ap.shape[0]):
             for r in range(rows):
-                A_rt = Ap[t, r]
-                for u in range(units):
-                    sums[r, u] += A_rt * Bp[t, u]
+                A_tr = Ap[t, r]
+                for u in range(0, units, lanes):
+                    multiply_add_lanes(sums_pointer, r * units + u, Bp, t * units + u, A_tr, lanes)
         for r in range(rows):
             for u in range(units):
                 tile[r, u] = sums[r, u]

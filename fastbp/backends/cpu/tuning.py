@@ -45,14 +45,13 @@ PARALLEL_MIN_WORK = 1 << 18
 # (benchmarks/README.md, "Small networks").
 PARALLEL_MIN_PARAMETERS = (1 << 14, 1 << 11)
 
-# A layer's products go through the register tiles (fastbp.backends.cpu.tiles) on CPUs with
-# AVX-512 from (samples, multiply-adds) per batch on, each product its own threshold, where the
-# tiles measured faster than the register-blocked loops of four by four on 2 threads in both
-# dtypes (benchmarks/README.md, "Register blocks of four").  The input sums pack W^l, a pass over
-# the whole layer that a batch of 64 does not repay (even 64 x 1024 x 1024 ran slower tiled);
-# the deltas and the gradients won on 128 x 512 x 512 and 64 x 1024 x 1024, and lost on
-# mnistlike's 64 x 784 x 128 and on 64 x 256 x 256.  With AVX2 only, the one-row tiles ran the
-# input sums and the gradients slower than the loops on every shape measured.
+# A layer's products go through the register tiles (fastbp.backends.cpu.tiles) from (samples,
+# multiply-adds) per batch on, each product its own threshold, where the tiles measured faster
+# than the register-blocked loops on 2 threads in both dtypes, on Intel's AVX-512 and AMD's AVX2
+# cores alike (benchmarks/README.md, "Register blocks of four", "Register tiles on AVX2").  The
+# input sums pack W^l, a pass over the whole layer that a batch of 64 does not repay (even 64 x
+# 1024 x 1024 ran slower tiled with AVX-512); the deltas and the gradients won on 128 x 512 x 512
+# and 64 x 1024 x 1024, and lost on mnistlike's 64 x 784 x 128 and on 64 x 256 x 256.
 TILED_INPUT_SUMS = (128, 1 << 25)
 TILED_DELTAS = (64, 1 << 24)
 TILED_GRADIENTS = (64, 1 << 24)
@@ -76,10 +75,6 @@ VECTOR_BITS = 512 if has_avx512(cpu_features()) else 256
 # layers) and AVX2's 16 do not (the sums spilled, and ran slower): benchmarks/README.md,
 # "Register blocks of four".
 UNITS_PER_BLOCK = 4 if VECTOR_BITS == 512 else 2
-# Whether big layers go through the register tiles at all (see TILED_INPUT_SUMS).  A constant:
-# where it is False, Numba prunes the tiled branches before typing them, and compiles none of
-# the tiles' functions (about 11 s of a cold first fit).
-TILES = VECTOR_BITS == 512
 
 
 def tiles_may_run(sizes, batch_size: int, sparse: bool = False) -> bool:
@@ -90,7 +85,7 @@ def tiles_may_run(sizes, batch_size: int, sparse: bool = False) -> bool:
     ``sparse`` inputs, whose layer 1 runs :mod:`fastbp.backends.cpu.csr`), the
     deltas through ``W^l`` from layer 2 on.
     """
-    if not TILES or batch_size < min(TILED_INPUT_SUMS[0], TILED_DELTAS[0], TILED_GRADIENTS[0]):
+    if batch_size < min(TILED_INPUT_SUMS[0], TILED_DELTAS[0], TILED_GRADIENTS[0]):
         return False
     work = [batch_size * int(sizes[l]) * int(sizes[l - 1]) for l in range(1, len(sizes))]
     if sparse:
@@ -155,7 +150,7 @@ def worth_csr_threads(n_threads, n_nonzeros, W):
 
 @kernel
 def worth_tiling(n_samples, W, threshold):
-    """Whether a product of a layer's batch is big enough for the register tiles (used where :data:`TILES`).
+    """Whether a product of a layer's batch is big enough for the register tiles.
 
     ``threshold`` is the product's ``(samples, multiply-adds)``: :data:`TILED_INPUT_SUMS`,
     :data:`TILED_DELTAS` or :data:`TILED_GRADIENTS`.
