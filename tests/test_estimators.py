@@ -353,6 +353,56 @@ def test_shuffling_leaves_the_random_state_where_sklearn_leaves_it(bit_generator
     assert ours.random_state.random_sample() == theirs.random_state.random_sample()
 
 
+@pytest.mark.parametrize("incremental", [False, True])
+def test_refits_from_a_seed_follow_sklearns_and_make_no_random_state(incremental, monkeypatch):
+    # scikit-learn makes RandomState(seed) anew in every fit and partial_fit, so each call reshuffles
+    # from the seed's first draw; fastbp takes the seed's words from a cache (fastbp.sklearn.randomness).
+    X, y = problem("classifier")
+    params = dict(hidden_layer_sizes=(4,), batch_size=10, learning_rate_init=0.01, max_iter=3, tol=0.0,
+                  warm_start=True, random_state=5)  # fmt: skip
+    ours, theirs = both("classifier", **params)
+
+    def train(model):
+        return model.partial_fit(X, y, classes=np.unique(y)) if incremental else fit_quietly(model, X, y)
+
+    for _ in range(2):
+        for model in (ours, theirs):
+            train(model)
+    made = []
+
+    class Counted(np.random.RandomState):
+        def __init__(self, *args):
+            made.append(args)
+            super().__init__(*args)
+
+    monkeypatch.setattr(np.random, "RandomState", Counted)
+    train(ours)
+    monkeypatch.undo()
+    train(theirs)
+    assert made == []
+    assert_same_weights(ours, theirs)
+    np.testing.assert_allclose(ours.loss_curve_, theirs.loss_curve_, rtol=RTOL)
+
+
+def test_a_fit_random_state_checks_and_gives_back_only_the_callers_generator():
+    from fastbp.numerics.shuffling import random_state_words
+    from fastbp.sklearn.randomness import FitRandomState
+
+    with pytest.raises(ValueError, match="cannot be used to seed"):
+        FitRandomState("seven")
+    seeded = FitRandomState(7)
+    np.testing.assert_array_equal(seeded.words(), random_state_words(np.random.RandomState(7)))
+    seeded.generator.uniform(size=3)  # a draw (the initial weights): the words follow the generator
+    moved = np.random.RandomState(7)
+    moved.uniform(size=3)
+    np.testing.assert_array_equal(seeded.words(), random_state_words(moved))
+    callers = np.random.RandomState(7)
+    words = FitRandomState(callers).words()
+    words[0] ^= 1
+    FitRandomState(callers).give_back(words)
+    np.testing.assert_array_equal(random_state_words(callers), words)
+
+
 def test_the_whole_fit_runs_in_a_few_calls_of_the_compiled_loop(monkeypatch):
     from fastbp.backends.cpu import serial
 

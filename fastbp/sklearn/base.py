@@ -60,7 +60,6 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
-from sklearn.utils import check_random_state
 from sklearn.utils import shuffle as shuffled
 from sklearn.utils.validation import check_is_fitted
 
@@ -71,7 +70,6 @@ from fastbp.engine.network import Network
 from fastbp.engine.training import DivergenceWarning, StoppingRules, Trainer
 from fastbp.engine.validation import check_backend_reads, check_dtype, is_sparse, kernel_array
 from fastbp.numerics import layout, optim, stopping
-from fastbp.numerics.shuffling import random_state_words, set_random_state_words
 from fastbp.numerics.stopping import stopping_state
 from fastbp.sklearn.interchange import (
     FASTBP_ONLY_PARAMETERS,
@@ -82,6 +80,7 @@ from fastbp.sklearn.interchange import (
     theta_from_layers,
 )
 from fastbp.sklearn.progress import Progress
+from fastbp.sklearn.randomness import FitRandomState
 from fastbp.sklearn.validation import (
     check_hidden_layer_sizes,
     check_parameters,
@@ -254,9 +253,9 @@ class BaseMLP(BaseEstimator):
             X = X.tocsr() if is_sparse(X) else kernel_array(X, dtype)
             Y = kernel_array(Y.reshape(X.shape[0], -1), dtype)
             S = self._sample_weights(sample_weight, Y, dtype)
-        random_state = check_random_state(self.random_state)
+        random_state = FitRandomState(self.random_state)
         if first_pass:
-            self._initialize(Y, [X.shape[1], *hidden, Y.shape[1]], dtype, random_state)
+            self._initialize(Y, [X.shape[1], *hidden, Y.shape[1]], dtype, random_state.generator)
         network = self._synced_network()
         self._expose_parameters()
         network.l2 = float(self.alpha)
@@ -294,7 +293,7 @@ class BaseMLP(BaseEstimator):
         )
         return Trainer(network, hyper, self.solver, self.backend, n_jobs=self.n_jobs)
 
-    def _split(self, X, Y, S, random_state) -> tuple:
+    def _split(self, X, Y, S, random_state: FitRandomState) -> tuple:
         """``(X, Y, S)`` to train on and ``(X, Y, S)`` to validate on (None without early stopping).
 
         Like scikit-learn: ``validation_fraction`` of the samples, stratified
@@ -304,7 +303,7 @@ class BaseMLP(BaseEstimator):
             return (X, Y, S), None
         stratify = Y if is_classifier_with_one_output(self) else None
         X_train, X_val, Y_train, Y_val, S_train, S_val = train_test_split(
-            X, Y, S, random_state=random_state, test_size=self.validation_fraction, stratify=stratify
+            X, Y, S, random_state=random_state.generator, test_size=self.validation_fraction, stratify=stratify
         )
         if X_val.shape[0] < 2:
             raise ValueError(
@@ -319,9 +318,9 @@ class BaseMLP(BaseEstimator):
             warnings.warn(
                 "Got `batch_size` less than 1 or larger than sample size. It is going to be clipped", stacklevel=2
             )
-        return int(np.clip(self.batch_size, 1, n_samples))
+        return min(max(int(self.batch_size), 1), n_samples)
 
-    def _fit_stochastic(self, network, X, Y, S, random_state, incremental: bool) -> None:
+    def _fit_stochastic(self, network, X, Y, S, random_state: FitRandomState, incremental: bool) -> None:
         """sgd or adam: the epochs and scikit-learn's stopping rules, in the compiled training loop.
 
         Each epoch's order of the samples is scikit-learn's: the kernels
@@ -342,12 +341,12 @@ class BaseMLP(BaseEstimator):
         if validation is not None:
             validation = (kernel_inputs(validation[0], network.dtype), *validation[1:])
         rules = self._stopping_rules(validation)
-        generator = random_state_words(random_state) if self.shuffle else None
+        generator = random_state.words() if self.shuffle else None
         reorder = None
         if self.shuffle and generator is None:  # a RandomState around another bit generator: drawn in Python
 
             def reorder(order: np.ndarray) -> None:
-                order[:] = shuffled(order, random_state=random_state)
+                order[:] = shuffled(order, random_state=random_state.generator)
 
         progress = Progress(1 if incremental else self.max_iter, self.verbose)
         epochs = Epochs(self, rules, X_train.shape[0], len(network.loss_curve), progress)
@@ -364,7 +363,7 @@ class BaseMLP(BaseEstimator):
         finally:
             progress.close()
             if generator is not None:
-                set_random_state_words(random_state, generator)
+                random_state.give_back(generator)
             epochs.record()
         if self.early_stopping:
             network.theta[:] = self._best_theta
