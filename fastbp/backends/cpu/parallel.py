@@ -137,7 +137,8 @@ def thread_share(c, count, n_threads):
 def tiled_input_sum(W, b, a_prev, z, n_threads):
     """:func:`fastbp.backends.cpu.products.input_sum`, its packing and tiles shared among the threads.
 
-    The packing loops run over blocks and the tile loop over threads: loops
+    The packing loops run over blocks (or passes of blocks, :func:`fastbp.backends.cpu.tiles.column_block_passes`)
+    and the tile loop over threads: loops
     of different lengths, so that Numba never fuses the tile loop into the
     packing that must end before it.
     """
@@ -158,8 +159,8 @@ def tiled_backpropagate(W_next, delta_next, code, a, delta, n_threads):
     Bp = tiles.column_block_panels(W_next, tiles.tile_shape_of(delta)[1])
     for block in numba.prange(Ap.shape[0]):
         tiles.pack_row_blocks(delta_next, Ap, block, block + 1)
-    for panel in numba.prange(Bp.shape[0]):
-        tiles.pack_column_blocks(W_next, Bp, panel, panel + 1)
+    for i in numba.prange(tiles.column_block_passes(Bp)):
+        tiles.pack_column_blocks(W_next, Bp, *tiles.column_pass_blocks(i, Bp))
     for c in numba.prange(n_threads):
         loops.backpropagate_tiles(code, a, delta, Ap, Bp, *thread_share(c, Ap.shape[0] * Bp.shape[0], n_threads))
 
@@ -173,10 +174,10 @@ def tiled_layer_gradients(W, a_prev, delta, inv_n, decay, dW, db, n_threads):
     """
     Ap = tiles.column_block_panels(delta, tiles.tile_shape_of(dW)[0])
     Bp = tiles.column_block_panels(a_prev, tiles.tile_shape_of(dW)[1])
-    for block in numba.prange(Ap.shape[0]):
-        tiles.pack_column_blocks(delta, Ap, block, block + 1)
-    for panel in numba.prange(Bp.shape[0]):
-        tiles.pack_column_blocks(a_prev, Bp, panel, panel + 1)
+    for i in numba.prange(tiles.column_block_passes(Ap)):
+        tiles.pack_column_blocks(delta, Ap, *tiles.column_pass_blocks(i, Ap))
+    for i in numba.prange(tiles.column_block_passes(Bp)):
+        tiles.pack_column_blocks(a_prev, Bp, *tiles.column_pass_blocks(i, Bp))
     n_chunks = -(-W.shape[0] // GRADIENT_ROWS)
     chunk_squares = np.empty(n_chunks)
     for c in numba.prange(n_threads):
