@@ -384,6 +384,20 @@ def test_refits_from_a_seed_follow_sklearns_and_make_no_random_state(incremental
     np.testing.assert_allclose(ours.loss_curve_, theirs.loss_curve_, rtol=RTOL)
 
 
+def test_a_warm_started_refit_trains_in_the_buffers_of_the_fit_before():
+    # A new optimiser per fit, as scikit-learn's, but not new scratch arrays: same results as a fresh trainer's.
+    X, y = problem("classifier")
+    params = dict(hidden_layer_sizes=(4,), batch_size=10, max_iter=2, tol=0.0, warm_start=True, random_state=3)
+    model, fresh = fit_quietly(MLPClassifier(**params), X, y), fit_quietly(MLPClassifier(**params), X, y)
+    buffers = model._trainer.buffers
+    fit_quietly(model, X, y)
+    assert model._trainer.buffers is buffers
+    fresh._trainer = None  # the refit makes its own buffers
+    fit_quietly(fresh, X, y)
+    assert fresh._trainer.buffers is not buffers
+    assert_same_weights(model, fresh, rtol=0)
+
+
 def test_a_fit_random_state_checks_and_gives_back_only_the_callers_generator():
     from fastbp.numerics.shuffling import random_state_words
     from fastbp.sklearn.randomness import FitRandomState

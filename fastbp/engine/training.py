@@ -74,6 +74,15 @@ class Trainer:
         self.rules = StoppingRules.off(network)
         self.generator = network.rng_state
 
+    def take_buffers(self, other: "Trainer") -> None:
+        """Work in ``other``'s buffers (a trainer of the same network that trains no more).
+
+        Their contents are scratch, rewritten by every run: a new optimiser for
+        each fit (as scikit-learn makes one) need not allocate them again.
+        """
+        if other.network is self.network:
+            self.buffers, self.saved = other.buffers, other.saved
+
     @property
     def kernels(self):
         """The backend module (looked up by name, so that a Trainer can be pickled)."""

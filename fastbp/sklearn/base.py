@@ -334,7 +334,10 @@ class BaseMLP(BaseEstimator):
             raise ValueError("partial_fit does not support early_stopping=True")
         trainer = self._trainer
         if not incremental or trainer is None:
-            trainer = self._trainer = self._new_trainer(network)
+            previous, trainer = trainer, self._new_trainer(network)
+            if previous is not None:
+                trainer.take_buffers(previous)
+            self._trainer = trainer
         trainer.counters[optim.SAMPLES_SEEN] = self.t_
         (X_train, Y_train, S_train), validation = self._split(X, Y, S, random_state)
         X_train = kernel_inputs(X_train, network.dtype)

@@ -113,6 +113,8 @@ def multiply_add_lanes(typingctx, sums, at, B, start, x, lanes):
     """
     if not isinstance(lanes, types.IntegerLiteral) or not isinstance(B, types.Array) or B.layout != "C":
         return None
+    if not isinstance(sums, types.CPointer) or not sums.dtype == B.dtype == x:
+        return None  # one float type throughout: the vectors reinterpret the memory they read
 
     def codegen(context, builder, signature, args):
         sums_pointer, at_value, B_value, start_value, x_value, _ = args
