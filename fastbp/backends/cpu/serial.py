@@ -108,9 +108,9 @@ def forward(theta, sizes, codes, A, n_samples, n_threads, tiles):
     Cache blocking: the input sums go in tiles of rows of ``W^l`` (about
     256 KiB), each of which serves every sample of the batch while it sits in
     the L2 cache, so a wide layer's weights come from memory once per batch,
-    not once per group of samples.  Big layers on CPUs with AVX-512 go through
-    the register tiles instead (:mod:`fastbp.backends.cpu.products`), as do
-    their deltas and gradients.
+    not once per group of samples.  Big layers go through the register tiles
+    instead (:mod:`fastbp.backends.cpu.products`), as do their deltas and
+    gradients.
     """
     a_in, a_out = input_block(A, sizes, n_samples), activations_layer(A, sizes, sizes.shape[0] - 1, n_samples)
     forward_between(theta, sizes, codes, a_in, A, a_out, n_threads, tiles)
