@@ -109,7 +109,7 @@ def fma_peak(dtype: str, threads: int) -> float:
     """GFLOP/s of the FMA loop of ``dtype`` on ``threads`` threads (best of 3)."""
     rows, units = FMA_TILES[VECTOR_BITS][dtype]
     fma_loop = FMA_LOOPS[dtype]
-    x = np.full(rows, 0.5, dtype=dtype)
+    x = np.full(1, 0.5, dtype=dtype)  # the factor of every row (make_fma_loop)
     y = np.linspace(0.0, 1.0, units, dtype=dtype)
     fma_loop(x, y, 16, threads)
     best = min(_seconds(lambda: fma_loop(x, y, FMA_STEPS, threads)) for _ in range(3))

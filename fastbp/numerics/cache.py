@@ -15,9 +15,9 @@ kernels (this folder and ``backends/cpu``).  It adds Numba's own settings
 that change the machine code (:data:`CODEGEN_SETTINGS`), which Numba's key
 leaves out too: one run with ``NUMBA_ENABLE_PROFILING=1`` (for ``perf``)
 left slower kernels in the cache that every later run loaded
-(benchmarks/README.md, "Deltas through small layers").  A cache written by another fastbp, by another Numba, for another
-CPU or with other such settings is never loaded; its entries stay on disk,
-unused.  Everything else about Numba's cache is unchanged:
+(benchmarks/README.md, "Deltas through small layers").  A cache written by
+another fastbp, by another Numba, for another CPU or with other such
+settings is never loaded; its entries stay on disk, unused.  Everything else about Numba's cache is unchanged:
 where it lives (beside the sources, or ``NUMBA_CACHE_DIR``), and that it
 can be copied to other machines with the same CPU (see the README on Dask
 workers and containers).

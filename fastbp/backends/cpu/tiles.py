@@ -284,8 +284,10 @@ def pack_row_blocks(M, panels, block_start, block_stop):
                 panel[t, r] = 0.0
 
 
-# Blocks of columns that one pass of a thread packs (:func:`pack_column_blocks`): each pass
-# reads a stretch of every row of M, 8 blocks of 16 float32 columns: half a kilobyte.
+# Blocks of columns that one pass of a thread packs (:func:`pack_column_blocks`): each pass reads a
+# stretch of every row of M (with AVX2's float32 panels, 8 x 16 columns: half a kilobyte) where
+# one block per pass read a cache line.  Chosen, not tuned: only one block against all of them was
+# measured (benchmarks/README.md, "Register tiles on AVX2").
 COLUMN_BLOCKS_PER_PASS = 8
 
 
