@@ -127,12 +127,13 @@ def divide_by_row_sum(z, n):
         z[n, k] /= total
 
 
-# fastmath=False, said explicitly: a function compiled without its own setting takes the
-# fast-math flags of the first kernel that compiles it in the process (Numba's flag inheritance),
-# and with "reassoc" LLVM rounded the sigmoid's a (1 - a) one way inlined into a kernel compiled in
-# the process and another in a kernel loaded from the cache, so that one and two threads could
-# differ in the last bit (tests/test_tiles.py).  Exact, it is the same everywhere, and costs nothing
-# measurable (an elementwise product, vectorised without fast-math).
+# fastmath=False, said explicitly, here and on the cost derivatives below (the factors of delta^L):
+# a function compiled without its own setting takes the fast-math flags of the first kernel that
+# compiles it in the process (Numba's flag inheritance), and with "reassoc" LLVM rounded the
+# sigmoid's a (1 - a) one way inlined into a kernel compiled in the process and another in a kernel
+# loaded from the cache, so that one and two threads could differ in the last bit
+# (tests/test_tiles.py, tests/test_parallel.py).  Exact, they are the same everywhere, and cost
+# nothing measurable (elementwise products and quotients, vectorised without fast-math).
 @register_jitable(fastmath=False)
 def activation_derivative(code, a):
     """sigma'(z) written in terms of a = sigma(z)."""
@@ -148,7 +149,7 @@ def activation_derivative(code, a):
     return one
 
 
-@register_jitable
+@register_jitable(fastmath=False)
 def clip_probability(a):
     """Clip a to [eps, 1 - eps] (eps of its float type) before taking a log.
 
@@ -166,7 +167,7 @@ def clip_probability(a):
     return a
 
 
-@register_jitable
+@register_jitable(fastmath=False)
 def positive(a):
     """a, at least the smallest normal float of its type: a Poisson rate in a log or a division.
 
@@ -229,7 +230,7 @@ def robust_term(code, epsilon, r):
     return size + math.log1p(math.exp(type(r)(-2.0) * size)) - type(r)(0.6931471805599453)
 
 
-@register_jitable
+@register_jitable(fastmath=False)
 def cost_derivative(cost, a, y):
     """dC_n/da^L_k for one output unit (before the 1/N of the batch mean); ``cost`` is ``(code, parameter)``.
 
@@ -250,7 +251,7 @@ def cost_derivative(cost, a, y):
     return -y / p
 
 
-@register_jitable
+@register_jitable(fastmath=False)
 def robust_derivative(code, epsilon, r):
     """d/dr of :func:`robust_term`: sign(r) (0 at r = 0), r clipped to [-epsilon, epsilon], tanh(r)."""
     if code == ABSOLUTE_ERROR:

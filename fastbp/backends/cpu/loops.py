@@ -30,7 +30,7 @@ import math
 import numpy as np
 
 from fastbp.backends.cpu.tiles import block_in_panel_group, panels_per_group, tile_sum
-from fastbp.backends.cpu.tuning import UNITS_PER_BLOCK, inlined_kernel, kernel, units_tile
+from fastbp.backends.cpu.tuning import UNITS_PER_BLOCK, inlined_kernel, kernel, ordered_kernel, units_tile
 from fastbp.numerics.exp import exp
 from fastbp.numerics.formulas import (
     EXP,
@@ -184,7 +184,7 @@ def activate(code, z):
                 z[n, k] = math.exp(z[n, k])
 
 
-@kernel
+@ordered_kernel
 def output_delta(cost, output_code, a, y, s, delta):
     """delta^L_k = s_n dC_n/da^L_k * sigma_L'(z^L_k), for every sample n.
 
@@ -212,7 +212,7 @@ def output_delta(cost, output_code, a, y, s, delta):
                 )
 
 
-@kernel
+@ordered_kernel
 def backpropagate(W_next, delta_next, code, a, delta):
     """delta^l_j = sigma_l'(z^l_j) * sum_k W^{l+1}_kj delta^{l+1}_k, for every sample n of ``a``.
 
@@ -247,10 +247,11 @@ def backpropagate(W_next, delta_next, code, a, delta):
             d3 = delta_next[n + 3, k], delta_next[n + 3, k + 1], delta_next[n + 3, k + 2], delta_next[n + 3, k + 3]
             for j in range(n_inputs):
                 w0, w1, w2, w3 = W_next[k, j], W_next[k + 1, j], W_next[k + 2, j], W_next[k + 3, j]
-                delta[n, j] += w0 * d0[0] + w1 * d0[1] + w2 * d0[2] + w3 * d0[3]
-                delta[n + 1, j] += w0 * d1[0] + w1 * d1[1] + w2 * d1[2] + w3 * d1[3]
-                delta[n + 2, j] += w0 * d2[0] + w1 * d2[1] + w2 * d2[2] + w3 * d2[3]
-                delta[n + 3, j] += w0 * d3[0] + w1 * d3[1] + w2 * d3[2] + w3 * d3[3]
+                # added to the running sum one product at a time: four fused multiply-adds
+                delta[n, j] = delta[n, j] + w0 * d0[0] + w1 * d0[1] + w2 * d0[2] + w3 * d0[3]
+                delta[n + 1, j] = delta[n + 1, j] + w0 * d1[0] + w1 * d1[1] + w2 * d1[2] + w3 * d1[3]
+                delta[n + 2, j] = delta[n + 2, j] + w0 * d2[0] + w1 * d2[1] + w2 * d2[2] + w3 * d2[3]
+                delta[n + 3, j] = delta[n + 3, j] + w0 * d3[0] + w1 * d3[1] + w2 * d3[2] + w3 * d3[3]
     # Then each row's remaining units, and sigma_l' while the row is in the L1 cache.
     k1, k2 = min(1, n_units - 1), min(2, n_units - 1)
     zero = delta.dtype.type(0.0)
@@ -271,7 +272,7 @@ def backpropagate(W_next, delta_next, code, a, delta):
             for k in range(first_k, n_units - 1, 2):
                 d0, d1 = delta_next[n, k], delta_next[n, k + 1]
                 for j in range(n_inputs):
-                    delta[n, j] += W_next[k, j] * d0 + W_next[k + 1, j] * d1
+                    delta[n, j] = delta[n, j] + W_next[k, j] * d0 + W_next[k + 1, j] * d1
             if (n_units - first_k) % 2 == 1:
                 d_k = delta_next[n, n_units - 1]
                 for j in range(n_inputs):

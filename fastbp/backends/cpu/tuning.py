@@ -18,6 +18,14 @@ from fastbp.numerics.cache import cached_jit
 # multiply-add.  The "nnan"/"ninf" flags of fastmath=True are left out on
 # purpose: the divergence check relies on ``math.isfinite``.
 FASTMATH = {"reassoc", "contract", "nsz"}
+# The formulas that map elements to elements, with no sum for LLVM to vectorise (delta^L, the delta
+# recursion's sums of four products), keep the order of operations they are written in: "contract"
+# (fused multiply-add) only.  With "reassoc", LLVM may group a product of three factors, or a sum of
+# four products, one way in one compiled copy of such a loop and another way in another (each kernel
+# that calls the loop optimises its own copy again): in full test runs with a warm cache, the
+# two-thread kernel's delta^L differed from one thread's in the last bit of its vectorised columns
+# (benchmarks/README.md, "The last bit of delta^L on two threads").
+ORDERED_FASTMATH = {"contract"}
 # NumPy's error model: a float division by zero gives inf or NaN instead of
 # raising ZeroDivisionError.  The check Python's model inserts before every
 # division kept the loops of sigmoids from vectorising.
@@ -97,6 +105,11 @@ def tiles_may_run(sizes, batch_size: int, sparse: bool = False) -> bool:
 def kernel(function):
     """Compile ``function`` for the CPU, cached on disk between processes (:mod:`fastbp.numerics.cache`)."""
     return cached_jit(fastmath=FASTMATH, error_model=ERROR_MODEL)(function)
+
+
+def ordered_kernel(function):
+    """:func:`kernel` with :data:`ORDERED_FASTMATH`: each value rounds as the formula is written, in every copy."""
+    return cached_jit(fastmath=ORDERED_FASTMATH, error_model=ERROR_MODEL)(function)
 
 
 def inlined_kernel(function):
