@@ -398,6 +398,34 @@ def test_a_warm_started_refit_trains_in_the_buffers_of_the_fit_before():
     assert_same_weights(model, fresh, rtol=0)
 
 
+def test_a_refit_checks_the_parameters_again_only_when_they_changed(monkeypatch):
+    # Unchanged immutable parameters were checked by the fit before; any change, a value of another
+    # type, or a mutable value (a list, which can change in place) is checked again.
+    import fastbp.sklearn.base as base
+
+    X, y = problem("classifier")
+    model = fit_quietly(MLPClassifier(hidden_layer_sizes=(4,), max_iter=1, warm_start=True, random_state=0), X, y)
+    checks = []
+    monkeypatch.setattr(base.BaseMLP, "_check_params", lambda self: checks.append(1))
+    fit_quietly(model, X, y)
+    assert checks == []
+    model.set_params(alpha=1e-3)
+    fit_quietly(model, X, y)
+    model.set_params(alpha=np.float32(1e-3))  # equal, of another type
+    fit_quietly(model, X, y)
+    assert len(checks) == 2
+    monkeypatch.undo()
+    model.set_params(max_iter=True)  # equal to 1, and refused
+    with pytest.raises(TypeError, match="max_iter"):
+        model.fit(X, y)
+    sizes = [4]
+    model.set_params(max_iter=1, hidden_layer_sizes=sizes)
+    fit_quietly(model, X, y)
+    sizes[0] = -4  # changed in place after a fit that checked it
+    with pytest.raises(ValueError, match="hidden_layer_sizes"):
+        model.fit(X, y)
+
+
 def test_a_fit_random_state_checks_and_gives_back_only_the_callers_generator():
     from fastbp.numerics.shuffling import random_state_words
     from fastbp.sklearn.randomness import FitRandomState

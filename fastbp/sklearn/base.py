@@ -86,6 +86,7 @@ from fastbp.sklearn.validation import (
     check_parameters,
     check_sample_weight,
     kernel_inputs,
+    parameters_as_checked,
     prediction_input,
 )
 
@@ -166,12 +167,16 @@ class BaseMLP(BaseEstimator):
         check_is_fitted(self)
         return self._synced_network()
 
+    def _views_exposed(self) -> bool:
+        """Whether ``coefs_`` and ``intercepts_`` still hold the views of the last :meth:`_expose_parameters`."""
+        exposed = self.__dict__.get("_exposed")
+        current = (*self.coefs_, *self.intercepts_)
+        return exposed is not None and len(exposed) == len(current) and all(a is b for a, b in zip(exposed, current))
+
     def _synced_network(self) -> Network:
         """The network, with ``coefs_`` and ``intercepts_`` copied into it if they were replaced."""
         network = self._network
-        exposed = self.__dict__.get("_exposed")
-        current = (*self.coefs_, *self.intercepts_)
-        if exposed is not None and len(exposed) == len(current) and all(a is b for a, b in zip(exposed, current)):
+        if self._views_exposed():
             return network  # still the views of _expose_parameters: nothing to copy
         for l in range(1, network.L + 1):
             W, b = layout.weights(network.theta, network.sizes, l), layout.biases(network.theta, network.sizes, l)
@@ -242,7 +247,10 @@ class BaseMLP(BaseEstimator):
     # ---- fitting ----------------------------------------------------------------
 
     def _fit(self, X, y, sample_weight, incremental: bool):
-        self._check_params()
+        checked = parameters_as_checked(self)
+        if checked is None or checked != self.__dict__.get("_checked_parameters"):
+            self._check_params()
+            self._checked_parameters = checked
         hidden = check_hidden_layer_sizes(self.hidden_layer_sizes)
         first_pass = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
         with kept_on_error(self):  # a refit refused for its input keeps the fitted model
@@ -257,7 +265,8 @@ class BaseMLP(BaseEstimator):
         if first_pass:
             self._initialize(Y, [X.shape[1], *hidden, Y.shape[1]], dtype, random_state.generator)
         network = self._synced_network()
-        self._expose_parameters()
+        if not self._views_exposed():
+            self._expose_parameters()
         network.l2 = float(self.alpha)
         if self.solver in STOCHASTIC_SOLVERS:
             self._fit_stochastic(network, X, Y, S, random_state, incremental)
@@ -270,8 +279,9 @@ class BaseMLP(BaseEstimator):
             )
         # The first predict, of one row or of as many as the training set, then finds its kernel
         # compiled (or loaded from Numba's cache) for these arrays.
+        first_row = kernel_inputs(X[:1], dtype)
         for rows in (1, X.shape[0]):
-            network.prepare_outputs(kernel_inputs(X[:1], dtype), rows, self.backend, self.n_jobs)
+            network.prepare_outputs(first_row, rows, self.backend, self.n_jobs)
         return self
 
     def _sample_weights(self, sample_weight, Y: np.ndarray, dtype) -> np.ndarray:

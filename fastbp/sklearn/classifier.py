@@ -195,7 +195,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
             if new_classes:
                 self._label_binarizer = fitted_label_binarizer(y)
                 self.classes_ = self._label_binarizer.classes_
-            indicator = self._known_labels_indicator(y, every_class=self.warm_start and not incremental)
+            indicator = self._known_labels_indicator(y, self.warm_start and not incremental, X.dtype)
             if indicator is not None:
                 return X, indicator
             if not new_classes:
@@ -207,14 +207,15 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
                 check_known_labels(y, self.classes_)
             return X, self._label_binarizer.transform(y)
 
-    def _known_labels_indicator(self, y: np.ndarray, every_class: bool) -> np.ndarray | None:
+    def _known_labels_indicator(self, y: np.ndarray, every_class: bool, dtype=np.int64) -> np.ndarray | None:
         """The label binarizer's ``transform`` of plain labels already seen (each class, if ``every_class``), or None.
 
         Every fit encodes 1-d labels of the classes' own dtype here, by a
         binary search in ``classes_`` (which also checks the labels of the fits
         that continue, ``warm_start`` and ``partial_fit``); anything else (and
         any label not in ``classes_``) goes through scikit-learn's checks, with
-        their errors.
+        their errors.  The indicator is built in ``dtype`` (the fit's float
+        type: no integer matrix to convert afterwards), as rows of the identity.
         """
         classes = self.classes_
         kind = self._label_binarizer.y_type_
@@ -222,16 +223,14 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
             return None
         if len(classes) < 2:
             return None
-        index = np.searchsorted(classes, y).clip(0, len(classes) - 1)
-        if not (classes[index] == y).all():
+        index = np.searchsorted(classes, y)
+        if not (classes.take(index, mode="clip") == y).all():
             return None
         if every_class and not np.bincount(index, minlength=len(classes)).all():
             return None
         if kind == "binary":
-            return index[:, None].astype(np.int64)
-        indicator = np.zeros((y.shape[0], len(classes)), dtype=np.int64)
-        indicator[np.arange(y.shape[0]), index] = 1
-        return indicator
+            return index[:, None].astype(dtype)
+        return np.eye(len(classes), dtype=dtype).take(index, axis=0)
 
     def _score_kind(self) -> int:
         """Early stopping's score, the validation accuracy (of the largest output, or of each side of 0.5)."""

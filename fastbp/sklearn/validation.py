@@ -15,6 +15,7 @@ classifier has never seen.
 import re
 from contextlib import contextmanager
 from numbers import Integral, Real
+from typing import Any
 
 import numpy as np
 from sklearn.preprocessing import LabelBinarizer
@@ -292,6 +293,43 @@ def check_activation(activation, n_hidden: int) -> None:
     for index, name in enumerate(per_hidden_layer(activation, n_hidden, "activation", "hidden_layer_sizes")):
         if not isinstance(name, str) or name not in ACTIVATIONS:
             raise ValueError(f"activation[{index}] must be one of {names}; got {name!r}")
+
+
+# Parameter values that cannot change in place: a fit whose parameters all hold such values, equal
+# (and of the same types) to those of the last fit that checked them, skips the checks.
+IMMUTABLE_VALUES = (type(None), bool, int, float, str, np.bool_, np.integer, np.floating)
+
+
+def parameters_as_checked(estimator) -> tuple | None:
+    """The estimator's constructor parameters as ``(name, type, value)``, if all are immutable; else None.
+
+    Two equal results mean the parameters were not changed in between, so
+    :func:`check_parameters` need not run again (a warm-started fit of one
+    epoch is short: benchmarks/README.md, "The estimators' fixed costs per
+    fit").  Tuples of immutable values and callables (the ``callback``,
+    compared by identity) count as immutable; a list, an array or a dict
+    (``class_weight``) does not, and a fit with one checks every time.
+    """
+    values = []
+    for name in parameter_names(type(estimator)):
+        value = getattr(estimator, name)
+        elements = value if type(value) is tuple else (value,)
+        if not all(isinstance(element, IMMUTABLE_VALUES) for element in elements) and not callable(value):
+            return None
+        values.append((name, type(value), value))
+    return tuple(values)
+
+
+# The constructor parameters of each estimator class (scikit-learn's ``_get_param_names`` inspects
+# the signature at every call).
+PARAMETER_NAMES: dict[Any, tuple[str, ...]] = {}
+
+
+def parameter_names(estimator_type: Any) -> tuple[str, ...]:
+    """The constructor parameters of an estimator class, looked up once per class."""
+    if estimator_type not in PARAMETER_NAMES:
+        PARAMETER_NAMES[estimator_type] = tuple(estimator_type._get_param_names())
+    return PARAMETER_NAMES[estimator_type]
 
 
 def check_parameters(estimator) -> None:
