@@ -8,7 +8,7 @@ import textwrap
 import numba
 import numpy as np
 import pytest
-from conftest import OUTPUT_COSTS, TOLERANCE, random_targets
+from conftest import OUTPUT_COSTS, TOLERANCE, random_targets, run_probe
 
 from fastbp import Network, functional
 from fastbp.backends import check_n_jobs, get_backend, numba_threads, thread_count
@@ -134,6 +134,49 @@ def test_samples_shared_up_and_down_the_network_match_one_thread_and_oracle(outp
         np.testing.assert_allclose(
             got, want, rtol=TOLERANCE[dtype], atol=TOLERANCE[dtype] * max(1.0, np.abs(want).max())
         )
+
+
+# delta^L of the tall network's batch on two threads (parallel.rows_up_and_down) against
+# loops.output_delta called on its own, for every output and cost pair: the JSON list of those
+# that differ in any bit.
+OUTPUT_DELTA_PROBE = """
+import json
+import numba, numpy as np
+from fastbp import Network
+from fastbp.backends.cpu import loops, parallel
+from fastbp.numerics import layout
+
+numba.get_num_threads()
+differing = []
+for output, cost in PAIRS:
+    sizes, n = [70, 48, 30], 257
+    network = Network(sizes, "relu", output, cost, dtype="float32", seed=4)
+    theta, sizes, codes, cost_argument = network.kernel_arguments()[:4]
+    rng = np.random.default_rng(4)
+    A = layout.activation_buffer(sizes, n, network.dtype)
+    layout.layer(A, sizes, 0, n, 0)[:] = rng.normal(size=(n, 70))
+    D = layout.delta_buffer(sizes, n, network.dtype)
+    Y = np.eye(30, dtype=np.float32)[rng.integers(0, 30, n)]
+    S = np.linspace(0.5, 1.5, n).astype(np.float32)
+    parallel.rows_up_and_down(theta, sizes, codes, cost_argument, A, 0, D, Y, S, n, (1, 2), (2, 2), 2)
+    alone = np.empty_like(Y)
+    loops.output_delta(cost_argument, codes[2], layout.layer(A, sizes, 2, n, 0), Y, S, alone)
+    if alone.tobytes() != layout.layer(D, sizes, 2, n, 1).tobytes():
+        differing.append([output, cost])
+print(json.dumps(differing))
+"""
+
+
+@needs_two_threads
+def test_delta_of_the_output_layer_is_bitwise_the_same_in_a_kernel_loaded_from_the_cache(tmp_path):
+    # Compiled in one process, loaded from the cache in the next: the threaded kernel's delta^L once
+    # differed from output_delta's own in the last bit, for the pairs whose delta^L is a product of
+    # three factors (sigmoid and softmax with the squared error, sigmoid with the categorical
+    # cross-entropy), where LLVM was free to reassociate it (benchmarks/README.md, "The last bit of
+    # delta^L on two threads").
+    script = OUTPUT_DELTA_PROBE.replace("PAIRS", repr(OUTPUT_COSTS))
+    assert run_probe(script, tmp_path) == []
+    assert run_probe(script, tmp_path) == []
 
 
 def train(backend, n_jobs, dtype="float32", optimizer="sgd", shape="small"):
