@@ -413,7 +413,10 @@ def test_a_refit_checks_the_parameters_again_only_when_they_changed(monkeypatch)
     fit_quietly(model, X, y)
     model.set_params(alpha=np.float32(1e-3))  # equal, of another type
     fit_quietly(model, X, y)
-    assert len(checks) == 2
+    model.set_params(hidden_layer_sizes=(np.int64(4),))  # an equal tuple of another element type
+    fit_quietly(model, X, y)
+    assert len(checks) == 3
+    model.set_params(hidden_layer_sizes=(4,))
     monkeypatch.undo()
     model.set_params(max_iter=True)  # equal to 1, and refused
     with pytest.raises(TypeError, match="max_iter"):

@@ -301,7 +301,7 @@ IMMUTABLE_VALUES = (type(None), bool, int, float, str, np.bool_, np.integer, np.
 
 
 def parameters_as_checked(estimator) -> tuple | None:
-    """The estimator's constructor parameters as ``(name, type, value)``, if all are immutable; else None.
+    """The estimator's constructor parameters as ``(name, types, value)``, if all are immutable; else None.
 
     Two equal results mean the parameters were not changed in between, so
     :func:`check_parameters` need not run again (a warm-started fit of one
@@ -309,6 +309,9 @@ def parameters_as_checked(estimator) -> tuple | None:
     fit").  Tuples of immutable values and callables (the ``callback``,
     compared by identity) count as immutable; a list, an array or a dict
     (``class_weight``) does not, and a fit with one checks every time.
+    ``types`` are those of the value or of each element of a tuple: an equal
+    value of another type (``True`` for ``1``, ``(np.int64(4),)`` for ``(4,)``) is
+    checked again.
     """
     values = []
     for name in parameter_names(type(estimator)):
@@ -316,7 +319,7 @@ def parameters_as_checked(estimator) -> tuple | None:
         elements = value if type(value) is tuple else (value,)
         if not all(isinstance(element, IMMUTABLE_VALUES) for element in elements) and not callable(value):
             return None
-        values.append((name, type(value), value))
+        values.append((name, type(value), tuple(type(element) for element in elements), value))
     return tuple(values)
 
 

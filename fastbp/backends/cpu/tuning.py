@@ -18,13 +18,13 @@ from fastbp.numerics.cache import cached_jit
 # multiply-add.  The "nnan"/"ninf" flags of fastmath=True are left out on
 # purpose: the divergence check relies on ``math.isfinite``.
 FASTMATH = {"reassoc", "contract", "nsz"}
-# The formulas that map elements to elements, with no sum for LLVM to vectorise (delta^L, the delta
-# recursion's sums of four products), keep the order of operations they are written in: "contract"
-# (fused multiply-add) only.  With "reassoc", LLVM may group a product of three factors, or a sum of
-# four products, one way in one compiled copy of such a loop and another way in another (each kernel
-# that calls the loop optimises its own copy again): in full test runs with a warm cache, the
-# two-thread kernel's delta^L differed from one thread's in the last bit of its vectorised columns
-# (benchmarks/README.md, "The last bit of delta^L on two threads").
+# The formulas that map elements to elements, with no long sum for LLVM to vectorise (delta^L, the
+# delta recursion's sums of four products), keep the order of operations they are written in:
+# "contract" (fused multiply-add) only.  With "reassoc", LLVM may group a product of three factors,
+# or a sum of four products, one way in one compiled copy of such a loop and another way in another:
+# the threaded kernel loaded from Numba's cache computed delta^L otherwise than output_delta alone,
+# in the last bit of its vectorised columns, so that two threads and one differed
+# (tests/test_parallel.py; benchmarks/README.md, "The last bit of delta^L on two threads").
 ORDERED_FASTMATH = {"contract"}
 # NumPy's error model: a float division by zero gives inf or NaN instead of
 # raising ZeroDivisionError.  The check Python's model inserts before every
