@@ -4,7 +4,12 @@ Run: ``python -m benchmarks.small_fits`` (scikit-learn needed; it is imported
 when the script runs).  Each line is one pair of estimators with the same
 parameters and ``random_state`` (so both follow the same trajectory and run
 the same epochs), fitted ``--rounds`` times each, fastbp and scikit-learn
-alternating; the medians and their ratio are printed.  The fits are
+alternating; the medians and their ratio are printed.  The rounds are those
+of ``fastbp bench`` (:func:`fastbp.bench.compare.measure_rounds`): the order
+turns from round to round, a short call runs once untimed right before its
+timed run, and each call is followed by an untimed pause of
+``SETTLE_SECONDS``, so that neither library is timed while the other's
+thread pool (OpenBLAS's, Numba's OpenMP threads) still spins on the cores.  The fits are
 scikit-learn's small datasets (iris, wine, breast cancer; standardised), a
 hidden layer of 16, 32 or 64 relu units, adam and sgd, up to 300 epochs,
 float64.  Then scikit-learn's defaults on the digits, and ``predict`` /
@@ -13,28 +18,36 @@ float64.  Then scikit-learn's defaults on the digits, and ``predict`` /
 """
 
 import argparse
-import time
 import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
+from fastbp.bench.compare import measure_rounds
+from fastbp.bench.peers import SETTLE_SECONDS, Peer
 
-def median_seconds(call, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - started)
-    return float(np.median(times))
+
+@dataclass
+class TimedCall:
+    """A call in the rounds of :func:`fastbp.bench.compare.measure_rounds`: ``repeats`` calls make one unit."""
+
+    name: str
+    call: Callable[[], object]
+    repeats: int
+    settle_seconds: float = SETTLE_SECONDS
+    compile_seconds: float | None = None
+
+    def train(self) -> None:
+        for _ in range(self.repeats):
+            self.call()
 
 
 def side_by_side(calls: dict, rounds: int, repeats: int = 1) -> dict:
-    """Median seconds of each call, the calls alternating round after round."""
-    times: dict = {name: [] for name in calls}
-    for _ in range(rounds):
-        for name, call in calls.items():
-            times[name].append(median_seconds(call, repeats))
-    return {name: float(np.median(values)) for name, values in times.items()}
+    """Median seconds of one call of each, over ``rounds`` rounds of ``repeats`` calls (see the module's text)."""
+    units: list[Peer] = [TimedCall(name, call, repeats) for name, call in calls.items()]
+    seconds = measure_rounds(units, rounds)
+    return {name: float(np.median(values)) / repeats for name, values in seconds.items()}
 
 
 def fitting(estimator_class, params: dict, X, y):

@@ -140,6 +140,19 @@ def test_short_units_are_timed_right_after_an_untimed_one_of_their_own():
     assert rounds == ["short", "short", "long", "long", "short", "short", "short", "short", "long"]
 
 
+def test_small_fits_time_each_pair_in_the_rounds_of_fastbp_bench_with_its_settling_pause(monkeypatch):
+    # Without the pause after each call, fastbp's fits ran while OpenBLAS's threads still spun after scikit-learn's.
+    from benchmarks import small_fits
+
+    pauses, calls = [], []
+    monkeypatch.setattr(compare.time, "sleep", pauses.append)
+    seconds = small_fits.side_by_side({"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}, 2, repeats=3)
+    assert set(seconds) == {"a", "b"} and all(0 <= value < compare.HOT_SECONDS for value in seconds.values())
+    # per name: 3 untimed first calls, then 2 rounds of 3 untimed (short units) and 3 timed
+    assert calls.count("a") == calls.count("b") == 3 + 2 * 6
+    assert pauses == [small_fits.SETTLE_SECONDS] * 4
+
+
 def test_flop_count_of_a_two_layer_network():
     # 64-32-10, batch 32, 1797 samples: forward + gradient on both layers, deltas below layer 2 only
     per_sample = 2 * (2 * 32 * 64) + 3 * (2 * 10 * 32)
