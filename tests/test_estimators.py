@@ -507,22 +507,36 @@ def test_verbose_says_when_the_adaptive_rate_is_divided(capsys):
     assert printed.rstrip().endswith("Learning rate too small. Stopping.")
 
 
-@pytest.mark.parametrize("labels", ["strings", "integers", "binary"])
+@pytest.mark.parametrize("labels", ["strings", "integers", "codes", "binary"])
 def test_continued_fits_encode_labels_as_the_label_binarizer_does(labels):
     X, names = problem("classifier")
-    y = {"strings": names, "integers": np.searchsorted(np.unique(names), names) * 10 - 5, "binary": names == "dog"}[
-        labels
-    ]
+    codes = np.searchsorted(np.unique(names), names)  # 0 .. C-1: label_index's shortcut
+    y = {"strings": names, "integers": codes * 10 - 5, "codes": codes, "binary": names == "dog"}[labels]
     model = fit_quietly(MLPClassifier(hidden_layer_sizes=(3,), max_iter=2, warm_start=True, random_state=0), X, y)
     for every_class in (True, False):
         encoded = model._known_labels_indicator(y, every_class)
         np.testing.assert_array_equal(encoded, model._label_binarizer.transform(y))
     assert model._known_labels_indicator(y[:1], every_class=True) is None  # not every class: scikit-learn's checks
     if labels != "binary":  # a label not in classes_: scikit-learn's checks, which name it
-        unknown = np.array([y[0], {"strings": "yak", "integers": 99}[labels]])
+        unknown = np.array([y[0], {"strings": "yak", "integers": 99, "codes": 99}[labels]])
         assert model._known_labels_indicator(unknown, every_class=False) is None
         with pytest.raises(ValueError, match="yak|99"):
             model.partial_fit(X[:2], unknown)
+
+
+@pytest.mark.parametrize(
+    "classes",
+    [np.arange(4), np.array([0, 1, 3]), np.array([-1, 0, 1, 2]), np.array([2, 3, 5]), np.arange(4, dtype=np.int8)],
+    ids="codes gap negative shifted int8".split(),
+)
+def test_label_index_finds_each_label_in_the_classes_or_says_none(classes):
+    from fastbp.sklearn.classifier import label_index
+
+    y = classes[[0, 2, 1, 2, len(classes) - 1]]
+    np.testing.assert_array_equal(label_index(classes, y), [0, 2, 1, 2, len(classes) - 1])
+    between = [value for value in range(classes.min(), classes.max()) if value not in classes]  # in a gap
+    for outside in [classes.min() - 1, classes.max() + 1, *between]:
+        assert label_index(classes, np.append(y, outside).astype(classes.dtype)) is None
 
 
 @pytest.mark.parametrize(

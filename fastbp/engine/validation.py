@@ -61,6 +61,10 @@ def kernel_array(values: np.ndarray, dtype) -> np.ndarray:
     Numba compiles one signature per layout and per writeability: a
     read-only or Fortran-ordered array would compile the kernels again.
     """
+    if type(values) is np.ndarray and values.dtype == dtype:
+        flags = values.flags
+        if flags.c_contiguous and flags.aligned and flags.writeable:
+            return values  # what np.require returns for it, in a fifth of its time (every fit calls this)
     return np.require(values, dtype=dtype, requirements=["C_CONTIGUOUS", "ALIGNED", "WRITEABLE"])
 
 

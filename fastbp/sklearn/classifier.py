@@ -23,6 +23,20 @@ from fastbp.sklearn.validation import (
 )
 
 
+def label_index(classes: np.ndarray, y: np.ndarray) -> np.ndarray | None:
+    """Each label's index in ``classes`` (sorted, distinct, of ``y``'s dtype), or None if some label is not a class.
+
+    Integer classes ``0 .. C-1`` (sorted and distinct, so exactly those: the
+    labels of most datasets) need no search: a label is its own index, once
+    every label is known to lie in that range.  Others are found by a binary
+    search, then checked.
+    """
+    if classes.dtype.kind == "i" and classes[0] == 0 and classes[-1] == len(classes) - 1:
+        return y if y.min() >= 0 and y.max() < len(classes) else None
+    index = np.searchsorted(classes, y)
+    return index if (classes.take(index, mode="clip") == y).all() else None
+
+
 class MLPClassifier(ClassifierMixin, BaseMLP):
     """Multi-layer perceptron classifier: scikit-learn's ``MLPClassifier``, trained by fastbp's kernels.
 
@@ -210,9 +224,9 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
     def _known_labels_indicator(self, y: np.ndarray, every_class: bool, dtype=np.int64) -> np.ndarray | None:
         """The label binarizer's ``transform`` of plain labels already seen (each class, if ``every_class``), or None.
 
-        Every fit encodes 1-d labels of the classes' own dtype here, by a
-        binary search in ``classes_`` (which also checks the labels of the fits
-        that continue, ``warm_start`` and ``partial_fit``); anything else (and
+        Every fit encodes 1-d labels of the classes' own dtype here, by
+        :func:`label_index` (which also checks the labels of the fits that
+        continue, ``warm_start`` and ``partial_fit``); anything else (and
         any label not in ``classes_``) goes through scikit-learn's checks, with
         their errors.  The indicator is built in ``dtype`` (the fit's float
         type: no integer matrix to convert afterwards), as rows of the identity.
@@ -223,8 +237,8 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
             return None
         if len(classes) < 2:
             return None
-        index = np.searchsorted(classes, y)
-        if not (classes.take(index, mode="clip") == y).all():
+        index = label_index(classes, y)
+        if index is None:
             return None
         if every_class and not np.bincount(index, minlength=len(classes)).all():
             return None

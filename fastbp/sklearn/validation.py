@@ -298,28 +298,39 @@ def check_activation(activation, n_hidden: int) -> None:
 # Parameter values that cannot change in place: a fit whose parameters all hold such values, equal
 # (and of the same types) to those of the last fit that checked them, skips the checks.
 IMMUTABLE_VALUES = (type(None), bool, int, float, str, np.bool_, np.integer, np.floating)
+# The exact types of most parameter values, found by one set lookup rather than isinstance's walk.
+PLAIN_TYPES = frozenset((type(None), bool, int, float, str))
 
 
 def parameters_as_checked(estimator) -> tuple | None:
-    """The estimator's constructor parameters as ``(name, types, value)``, if all are immutable; else None.
+    """The estimator's constructor parameters as ``(name, type, value)``, if all are immutable; else None.
 
     Two equal results mean the parameters were not changed in between, so
     :func:`check_parameters` need not run again (a warm-started fit of one
     epoch is short: benchmarks/README.md, "The estimators' fixed costs per
     fit").  Tuples of immutable values and callables (the ``callback``,
     compared by identity) count as immutable; a list, an array or a dict
-    (``class_weight``) does not, and a fit with one checks every time.
-    ``types`` are those of the value or of each element of a tuple: an equal
-    value of another type (``True`` for ``1``, ``(np.int64(4),)`` for ``(4,)``) is
-    checked again.
+    (``class_weight``) does not, and a fit with one checks every time.  A
+    tuple's entry is ``(name, tuple, types of its elements, value)``: an
+    equal value of another type (``True`` for ``1``, ``(np.int64(4),)`` for
+    ``(4,)``) is checked again.  Plain loops, no generator expressions: this
+    runs on every fit, and must cost less than the checks it saves.
     """
-    values = []
+    values: list[tuple] = []
     for name in parameter_names(type(estimator)):
         value = getattr(estimator, name)
-        elements = value if type(value) is tuple else (value,)
-        if not all(isinstance(element, IMMUTABLE_VALUES) for element in elements) and not callable(value):
+        kind = type(value)
+        if kind in PLAIN_TYPES:
+            values.append((name, kind, value))
+        elif kind is tuple:
+            for element in value:
+                if type(element) not in PLAIN_TYPES and not isinstance(element, IMMUTABLE_VALUES):
+                    return None
+            values.append((name, kind, tuple(map(type, value)), value))
+        elif isinstance(value, IMMUTABLE_VALUES) or callable(value):
+            values.append((name, kind, value))
+        else:
             return None
-        values.append((name, type(value), tuple(type(element) for element in elements), value))
     return tuple(values)
 
 
