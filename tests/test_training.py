@@ -63,6 +63,30 @@ def test_one_long_fit_equals_many_short_ones(backend):
     assert once.loss_curve == twice.loss_curve
 
 
+def test_fits_of_one_network_reuse_their_work_buffers_and_copies_get_their_own(backend):
+    import copy
+    import pickle
+
+    rng = np.random.default_rng(2)
+    X, Y = rng.normal(size=(20, 4)), rng.uniform(size=(20, 2))
+    network = Network([4, 5, 2], seed=3).fit(X, Y, epochs=1, batch_size=4, backend=backend)
+    buffers = network._scratch[0]
+    assert buffers is not None
+    network.fit(X, Y, epochs=1, batch_size=4, backend=backend)
+    assert network._scratch[0] is buffers  # the same data: nothing allocated again
+    network.fit(X[:12], Y[:12], epochs=1, batch_size=5, backend=backend)  # other shapes: new buffers
+    assert network._scratch[0] is not buffers and network._scratch[0][0].shape == (12,)
+    for twin in (copy.deepcopy(network), copy.copy(network), pickle.loads(pickle.dumps(network))):
+        assert twin._scratch == (None, None)
+        np.testing.assert_array_equal(twin.theta, network.theta)
+    # Reused buffers change nothing: the same fits, each in new buffers, give the same bits.
+    fresh = Network([4, 5, 2], seed=3)
+    for rows, batch_size in ((20, 4), (20, 4), (12, 5)):
+        fresh._scratch = (None, None)
+        fresh.fit(X[:rows], Y[:rows], epochs=1, batch_size=batch_size, backend=backend)
+    assert fresh.theta.tobytes() == network.theta.tobytes() and fresh.loss_curve == network.loss_curve
+
+
 def test_callback_sees_every_epoch_and_can_stop(backend):
     rng = np.random.default_rng(2)
     X, Y = rng.normal(size=(16, 3)), rng.uniform(size=(16, 1))

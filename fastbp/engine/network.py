@@ -12,7 +12,7 @@ from fastbp._version import __version__
 from fastbp.backends import get_backend, numba_threads, thread_count, tiles_for
 from fastbp.engine.initialization import glorot_uniform
 from fastbp.engine.io import FORMAT, format_version, load_arrays, save_arrays
-from fastbp.engine.training import Trainer
+from fastbp.engine.training import NO_SCRATCH, Trainer
 from fastbp.engine.validation import (
     check_backend_reads,
     check_buffers_fit,
@@ -107,6 +107,17 @@ class Network:
         self.theta = self._initial_parameters(np.random.default_rng(init_seed))
         self.rng_state = seed_state(shuffle_seed.generate_state(1)[0])
         self.loss_curve: list[float] = []
+        self._scratch = NO_SCRATCH
+
+    def __getstate__(self) -> dict:
+        """The network without the last fit's work buffers (a copy or a pickle allocates its own)."""
+        state = self.__dict__.copy()
+        state.pop("_scratch", None)
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._scratch = NO_SCRATCH
 
     @property
     def L(self) -> int:
@@ -296,7 +307,11 @@ class Network:
         learning_rate = check_non_negative_float(learning_rate, "learning_rate", positive=True)
         batch_size = min(check_positive_int(batch_size, "batch_size"), X.shape[0])
         trainer = Trainer(self, hyperparameters(learning_rate), "sgd", backend)
+        # The last fit's work buffers, where they fit: allocating them took longer than the rest of
+        # the Python around a short fit (benchmarks/README.md, "Network.fit's Python per call").
+        trainer.reuse(self._scratch)
         trainer.run(X, Y, np.ones(X.shape[0], dtype=self.dtype), epochs, batch_size, bool(shuffle), callback)
+        self._scratch = trainer.scratch
         return self
 
     def kernel_arguments(self, l2: float | None = None) -> tuple:

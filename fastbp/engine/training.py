@@ -39,6 +39,10 @@ class DivergenceWarning(RuntimeWarning):
     """Training stopped because the cost became NaN or infinite."""
 
 
+# A trainer's scratch before its first run (:attr:`Trainer.scratch`): nothing allocated yet.
+NO_SCRATCH: tuple = (None, None)
+
+
 class Trainer:
     """Trains one network: holds the optimiser's state between calls.
 
@@ -81,7 +85,20 @@ class Trainer:
         each fit (as scikit-learn makes one) need not allocate them again.
         """
         if other.network is self.network:
-            self.buffers, self.saved = other.buffers, other.saved
+            self.reuse(other.scratch)
+
+    @property
+    def scratch(self) -> tuple:
+        """``(buffers, saved)``: the work buffers and :meth:`save_state`'s copies, for :meth:`reuse`."""
+        return self.buffers, self.saved
+
+    def reuse(self, scratch: tuple) -> None:
+        """Work in the :attr:`scratch` of an earlier trainer of the same network that trains no more.
+
+        Runs allocate again whatever does not fit their data (another number
+        of samples, batch size or kind of inputs).
+        """
+        self.buffers, self.saved = scratch
 
     @property
     def kernels(self):
