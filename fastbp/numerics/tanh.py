@@ -14,7 +14,10 @@ The first, with :func:`fastbp.numerics.exp.exp`, has no cancellation: there
 the polynomial (float32) or rational function (float64) of Moshier's Cephes
 library for that range.  Error, checked against NumPy in the tests: float32
 within 3 units in the last place, float64 within 4e-16 relative.  Beyond
-``|x| = 0.5 ln(1 / smallest normal)`` the result is exactly +-1; NaN stays NaN.
+``|x| = 0.5 ln(1 / smallest normal)`` the result is exactly +-1; NaN stays NaN
+(as ``x + x``, not ``x``: a loop storing tanh in place over its input, where
+NaN gave back the value loaded, compiled to masked stores, several times
+slower on AMD's cores; see :mod:`fastbp.backends.cpu.lanes`).
 
 Other targets (CUDA) keep ``math.tanh``.
 """
@@ -64,7 +67,7 @@ def _tanh_cpu(x):
             p = p * s + type(x)(P32[4])
             small = p * s * x + x
             result = small if magnitude < type(x)(SMALL) else (large if x >= 0 else -large)
-            return result if x == x else x
+            return result if x == x else x + x
 
         return tanh32
 
@@ -77,6 +80,6 @@ def _tanh_cpu(x):
         q = ((s + Q64[0]) * s + Q64[1]) * s + Q64[2]
         small = x + x * s * (p / q)
         result = small if magnitude < SMALL else (large if x >= 0 else -large)
-        return result if x == x else x
+        return result if x == x else x + x
 
     return tanh64

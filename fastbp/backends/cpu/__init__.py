@@ -4,5 +4,6 @@
 of units and samples, :mod:`~fastbp.backends.cpu.parallel` splits them over
 threads, :mod:`~fastbp.backends.cpu.serial` is the backend module (the layer by
 layer structure and the training loop), :mod:`~fastbp.backends.cpu.tuning`
-the compilation options, tiles and thresholds.
+the compilation options, tiles and thresholds, :mod:`~fastbp.backends.cpu.lanes`
+element operations written as LLVM intrinsics.
 """

@@ -29,6 +29,7 @@ import math
 
 import numpy as np
 
+from fastbp.backends.cpu.lanes import positive_part
 from fastbp.backends.cpu.tiles import block_in_panel_group, panels_per_group, tile_sum
 from fastbp.backends.cpu.tuning import UNITS_PER_BLOCK, inlined_kernel, kernel, ordered_kernel, units_tile
 from fastbp.numerics.exp import exp
@@ -43,7 +44,6 @@ from fastbp.numerics.formulas import (
     cost_term,
     divide_by_row_sum,
     is_canonical_pair,
-    relu,
     sigmoid,
     subtract_row_max,
 )
@@ -175,9 +175,10 @@ def activate(code, z):
             for k in range(z.shape[1]):
                 z[n, k] = tanh(z[n, k])
     elif code == RELU:
+        # relu(z) = max(z, 0), as LLVM's maxnum (see fastbp.backends.cpu.lanes): whole vectors stored
         for n in range(z.shape[0]):
             for k in range(z.shape[1]):
-                z[n, k] = relu(z[n, k])
+                z[n, k] = positive_part(z[n, k])
     elif code == EXP:
         for n in range(z.shape[0]):
             for k in range(z.shape[1]):
