@@ -31,7 +31,14 @@ import numpy as np
 
 from fastbp.backends.cpu.lanes import positive_part
 from fastbp.backends.cpu.tiles import block_in_panel_group, panels_per_group, tile_sum
-from fastbp.backends.cpu.tuning import UNITS_PER_BLOCK, inlined_kernel, kernel, ordered_kernel, units_tile
+from fastbp.backends.cpu.tuning import (
+    GRADIENT_ROWS,
+    UNITS_PER_BLOCK,
+    inlined_kernel,
+    kernel,
+    ordered_kernel,
+    units_tile,
+)
 from fastbp.numerics.exp import exp
 from fastbp.numerics.formulas import (
     EXP,
@@ -322,9 +329,9 @@ def rows_up_and_down(theta, sizes, codes, cost, A, first_layer, D, y, s, n_sampl
             backpropagate(weights(theta, sizes, l + 1), delta_next, codes[l], a, delta)
 
 
-@kernel
+@inlined_kernel
 def online_gradients(W, a_prev, delta, inv_n, decay, dW, db, k_start, k_stop):
-    """:func:`layer_gradients` for a batch of one sample (online learning), in one pass per row.
+    """:func:`chunk_gradients` for a batch of one sample (online learning), in one pass per row.
 
     dC/dW^l_kj = delta^l_k a^{l-1}_j / N + (lambda/N) W^l_kj, with N = the sample's weight.
     """
@@ -343,6 +350,29 @@ def online_gradients(W, a_prev, delta, inv_n, decay, dW, db, k_start, k_stop):
 
 @kernel
 def layer_gradients(W, a_prev, delta, inv_n, decay, dW, db, k_start, k_stop):
+    """dC/dW^l_kj and dC/db^l_k for k in [k_start, k_stop), chunk by chunk; returns their sum_j (W^l_kj)^2.
+
+    The chunks are ``GRADIENT_ROWS`` rows from ``k_start`` (a multiple of
+    four), each computed by :func:`chunk_gradients` (or, for one sample,
+    :func:`online_gradients`); the chunks' sums of squares are added in
+    order, one after the other, as :func:`chunks_total` adds those of the
+    threads' chunks.  One call computes a whole layer on one thread, so that
+    a network of small layers pays one call per layer rather than one per
+    chunk: each call passes some sixty array fields on the stack and counts
+    the arrays' references (benchmarks/README.md, "One call per layer").
+    """
+    total = 0.0
+    for chunk_start in range(k_start, k_stop, GRADIENT_ROWS):
+        chunk_stop = min(chunk_start + GRADIENT_ROWS, k_stop)
+        if a_prev.shape[0] == 1:
+            total += online_gradients(W, a_prev, delta, inv_n, decay, dW, db, chunk_start, chunk_stop)
+        else:
+            total += chunk_gradients(W, a_prev, delta, inv_n, decay, dW, db, chunk_start, chunk_stop)
+    return total
+
+
+@inlined_kernel
+def chunk_gradients(W, a_prev, delta, inv_n, decay, dW, db, k_start, k_stop):
     """dC/dW^l_kj and dC/db^l_k for k in [k_start, k_stop); returns their sum_j (W^l_kj)^2.
 
     Register blocking: four units by four samples at a time, so each
@@ -355,8 +385,6 @@ def layer_gradients(W, a_prev, delta, inv_n, decay, dW, db, k_start, k_stop):
     term of the cost comes with it.
     """
     n_samples, n_inputs = a_prev.shape
-    if n_samples == 1:
-        return online_gradients(W, a_prev, delta, inv_n, decay, dW, db, k_start, k_stop)
     quads_stop = n_samples // 4 * 4
     blocks_stop = k_start + (k_stop - k_start) // 4 * 4
     for k in range(k_start, k_stop):
@@ -522,9 +550,13 @@ def bias_gradients(W, delta, inv_n, db, k_start, k_stop):
     return squares
 
 
-@kernel
+@ordered_kernel
 def chunks_total(chunk_sums):
-    """The sum of the chunks' sums of squares, in chunk order: one function, so one grouping, for every backend."""
+    """The sum of the chunks' sums of squares, one after the other in chunk order, as :func:`layer_gradients` adds them.
+
+    Ordered (no reassociation): a vectorised sum would group them otherwise
+    than the running sum of one thread's chunks.
+    """
     total = 0.0
     for c in range(chunk_sums.shape[0]):
         total += chunk_sums[c]

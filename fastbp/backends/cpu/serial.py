@@ -43,7 +43,6 @@ import numpy as np
 from fastbp.backends.cpu import csr, loops, parallel, products
 from fastbp.backends.cpu.loops import copy, data_cost, output_delta, squared_weights
 from fastbp.backends.cpu.tuning import (
-    GRADIENT_ROWS,
     PARALLEL_MIN_PARAMETERS,
     PARALLEL_MIN_WORK,
     TILED_DELTAS,
@@ -281,7 +280,8 @@ def accumulate_gradients(theta, sizes, A, D, n_samples, weight_sum, l2, grad, n_
     sum_l sum_kj (W^l_kj)^2, which the L2 term of the cost needs.
 
     The rows of ``dW^l`` go in chunks of ``GRADIENT_ROWS``, whose sums of
-    squares are added in order, as the parallel backend adds them.  Layer 1
+    squares are added in order, as the parallel backend adds them, then the
+    layer's sum to those of the layers before.  Layer 1
     of CSR inputs runs first, apart (:func:`csr_first_gradients`).
     """
     inv_n = theta.dtype.type(1.0 / weight_sum)
@@ -304,9 +304,7 @@ def accumulate_gradients(theta, sizes, A, D, n_samples, weight_sum, l2, grad, n_
             squares += parallel.layer_gradients(W, a_prev, delta, inv_n, decay, dW, db)
         else:
             # dC/dW^l_kj and dC/db^l_k, one chunk of units k after another
-            for k_start in range(0, W.shape[0], GRADIENT_ROWS):
-                k_stop = min(k_start + GRADIENT_ROWS, W.shape[0])
-                squares += loops.layer_gradients(W, a_prev, delta, inv_n, decay, dW, db, k_start, k_stop)
+            squares += loops.layer_gradients(W, a_prev, delta, inv_n, decay, dW, db, 0, W.shape[0])
     return squares
 
 
