@@ -19,7 +19,7 @@ With samples outside and units inside, each nonzero would read a column of
 ``W^1``, one cache line per unit.
 """
 
-from fastbp.backends.cpu.loops import finish_gradient_row, load_target
+from fastbp.backends.cpu.loops import bias_sums, finish_weight_row, load_target
 from fastbp.backends.cpu.tuning import GRADIENT_ROWS, kernel
 
 
@@ -86,6 +86,7 @@ def layer_gradients(W, x, delta, inv_n, decay, dW, db, k_start, k_stop):
     """
     data, indices, indptr = x.data, x.indices, x.indptr
     blocks_stop = k_start + (k_stop - k_start) // 4 * 4
+    bias_sums(delta, inv_n, db, k_start, k_stop)
     squares = 0.0
     # A block of four rows (or one row past the blocks) is zeroed, scattered into and finished
     # while it sits in the L2 cache.
@@ -111,8 +112,8 @@ def layer_gradients(W, x, delta, inv_n, decay, dW, db, k_start, k_stop):
                     for p in range(indptr[n], indptr[n + 1]):
                         dW[k, indices[p]] += d_n * data[p]
         for k in range(first, last):
-            # dC/dW^1_kj = (1/N) sum_n delta^1_k(n) x_j(n) + (lambda/N) W^1_kj, and dC/db^1_k
-            squares += finish_gradient_row(W, delta, inv_n, decay, dW, db, k)
+            # dC/dW^1_kj = (1/N) sum_n delta^1_k(n) x_j(n) + (lambda/N) W^1_kj
+            squares += finish_weight_row(W, inv_n, decay, dW, k)
     return squares
 
 

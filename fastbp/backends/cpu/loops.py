@@ -354,26 +354,30 @@ def layer_gradients(W, a_prev, delta, inv_n, decay, dW, db, k_start, k_stop):
 
     The chunks are ``GRADIENT_ROWS`` rows from ``k_start`` (a multiple of
     four), each computed by :func:`chunk_gradients` (or, for one sample,
-    :func:`online_gradients`); the chunks' sums of squares are added in
+    :func:`online_gradients`), the biases' gradients of the whole range
+    by :func:`bias_sums`; the chunks' sums of squares are added in
     order, one after the other, as :func:`chunks_total` adds those of the
     threads' chunks.  One call computes a whole layer on one thread, so that
     a network of small layers pays one call per layer rather than one per
-    chunk: each call passes some sixty array fields on the stack and counts
-    the arrays' references (benchmarks/README.md, "One call per layer").
+    chunk: each call passes some sixty array fields on the stack
+    (benchmarks/README.md, "One call per layer").
     """
+    one_sample = a_prev.shape[0] == 1
+    if not one_sample:
+        bias_sums(delta, inv_n, db, k_start, k_stop)
     total = 0.0
     for chunk_start in range(k_start, k_stop, GRADIENT_ROWS):
         chunk_stop = min(chunk_start + GRADIENT_ROWS, k_stop)
-        if a_prev.shape[0] == 1:
+        if one_sample:
             total += online_gradients(W, a_prev, delta, inv_n, decay, dW, db, chunk_start, chunk_stop)
         else:
-            total += chunk_gradients(W, a_prev, delta, inv_n, decay, dW, db, chunk_start, chunk_stop)
+            total += chunk_gradients(W, a_prev, delta, inv_n, decay, dW, chunk_start, chunk_stop)
     return total
 
 
 @inlined_kernel
-def chunk_gradients(W, a_prev, delta, inv_n, decay, dW, db, k_start, k_stop):
-    """dC/dW^l_kj and dC/db^l_k for k in [k_start, k_stop); returns their sum_j (W^l_kj)^2.
+def chunk_gradients(W, a_prev, delta, inv_n, decay, dW, k_start, k_stop):
+    """dC/dW^l_kj for k in [k_start, k_stop); returns their sum_j (W^l_kj)^2.
 
     Register blocking: four units by four samples at a time, so each
     ``a^{l-1}_j`` loaded serves four rows of ``dW`` and each ``dW[k, j]`` is
@@ -415,13 +419,13 @@ def chunk_gradients(W, a_prev, delta, inv_n, decay, dW, db, k_start, k_stop):
             d_n = delta[n, k]
             for j in range(n_inputs):
                 dW[k, j] += d_n * a_prev[n, j]
-        squares += finish_gradient_row(W, delta, inv_n, decay, dW, db, k)
+        squares += finish_weight_row(W, inv_n, decay, dW, k)
     return squares
 
 
 @inlined_kernel
-def finish_gradient_row(W, delta, inv_n, decay, dW, db, k):
-    """Row ``k`` of dC/dW^l from the sums over the samples in ``dW[k]``, and dC/db^l_k; returns sum_j (W^l_kj)^2.
+def finish_weight_row(W, inv_n, decay, dW, k):
+    """Row ``k`` of dC/dW^l from the sums over the samples in ``dW[k]``; returns sum_j (W^l_kj)^2.
 
     The weight decay reads ``W^l_kj`` once, and the sum of squares for the L2
     term of the cost comes with it.
@@ -431,12 +435,27 @@ def finish_gradient_row(W, delta, inv_n, decay, dW, db, k):
     for j in range(W.shape[1]):
         dW[k, j] = dW[k, j] * inv_n + decay * W[k, j]
         row_squares += W[k, j] * W[k, j]
-    # dC/db^l_k = (1/N) sum_n delta^l_k(n)
-    total = W.dtype.type(0.0)
-    for n in range(delta.shape[0]):
-        total += delta[n, k]
-    db[k] = total * inv_n
     return row_squares
+
+
+@inlined_kernel
+def bias_sums(delta, inv_n, db, k_start, k_stop):
+    """dC/db^l_k = (1/N) sum_n delta^l_k(n), for k in [k_start, k_stop).
+
+    Row by row of ``delta^l``, ``k`` innermost: each sum runs in the order of
+    the samples, and the units' sums side by side fill vectors.  Summed
+    unit by unit, down a column of ``delta^l``, each was one chain of
+    dependent additions (an addition's latency per sample and unit), which
+    took about a seventh of an iris-sized epoch (benchmarks/README.md, "One
+    call per layer").
+    """
+    for k in range(k_start, k_stop):
+        db[k] = 0.0
+    for n in range(delta.shape[0]):
+        for k in range(k_start, k_stop):
+            db[k] += delta[n, k]
+    for k in range(k_start, k_stop):
+        db[k] *= inv_n
 
 
 @kernel
@@ -534,15 +553,9 @@ def bias_gradients(W, delta, inv_n, db, k_start, k_stop):
     The sums over ``n`` run row by row of ``delta^l`` (``k`` innermost, each
     in the order of the samples), reading it contiguously.
     """
-    # dC/db^l_k = (1/N) sum_n delta^l_k(n)
-    for k in range(k_start, k_stop):
-        db[k] = 0.0
-    for n in range(delta.shape[0]):
-        for k in range(k_start, k_stop):
-            db[k] += delta[n, k]
+    bias_sums(delta, inv_n, db, k_start, k_stop)
     squares = 0.0
     for k in range(k_start, k_stop):
-        db[k] *= inv_n
         row_squares = W.dtype.type(0.0)
         for j in range(W.shape[1]):
             row_squares += W[k, j] * W[k, j]
