@@ -152,18 +152,50 @@ def layer(buffer, sizes, l, n_samples, first_layer):
     return buffer[start : start + n_samples * sizes[l]].reshape((n_samples, sizes[l]))
 
 
+@intrinsic
+def _inlined_by_llvm(typingctx):
+    """Mark the function being compiled ``alwaysinline``: LLVM takes its body into every caller.
+
+    For the views below, which the kernels cut for every layer of every
+    mini-batch: as calls (LLVM left :func:`layer`'s out) they took about a
+    twentieth of an online epoch.  Numba's own inlining (``inline="always"``)
+    would type and lower the body again at each of their dozens of call
+    sites, and made the training loop's compile 4 to 7 s longer; LLVM's takes
+    in the compiled body, at no cost measured (benchmarks/README.md, "One
+    call per layer").
+    """
+
+    def codegen(context, builder, signature, args):
+        attributes = builder.function.attributes
+        # Not where Numba's settings keep the function out of line (NUMBA_OPT=0, debugging): LLVM
+        # refuses both marks on one function.
+        if "noinline" not in attributes and "optnone" not in attributes:
+            attributes.add("alwaysinline")
+        return context.get_dummy_value()
+
+    return types.none(), codegen
+
+
 @overload(weights, target="cpu")
 def _weights_cpu(theta, sizes, l):
     """:func:`weights` compiled for the CPU, its view built by :func:`_matrix_view`."""
-    return lambda theta, sizes, l: _matrix_view(theta, parameter_start(sizes, l), sizes[l], sizes[l - 1])
+
+    def view(theta, sizes, l):
+        _inlined_by_llvm()
+        return _matrix_view(theta, parameter_start(sizes, l), sizes[l], sizes[l - 1])
+
+    return view
 
 
 @overload(layer, target="cpu")
 def _layer_cpu(buffer, sizes, l, n_samples, first_layer):
     """:func:`layer` compiled for the CPU, its view built by :func:`_matrix_view`."""
-    return lambda buffer, sizes, l, n_samples, first_layer: _matrix_view(
-        buffer, layer_start(sizes, l, n_samples, first_layer), n_samples, sizes[l]
-    )
+
+    def view(buffer, sizes, l, n_samples, first_layer):
+        _inlined_by_llvm()
+        return _matrix_view(buffer, layer_start(sizes, l, n_samples, first_layer), n_samples, sizes[l])
+
+    return view
 
 
 def parameter_count(sizes) -> int:
