@@ -41,6 +41,7 @@ from fastbp.backends.cpu.tuning import (
 )
 from fastbp.numerics.exp import exp
 from fastbp.numerics.formulas import (
+    CATEGORICAL_CROSS_ENTROPY,
     EXP,
     RELU,
     SIGMOID,
@@ -604,7 +605,21 @@ def chunks_total(chunk_sums):
 
 @kernel
 def data_cost(cost, a, y, s):
-    """sum_n s_n C_n over the batch (the data term of C before the 1/N)."""
+    """sum_n s_n C_n over the batch (the data term of C before the 1/N).
+
+    Categorical cross-entropy, softmax's cost, has a loop of its own, in
+    which its code is a constant where :func:`fastbp.numerics.formulas.cost_term`
+    is taken in: with the code known at run time only, each output value
+    was a call of the whole formula.
+    """
+    if cost[0] == CATEGORICAL_CROSS_ENTROPY:
+        return weighted_cost_sum((CATEGORICAL_CROSS_ENTROPY, cost[1]), a, y, s)
+    return weighted_cost_sum(cost, a, y, s)
+
+
+@inlined_kernel
+def weighted_cost_sum(cost, a, y, s):
+    """sum_n s_n sum_k C_n,k, for :func:`data_cost`."""
     total = 0.0
     for n in range(a.shape[0]):
         sample = 0.0
