@@ -386,8 +386,8 @@ def layer_gradients(W, a_prev, delta, inv_n, decay, dW, db, k_start, k_stop):
     order, one after the other, as :func:`chunks_total` adds those of the
     threads' chunks.  One call computes a whole layer on one thread, so that
     a network of small layers pays one call per layer rather than one per
-    chunk: each call passes some sixty array fields on the stack
-    (benchmarks/README.md, "One call per layer").
+    chunk: each call passes about fifty words of array fields and numbers
+    on the stack (benchmarks/README.md, "One call per layer").
     """
     one_sample = a_prev.shape[0] == 1
     if not one_sample:
