@@ -167,8 +167,8 @@ def csr_first_layer(theta, sizes, codes, x, A, a_out, n_threads):
     if n_threads is not None and worth_csr_threads(n_threads, csr.nonzeros(x), W):
         parallel.csr_input_sum(W, b, x, a, n_threads)
     else:
-        # z^1_k = sum_j W^1_kj x_j + b^1_k over the nonzero x_j
-        csr.input_sum(W, b, x, a, 0, W.shape[0])
+        # z^1_k = sum_j W^1_kj x_j + b^1_k over the nonzero x_j (from unit np.int64(0): see accumulate_gradients)
+        csr.input_sum(W, b, x, a, np.int64(0), W.shape[0])
     loops.activate(codes[1], a)
     return 2
 
@@ -303,8 +303,9 @@ def accumulate_gradients(theta, sizes, A, D, n_samples, weight_sum, l2, grad, n_
         elif n_threads is not None and threaded:
             squares += parallel.layer_gradients(W, a_prev, delta, inv_n, decay, dW, db)
         else:
-            # dC/dW^l_kj and dC/db^l_k, one chunk of units k after another
-            squares += loops.layer_gradients(W, a_prev, delta, inv_n, decay, dW, db, 0, W.shape[0])
+            # dC/dW^l_kj and dC/db^l_k, one chunk of units k after another.  The first unit as an
+            # int64, as the threads pass theirs: a literal 0 would type, and compile, a variant of its own.
+            squares += loops.layer_gradients(W, a_prev, delta, inv_n, decay, dW, db, np.int64(0), W.shape[0])
     return squares
 
 
