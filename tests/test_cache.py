@@ -1,9 +1,11 @@
 """Numba's on-disk cache of fastbp's kernels: loaded only where it is valid, and filled only with what runs.
 
-Each test runs Python in a subprocess with its own empty ``NUMBA_CACHE_DIR``,
-and probes the smallest entry point, the forward pass of ``Network.predict``.
+The cache's tests run Python in a subprocess with its own empty
+``NUMBA_CACHE_DIR``, and probe the smallest entry point, the forward pass of
+``Network.predict``; the compile notice's and the signatures' tests run here.
 """
 
+import gc
 import io
 import json
 import os
@@ -22,14 +24,16 @@ from fastbp.numerics.cache import COMPILED_SOURCES, source_fingerprint
 
 PACKAGE = Path(__file__).resolve().parent.parent / "fastbp"
 
-# Predicts with a small network; prints the probe's cache hits and misses and the functions Numba compiled.
+# Predicts with a small network (or, with {predict} False, compiles only loops.copy, the smallest
+# kernel, cached alike); prints the cache hits and misses of predict and copy and the functions
+# Numba compiled.
 PROBE = """
 import json, sys
 import numba, numpy as np
 from numba.core import event
 {before_import}
 import fastbp
-from fastbp.backends.cpu import serial
+from fastbp.backends.cpu import loops, serial
 compiled = []
 class Record(event.Listener):
     def on_start(self, ev):
@@ -37,17 +41,25 @@ class Record(event.Listener):
     def on_end(self, ev):
         pass
 event.register("numba:compile", Record())
-network = fastbp.Network([{inputs}, {units}, 1], seed=0)
-network.predict(np.ones(({rows}, {inputs})), backend="{backend}")
-stats = serial.predict.stats
-print(json.dumps({{"hits": sum(stats.cache_hits.values()), "misses": sum(stats.cache_misses.values()),
-                  "compiled": compiled}}))
+if {predict}:
+    network = fastbp.Network([{inputs}, {units}, 1], seed=0)
+    network.predict(np.ones(({rows}, {inputs})), backend="{backend}")
+loops.copy(np.ones(3), np.empty(3))
+report = {{"compiled": compiled}}
+for name, kernel in (("predict", serial.predict), ("copy", loops.copy)):
+    report[name] = [sum(kernel.stats.cache_hits.values()), sum(kernel.stats.cache_misses.values())]
+print(json.dumps(report))
 """
 
 
-def probe(cache: Path, before_import: str = "", environment: dict | None = None, **network) -> tuple[dict, str]:
-    """Run :data:`PROBE` with the cache folder ``cache``; its report and its standard error."""
-    settings = {"inputs": 2, "units": 3, "rows": 1, "backend": "serial", **network}
+def probe(
+    cache: Path, before_import: str = "", environment: dict | None = None, predict: bool = True, **network
+) -> tuple[dict, str]:
+    """Run :data:`PROBE` with the cache folder ``cache``; its report and its standard error.
+
+    The report holds ``[hits, misses]`` of the cache for ``"predict"`` and ``"copy"``.
+    """
+    settings = {"inputs": 2, "units": 3, "rows": 1, "backend": "serial", "predict": predict, **network}
     env = {**os.environ, "NUMBA_CACHE_DIR": str(cache), **(environment or {})}
     done = subprocess.run(
         [sys.executable, "-c", PROBE.format(before_import=before_import, **settings)],
@@ -62,25 +74,30 @@ def probe(cache: Path, before_import: str = "", environment: dict | None = None,
 
 def test_a_cache_is_loaded_only_by_the_same_fastbp_numba_and_cpu(tmp_path):
     first, told = probe(tmp_path)
-    assert (first["hits"], first["misses"]) == (0, 1)
+    assert first["predict"] == first["copy"] == [0, 1]
     assert "fastbp: compiling predict (float64, one thread)" in told
     assert "fastbp: compiled predict (float64, one thread) in" in told
     again, told = probe(tmp_path)
-    assert (again["hits"], again["misses"]) == (1, 0)
+    assert again["predict"] == again["copy"] == [1, 0]
     assert again["compiled"] == [] and "fastbp:" not in told
+
+    # Each case below misses the entry of loops.copy (every kernel has the same key; copy compiles
+    # in a fraction of predict's time).
+    def misses(before_import: str = "", environment: dict | None = None) -> bool:
+        return probe(tmp_path, before_import, environment, predict=False)[0]["copy"] == [0, 1]
+
     # Another fastbp (another version, or other sources compiled into the kernels).
-    other_fastbp = "import fastbp.numerics.cache as cache; cache.FINGERPRINT = 'another fastbp'"
-    assert probe(tmp_path, other_fastbp)[0]["misses"] == 1
+    assert misses("import fastbp.numerics.cache as cache; cache.FINGERPRINT = 'another fastbp'")
     # Another CPU.
-    assert probe(tmp_path, environment={"NUMBA_CPU_NAME": "generic"})[0]["misses"] == 1
+    assert misses(environment={"NUMBA_CPU_NAME": "generic"})
     # Other settings of Numba's code generation: profiling, bounds checks, optimisation level.
     for setting in ({"NUMBA_ENABLE_PROFILING": "1"}, {"NUMBA_BOUNDSCHECK": "1"}, {"NUMBA_OPT": "0"}):
-        assert probe(tmp_path, environment=setting)[0]["misses"] == 1, setting
-    # Neither replaced the first entry.
-    assert probe(tmp_path)[0]["hits"] == 1
+        assert misses(environment=setting), setting
+    # None replaced the first entries.
+    last, _ = probe(tmp_path)
+    assert last["predict"] == last["copy"] == [1, 0]
     # Another Numba: Numba keeps its version in the cache's index, and starts a new index for another.
-    other_numba = "numba.__version__ = '0.0.1'"
-    assert probe(tmp_path, other_numba)[0]["misses"] == 1
+    assert misses("numba.__version__ = '0.0.1'")
 
 
 def test_the_fingerprint_follows_the_version_and_every_compiled_source(tmp_path):
@@ -143,3 +160,34 @@ def test_the_notice_passes_over_a_function_without_a_module():
     with event.install_listener("numba:compile", CompileNotice(stream)):
         assert numba.njit(namespace["made_by_exec"])(1) == 2
     assert stream.getvalue() == ""
+
+
+def test_no_kernel_compiles_a_variant_for_a_literal_argument():
+    """A literal argument (``0``) types, and compiles, a variant of its own beside the int64 one that threads pass.
+
+    After a dense and a CSR fit on one thread, no compiled function of the
+    backends (of this process: of every test before too) holds a literal type.
+    """
+    sparse = pytest.importorskip("scipy.sparse")
+    from numba.core import types
+    from numba.core.registry import CPUDispatcher
+
+    import fastbp
+
+    X = np.random.default_rng(0).normal(size=(12, 5))
+    Y = np.eye(3)[np.arange(12) % 3]
+    fastbp.Network([5, 4, 3], seed=0).fit(X, Y, epochs=1, backend="serial")
+    fastbp.Network([5, 4, 3], seed=0).fit(sparse.csr_matrix(X), Y, epochs=1, backend="serial")
+    kernels = [
+        obj
+        for obj in gc.get_objects()
+        if type(obj) is CPUDispatcher and obj.py_func.__module__.startswith("fastbp.backends.")
+    ]
+    assert any(kernel.py_func.__name__ == "layer_gradients" for kernel in kernels)
+    literal = [
+        f"{kernel.py_func.__module__}.{kernel.py_func.__name__}{signature}"
+        for kernel in kernels
+        for signature in kernel.signatures
+        if any(isinstance(argument, types.Literal) for argument in signature)
+    ]
+    assert literal == []
