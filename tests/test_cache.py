@@ -165,25 +165,38 @@ def test_the_notice_passes_over_a_function_without_a_module():
 def test_no_kernel_compiles_a_variant_for_a_literal_argument():
     """A literal argument (``0``) types, and compiles, a variant of its own beside the int64 one that threads pass.
 
-    After a dense and a CSR fit on one thread, no compiled function of the
-    backends (of this process: of every test before too) holds a literal type.
+    After a dense and a CSR fit on one thread, and the register tiles on one
+    thread and two, no compiled function of the backends (of this process:
+    of every test before too) holds a literal type.
     """
     sparse = pytest.importorskip("scipy.sparse")
     from numba.core import types
     from numba.core.registry import CPUDispatcher
 
     import fastbp
+    from fastbp.backends.cpu import parallel, products
+    from fastbp.numerics.formulas import SIGMOID
 
-    X = np.random.default_rng(0).normal(size=(12, 5))
-    Y = np.eye(3)[np.arange(12) % 3]
+    rng = np.random.default_rng(0)
+    X, Y = rng.normal(size=(12, 5)), np.eye(3)[np.arange(12) % 3]
     fastbp.Network([5, 4, 3], seed=0).fit(X, Y, epochs=1, backend="serial")
     fastbp.Network([5, 4, 3], seed=0).fit(sparse.csr_matrix(X), Y, epochs=1, backend="serial")
+    # The tiles, called directly: layers this small are below their thresholds.
+    W, b, a_prev, delta = rng.normal(size=(3, 5)), rng.normal(size=3), rng.random((4, 5)), rng.normal(size=(4, 3))
+    z, below, dW, db = np.empty((4, 3)), np.empty((4, 5)), np.empty((3, 5)), np.empty(3)
+    products.input_sum(W, b, a_prev, z)
+    parallel.tiled_input_sum(W, b, a_prev, z, 2)
+    products.backpropagate(W, delta, SIGMOID, a_prev, below)
+    parallel.tiled_backpropagate(W, delta, SIGMOID, a_prev, below, 2)
+    products.layer_gradients(W, a_prev, delta, 0.25, 0.0, dW, db)
+    parallel.tiled_layer_gradients(W, a_prev, delta, 0.25, 0.0, dW, db, 2)
     kernels = [
         obj
         for obj in gc.get_objects()
         if type(obj) is CPUDispatcher and obj.py_func.__module__.startswith("fastbp.backends.")
     ]
-    assert any(kernel.py_func.__name__ == "layer_gradients" for kernel in kernels)
+    compiled = {kernel.py_func.__name__ for kernel in kernels if kernel.signatures}
+    assert {"layer_gradients", "input_sum", "input_sum_tiles", "pack_row_blocks"} <= compiled
     literal = [
         f"{kernel.py_func.__module__}.{kernel.py_func.__name__}{signature}"
         for kernel in kernels

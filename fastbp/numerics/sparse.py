@@ -169,9 +169,11 @@ def units_from(sizes, first):
 
 @overload(dense_layers, target="cpu", inline="always")
 def _dense_layers_cpu(A):
+    # The first layer as an int64, not a literal: dense and CSR fits then share one variant of the
+    # loops that take it (fastbp.backends.cpu.loops.rows_up_and_down).
     if is_sparse_activations(A):
-        return lambda A: (A.hidden, 1)
-    return lambda A: (A, 0)
+        return lambda A: (A.hidden, np.int64(1))
+    return lambda A: (A, np.int64(0))
 
 
 @overload(dense_rows, target="cpu", inline="always")

@@ -178,15 +178,16 @@ def tile_sum_for(Ap, Bp, tile):
 
 
 def tile_shape_of(M):
-    """``(TILE_ROWS, TILE_UNITS)`` for arrays of the dtype of ``M``, as compile-time constants."""
+    """``(TILE_ROWS, TILE_UNITS)`` for arrays of the dtype of ``M``, as int64 (:func:`tile_sum` has its own)."""
     raise NotImplementedError("tile_shape_of is compiled code: call it from a Numba function")
 
 
 @overload(tile_shape_of)
 def tile_shape_for(M):
     """:func:`tile_shape_of` for the dtype of ``M``."""
-    shape = tile_shape(M.dtype.name)
-    return lambda M: shape
+    rows, units = tile_shape(M.dtype.name)
+    # int64, not literals: each literal would type, and compile, a variant of the packing functions.
+    return lambda M: (np.int64(rows), np.int64(units))
 
 
 # Bytes of panels of B that one pass over the blocks of A reuses (:func:`block_in_panel_group`):

@@ -161,7 +161,7 @@ def worth_csr_threads(n_threads, n_nonzeros, W):
     return n_threads > 1 and (n_nonzeros + W.shape[1]) * W.shape[0] >= PARALLEL_MIN_WORK
 
 
-@kernel
+@inlined_kernel
 def worth_tiling(n_samples, W, threshold):
     """Whether a product of a layer's batch is big enough for the register tiles.
 
