@@ -162,12 +162,14 @@ def test_the_notice_passes_over_a_function_without_a_module():
     assert stream.getvalue() == ""
 
 
-def test_no_kernel_compiles_a_variant_for_a_literal_argument():
-    """A literal argument (``0``) types, and compiles, a variant of its own beside the int64 one that threads pass.
+def test_no_kernel_compiles_a_variant_for_a_literal_argument_or_a_prange_index():
+    """Each would type, and compile, a variant of its own beside the int64 one that other callers pass.
 
-    After a dense and a CSR fit on one thread, and the register tiles on one
-    thread and two, no compiled function of the backends (of this process:
-    of every test before too) holds a literal type.
+    A literal (``0``) types as itself; an index of ``prange`` passed on as it
+    is types as a uint64 in the threads' part of the loop.  After a dense and
+    a CSR fit on one thread, and the register tiles on one thread and two,
+    no compiled function of the backends (of this process: of every test
+    before too) takes a literal or an unsigned integer.
     """
     sparse = pytest.importorskip("scipy.sparse")
     from numba.core import types
@@ -196,11 +198,14 @@ def test_no_kernel_compiles_a_variant_for_a_literal_argument():
         if type(obj) is CPUDispatcher and obj.py_func.__module__.startswith("fastbp.backends.")
     ]
     compiled = {kernel.py_func.__name__ for kernel in kernels if kernel.signatures}
-    assert {"layer_gradients", "input_sum", "input_sum_tiles", "pack_row_blocks"} <= compiled
-    literal = [
+    assert {"layer_gradients", "input_sum", "input_sum_tiles", "pack_row_blocks", "thread_share"} <= compiled
+    variants = [
         f"{kernel.py_func.__module__}.{kernel.py_func.__name__}{signature}"
         for kernel in kernels
         for signature in kernel.signatures
-        if any(isinstance(argument, types.Literal) for argument in signature)
+        if any(
+            isinstance(argument, types.Literal) or (isinstance(argument, types.Integer) and not argument.signed)
+            for argument in signature
+        )
     ]
-    assert literal == []
+    assert variants == []

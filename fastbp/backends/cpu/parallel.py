@@ -26,6 +26,10 @@ the results are bitwise those of the serial backend, for any thread count
 * the optimiser's update: by parameters, one share of the flat buffers per
   thread (each parameter's update reads and writes only its own entries, so
   here the split may follow the thread count).
+
+A ``prange`` index passed on as it is would compile its callee twice: Numba
+types it as an int64 in the function, then as a uint64 in the threads' part
+it makes of the loop.  The loops below pass it as ``np.int64``.
 """
 
 import numba
@@ -145,11 +149,11 @@ def tiled_input_sum(W, b, a_prev, z, n_threads):
     Ap = tiles.row_block_panels(a_prev, tiles.tile_shape_of(z)[0])
     Bp = tiles.row_block_panels(W, tiles.tile_shape_of(z)[1])
     for block in numba.prange(Ap.shape[0]):
-        tiles.pack_row_blocks(a_prev, Ap, block, block + 1)
+        tiles.pack_row_blocks(a_prev, Ap, np.int64(block), block + 1)
     for panel in numba.prange(Bp.shape[0]):
-        tiles.pack_row_blocks(W, Bp, panel, panel + 1)
+        tiles.pack_row_blocks(W, Bp, np.int64(panel), panel + 1)
     for c in numba.prange(n_threads):
-        loops.input_sum_tiles(b, z, Ap, Bp, *thread_share(c, Ap.shape[0] * Bp.shape[0], n_threads))
+        loops.input_sum_tiles(b, z, Ap, Bp, *thread_share(np.int64(c), Ap.shape[0] * Bp.shape[0], n_threads))
 
 
 @parallel_kernel
@@ -158,11 +162,12 @@ def tiled_backpropagate(W_next, delta_next, code, a, delta, n_threads):
     Ap = tiles.row_block_panels(delta_next, tiles.tile_shape_of(delta)[0])
     Bp = tiles.column_block_panels(W_next, tiles.tile_shape_of(delta)[1])
     for block in numba.prange(Ap.shape[0]):
-        tiles.pack_row_blocks(delta_next, Ap, block, block + 1)
+        tiles.pack_row_blocks(delta_next, Ap, np.int64(block), block + 1)
     for i in numba.prange(tiles.column_block_passes(Bp)):
-        tiles.pack_column_blocks(W_next, Bp, *tiles.column_pass_blocks(i, Bp))
+        tiles.pack_column_blocks(W_next, Bp, *tiles.column_pass_blocks(np.int64(i), Bp))
     for c in numba.prange(n_threads):
-        loops.backpropagate_tiles(code, a, delta, Ap, Bp, *thread_share(c, Ap.shape[0] * Bp.shape[0], n_threads))
+        tile_range = thread_share(np.int64(c), Ap.shape[0] * Bp.shape[0], n_threads)
+        loops.backpropagate_tiles(code, a, delta, Ap, Bp, *tile_range)
 
 
 @parallel_kernel
@@ -175,14 +180,16 @@ def tiled_layer_gradients(W, a_prev, delta, inv_n, decay, dW, db, n_threads):
     Ap = tiles.column_block_panels(delta, tiles.tile_shape_of(dW)[0])
     Bp = tiles.column_block_panels(a_prev, tiles.tile_shape_of(dW)[1])
     for i in numba.prange(tiles.column_block_passes(Ap)):
-        tiles.pack_column_blocks(delta, Ap, *tiles.column_pass_blocks(i, Ap))
+        tiles.pack_column_blocks(delta, Ap, *tiles.column_pass_blocks(np.int64(i), Ap))
     for i in numba.prange(tiles.column_block_passes(Bp)):
-        tiles.pack_column_blocks(a_prev, Bp, *tiles.column_pass_blocks(i, Bp))
+        tiles.pack_column_blocks(a_prev, Bp, *tiles.column_pass_blocks(np.int64(i), Bp))
     n_chunks = -(-W.shape[0] // GRADIENT_ROWS)
     chunk_squares = np.empty(n_chunks)
     for c in numba.prange(n_threads):
-        loops.weight_gradient_tiles(W, inv_n, decay, dW, Ap, Bp, *thread_share(c, Ap.shape[0] * Bp.shape[0], n_threads))
-        chunk_start, chunk_stop = thread_share(c, n_chunks, n_threads)
+        thread = np.int64(c)
+        tile_range = thread_share(thread, Ap.shape[0] * Bp.shape[0], n_threads)
+        loops.weight_gradient_tiles(W, inv_n, decay, dW, Ap, Bp, *tile_range)
+        chunk_start, chunk_stop = thread_share(thread, n_chunks, n_threads)
         for chunk in range(chunk_start, chunk_stop):
             k_start = chunk * GRADIENT_ROWS
             k_stop = min(k_start + GRADIENT_ROWS, W.shape[0])
