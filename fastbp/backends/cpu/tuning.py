@@ -166,6 +166,7 @@ def worth_tiling(n_samples, W, threshold):
     """Whether a product of a layer's batch is big enough for the register tiles.
 
     ``threshold`` is the product's ``(samples, multiply-adds)``: :data:`TILED_INPUT_SUMS`,
-    :data:`TILED_DELTAS` or :data:`TILED_GRADIENTS`.
+    :data:`TILED_DELTAS` or :data:`TILED_GRADIENTS`.  Inlined where it is called: those
+    constants type as literals, and a function of its own compiled a variant for each.
     """
     return n_samples >= threshold[0] and n_samples * W.shape[0] * W.shape[1] >= threshold[1]
