@@ -12,9 +12,11 @@ unset NUMBA_ENABLE_CUDASIM
 status=0
 nvidia-smi > "$LOGS/nvidia-smi.txt" 2>&1
 export FASTBP_CUDA_TESTS=1  # tests/conftest.py collects tests/cuda only with this (or the simulator)
-FASTBP_CUDA_BLOCK=16 FASTBP_CUDA_REGISTERS=4 python -m pytest -q -p no:cacheprovider tests/cuda \
+# -o addopts=: in this one process, without pyproject's pytest-xdist workers (one GPU, and the
+# GPU machine need not have pytest-xdist installed).
+FASTBP_CUDA_BLOCK=16 FASTBP_CUDA_REGISTERS=4 python -m pytest -q -o addopts= -p no:cacheprovider tests/cuda \
     > "$LOGS/tests-default-blocks.txt" 2>&1 || status=1
-FASTBP_CUDA_BLOCK=4 FASTBP_CUDA_REGISTERS=2 python -m pytest -q -p no:cacheprovider tests/cuda \
+FASTBP_CUDA_BLOCK=4 FASTBP_CUDA_REGISTERS=2 python -m pytest -q -o addopts= -p no:cacheprovider tests/cuda \
     > "$LOGS/tests-small-blocks.txt" 2>&1 || status=1
 tail -n 3 "$LOGS"/tests-*.txt
 if command -v compute-sanitizer > /dev/null; then
