@@ -229,6 +229,21 @@ def test_compile_reports_each_configuration_it_compiled_or_found(capsys):
     assert re.fullmatch(r"compiled \(or found in the cache\) in \d+\.\d s", out[-1])
 
 
+def test_compile_runs_configurations_in_processes_of_their_own(capfd):
+    assert cli.main(["compile", "--dtype", "float64", "--backend", "serial", "--jobs", "2"]) == 0
+    captured = capfd.readouterr()
+    out = captured.out.splitlines()
+    names = [line.split("] ")[1].split(": ")[0:2] for line in out[:-1]]
+    assert sorted(map(tuple, names)) == sorted(
+        (who, configuration)
+        for configuration in ("float64, one thread", "float64, one thread, register tiles")
+        for who in ("Network", "estimators")
+    )
+    assert [line.split("] ")[0] for line in out[:-1]] == ["[1/4", "[2/4", "[3/4", "[4/4"]
+    assert re.fullmatch(r"compiled \(or found in the cache\) in \d+\.\d s", out[-1])
+    assert "fastbp: compil" not in captured.err  # the processes' own notices stay silent
+
+
 def test_info_names_the_missing_cuda_package_or_the_simulator(monkeypatch):
     from fastbp.cli import info
 
@@ -264,6 +279,7 @@ BAD_INPUT = [
     (["predict", "{colours}", "{colours}"], "fastbp: error: {colours} is not a readable fastbp model file"),
     (["predict", "missing.npz", "{colours}"], "fastbp: error: missing.npz: No such file or directory"),
     (["bench", "--workloads", "huge"], "fastbp bench: error: unknown workloads: huge"),
+    (["compile", "--jobs", "0"], "fastbp compile: error: argument --jobs: must be at least 1, got 0"),
     (["train", "digits", "--labels", "y.npy"], "fastbp: error: --labels is for a sparse DATA"),
     (
         ["train", "digits", "--task", "regress", "--class-weight", "balanced"],

@@ -19,7 +19,7 @@ from functools import partial
 import numba
 import numpy as np
 
-from fastbp.cli.arguments import Subparsers
+from fastbp.cli.arguments import Subparsers, positive_int
 from fastbp.engine.compiling import NOTICE, compile_ahead
 from fastbp.engine.network import warm_up
 
@@ -84,6 +84,14 @@ def add_parser(subparsers: Subparsers) -> None:
         default=None,
         help="serial (one thread), parallel (threads); default: both, or serial where Numba has one thread",
     )
+    parser.add_argument(
+        "--jobs",
+        type=positive_int,
+        default=1,
+        metavar="N",
+        help="compile N configurations at once, each in a process of its own (Numba compiles on one core "
+        "per process); default: 1",
+    )
     parser.set_defaults(run=run)
 
 
@@ -101,7 +109,7 @@ def run(arguments: argparse.Namespace) -> int:
 
     enabled, NOTICE.enabled = NOTICE.enabled, False  # the lines above say it, once per configuration
     try:
-        total = compile_ahead(listed, report)
+        total = compile_ahead(listed, report, processes=arguments.jobs)
     finally:
         NOTICE.enabled = enabled
     print(f"compiled (or found in the cache) in {total:.1f} s")

@@ -14,9 +14,11 @@ to silence it.
 clusters whose workers share one cache folder.
 """
 
+import multiprocessing
 import sys
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import TextIO
 
 from numba.core import event, types
@@ -82,16 +84,44 @@ NOTICE = CompileNotice()
 event.register("numba:compile", NOTICE)
 
 
-def compile_ahead(jobs: Iterable[tuple[str, Callable[[], object]]], report: Callable[[str, float], None]) -> float:
+def compile_ahead(
+    jobs: Iterable[tuple[str, Callable[[], object]]], report: Callable[[str, float], None], processes: int = 1
+) -> float:
     """Run each ``(name, job)`` (a call that compiles, or loads from the cache, some kernels); the seconds in all.
 
-    ``report(name, seconds)`` is called after each job, for a progress display.
+    ``report(name, seconds)`` is called after each job, for a progress
+    display.  With ``processes`` above 1 the jobs run in that many fresh
+    processes at once (each job must then be picklable, a module-level
+    function or a ``functools.partial`` of one): Numba compiles on one core
+    per process, and the processes share the on-disk cache, so that a
+    kernel one of them has cached the others load.  The seconds are then
+    those of the whole run, not the sum of the jobs'.
     """
-    total = 0.0
-    for name, job in jobs:
-        started = time.perf_counter()
-        job()
-        seconds = time.perf_counter() - started
-        total += seconds
-        report(name, seconds)
-    return total
+    started = time.perf_counter()
+    listed = list(jobs)
+    if processes <= 1:
+        total = 0.0
+        for name, job in listed:
+            seconds = timed(job)
+            total += seconds
+            report(name, seconds)
+        return total
+    # "spawn": a child forked from a process whose Numba threads have started may hang.
+    with ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn")) as pool:
+        running = {pool.submit(timed_quietly, job): name for name, job in listed}
+        for done in as_completed(running):
+            report(running[done], done.result())
+    return time.perf_counter() - started
+
+
+def timed(job: Callable[[], object]) -> float:
+    """Run ``job``; the seconds it took."""
+    started = time.perf_counter()
+    job()
+    return time.perf_counter() - started
+
+
+def timed_quietly(job: Callable[[], object]) -> float:
+    """:func:`timed` without :data:`NOTICE`'s lines: in a process of :func:`compile_ahead`, whose caller reports."""
+    NOTICE.enabled = False
+    return timed(job)
