@@ -5,7 +5,6 @@ The cache's tests run Python in a subprocess with its own empty
 ``Network.predict``; the compile notice's and the signatures' tests run here.
 """
 
-import gc
 import io
 import json
 import os
@@ -17,6 +16,7 @@ from pathlib import Path
 import numba
 import numpy as np
 import pytest
+from conftest import run_probe
 from numba.core import event
 
 from fastbp.engine.compiling import CompileNotice
@@ -162,50 +162,58 @@ def test_the_notice_passes_over_a_function_without_a_module():
     assert stream.getvalue() == ""
 
 
-def test_no_kernel_compiles_a_variant_for_a_literal_argument_or_a_prange_index():
+# A dense and a CSR fit on one thread, and the register tiles on one thread and two (called directly:
+# layers this small are below their thresholds); prints the compiled functions of the backends that
+# take a literal or an unsigned integer, and the names of those compiled.
+SIGNATURES_PROBE = """
+import gc, json
+import numpy as np
+from numba.core import types
+from numba.core.registry import CPUDispatcher
+from scipy import sparse
+import fastbp
+from fastbp.backends.cpu import parallel, products
+from fastbp.numerics.formulas import SIGMOID
+
+rng = np.random.default_rng(0)
+X, Y = rng.normal(size=(12, 5)), np.eye(3)[np.arange(12) % 3]
+fastbp.Network([5, 4, 3], seed=0).fit(X, Y, epochs=1, backend="serial")
+fastbp.Network([5, 4, 3], seed=0).fit(sparse.csr_matrix(X), Y, epochs=1, backend="serial")
+W, b, a_prev, delta = rng.normal(size=(3, 5)), rng.normal(size=3), rng.random((4, 5)), rng.normal(size=(4, 3))
+z, below, dW, db = np.empty((4, 3)), np.empty((4, 5)), np.empty((3, 5)), np.empty(3)
+products.input_sum(W, b, a_prev, z)
+parallel.tiled_input_sum(W, b, a_prev, z, 2)
+products.backpropagate(W, delta, SIGMOID, a_prev, below)
+parallel.tiled_backpropagate(W, delta, SIGMOID, a_prev, below, 2)
+products.layer_gradients(W, a_prev, delta, 0.25, 0.0, dW, db)
+parallel.tiled_layer_gradients(W, a_prev, delta, 0.25, 0.0, dW, db, 2)
+kernels = [
+    k for k in gc.get_objects()
+    if type(k) is CPUDispatcher and k.py_func.__module__.startswith("fastbp.backends.")
+]
+variants = [
+    f"{k.py_func.__module__}.{k.py_func.__name__}{signature}"
+    for k in kernels
+    for signature in k.signatures
+    if any(isinstance(t, types.Literal) or (isinstance(t, types.Integer) and not t.signed) for t in signature)
+]
+print(json.dumps({"variants": variants, "compiled": sorted({k.py_func.__name__ for k in kernels if k.signatures})}))
+"""
+
+
+def test_no_kernel_compiles_a_variant_for_a_literal_argument_or_a_prange_index(tmp_path):
     """Each would type, and compile, a variant of its own beside the int64 one that other callers pass.
 
     A literal (``0``) types as itself; an index of ``prange`` passed on as it
-    is types as a uint64 in the threads' part of the loop.  After a dense and
-    a CSR fit on one thread, and the register tiles on one thread and two,
-    no compiled function of the backends (of this process: of every test
-    before too) takes a literal or an unsigned integer.
+    is types as a uint64 in the threads' part of the loop.  In a process with
+    an empty cache (a kernel loaded from the cache brings the functions it
+    calls inside it, uncompiled and unseen), after a dense and a CSR fit on
+    one thread and the register tiles on one thread and two, no compiled
+    function of the backends takes a literal or an unsigned integer.
     """
-    sparse = pytest.importorskip("scipy.sparse")
-    from numba.core import types
-    from numba.core.registry import CPUDispatcher
-
-    import fastbp
-    from fastbp.backends.cpu import parallel, products
-    from fastbp.numerics.formulas import SIGMOID
-
-    rng = np.random.default_rng(0)
-    X, Y = rng.normal(size=(12, 5)), np.eye(3)[np.arange(12) % 3]
-    fastbp.Network([5, 4, 3], seed=0).fit(X, Y, epochs=1, backend="serial")
-    fastbp.Network([5, 4, 3], seed=0).fit(sparse.csr_matrix(X), Y, epochs=1, backend="serial")
-    # The tiles, called directly: layers this small are below their thresholds.
-    W, b, a_prev, delta = rng.normal(size=(3, 5)), rng.normal(size=3), rng.random((4, 5)), rng.normal(size=(4, 3))
-    z, below, dW, db = np.empty((4, 3)), np.empty((4, 5)), np.empty((3, 5)), np.empty(3)
-    products.input_sum(W, b, a_prev, z)
-    parallel.tiled_input_sum(W, b, a_prev, z, 2)
-    products.backpropagate(W, delta, SIGMOID, a_prev, below)
-    parallel.tiled_backpropagate(W, delta, SIGMOID, a_prev, below, 2)
-    products.layer_gradients(W, a_prev, delta, 0.25, 0.0, dW, db)
-    parallel.tiled_layer_gradients(W, a_prev, delta, 0.25, 0.0, dW, db, 2)
-    kernels = [
-        obj
-        for obj in gc.get_objects()
-        if type(obj) is CPUDispatcher and obj.py_func.__module__.startswith("fastbp.backends.")
-    ]
-    compiled = {kernel.py_func.__name__ for kernel in kernels if kernel.signatures}
-    assert {"layer_gradients", "input_sum", "input_sum_tiles", "pack_row_blocks", "thread_share"} <= compiled
-    variants = [
-        f"{kernel.py_func.__module__}.{kernel.py_func.__name__}{signature}"
-        for kernel in kernels
-        for signature in kernel.signatures
-        if any(
-            isinstance(argument, types.Literal) or (isinstance(argument, types.Integer) and not argument.signed)
-            for argument in signature
-        )
-    ]
-    assert variants == []
+    pytest.importorskip("scipy.sparse")
+    found = run_probe(SIGNATURES_PROBE, tmp_path)
+    assert {"layer_gradients", "input_sum", "input_sum_tiles", "pack_row_blocks", "thread_share"} <= set(
+        found["compiled"]
+    )
+    assert found["variants"] == []
