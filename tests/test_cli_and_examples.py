@@ -229,7 +229,12 @@ def test_compile_reports_each_configuration_it_compiled_or_found(capsys):
     assert re.fullmatch(r"compiled \(or found in the cache\) in \d+\.\d s", out[-1])
 
 
-def test_compile_runs_configurations_in_processes_of_their_own(capfd):
+def test_compile_runs_configurations_in_processes_of_their_own(capfd, monkeypatch):
+    def in_this_process(job):
+        raise AssertionError("a configuration ran in the calling process")
+
+    # The spawned processes import fastbp afresh, without this replacement.
+    monkeypatch.setattr("fastbp.engine.compiling.timed", in_this_process)
     assert cli.main(["compile", "--dtype", "float64", "--backend", "serial", "--jobs", "2"]) == 0
     captured = capfd.readouterr()
     out = captured.out.splitlines()

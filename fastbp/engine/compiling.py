@@ -97,18 +97,17 @@ def compile_ahead(
     kernel one of them has cached the others load.  The seconds are then
     those of the whole run, not the sum of the jobs'.
     """
-    started = time.perf_counter()
-    listed = list(jobs)
     if processes <= 1:
         total = 0.0
-        for name, job in listed:
+        for name, job in jobs:
             seconds = timed(job)
             total += seconds
             report(name, seconds)
         return total
+    started = time.perf_counter()
     # "spawn": a child forked from a process whose Numba threads have started may hang.
     with ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn")) as pool:
-        running = {pool.submit(timed_quietly, job): name for name, job in listed}
+        running = {pool.submit(timed_quietly, job): name for name, job in jobs}
         for done in as_completed(running):
             report(running[done], done.result())
     return time.perf_counter() - started
