@@ -63,6 +63,12 @@ BAD_LABELS = {
         "None",
     )
 }
+BAD_PARAMETERS = {
+    **{name: BAD[name] for name in ("NaN", "infinity", "strings", "complex numbers", "ragged nested lists")},
+    "one dimension too many": (lambda g: np.expand_dims(g, 0), r"1-dimensional"),
+    "one value short": (lambda g: g[:-1], r"theta has 30 values but layer sizes \[3, 4, 3\] need 31"),
+    "zero values": (lambda g: g[:0], r"theta has 0 values"),
+}
 UNSEEN_LABELS = {"labels never seen in fit": (lambda g: np.where(g == 2, 7, g), r"label\(s\) \[7\]")}
 
 
@@ -84,6 +90,7 @@ def regressor():
 
 # entry point -> (argument name, good value, bad values, call with the bad value)
 ENTRY_POINTS = {
+    "Network(theta)": ("theta", network().theta, BAD_PARAMETERS, lambda bad: Network([3, 4, 3], theta=bad)),
     "Network.fit(X)": ("X", X, BAD_FEATURES, lambda bad: network().fit(bad, ONE_HOT, epochs=1)),
     "Network.fit(Y)": ("Y", ONE_HOT, BAD, lambda bad: network().fit(X, bad, epochs=1)),
     "Network.predict(X)": ("X", X, BAD_PREDICT_FEATURES, lambda bad: network().predict(bad)),

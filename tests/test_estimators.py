@@ -448,6 +448,64 @@ def test_a_fit_random_state_checks_and_gives_back_only_the_callers_generator():
     np.testing.assert_array_equal(random_state_words(callers), words)
 
 
+def test_seeded_fits_reuse_one_generator_per_thread_but_never_one_still_held():
+    import threading
+
+    from fastbp.numerics.shuffling import random_state_words
+    from fastbp.sklearn.randomness import FitRandomState
+
+    outer = FitRandomState(3)
+    held = outer.generator
+    held.uniform(size=5)
+    inner = FitRandomState(4)  # a fit inside the first one's callback: a generator of its own
+    assert inner.generator is not held
+    np.testing.assert_array_equal(random_state_words(inner.generator), random_state_words(np.random.RandomState(4)))
+    moved = np.random.RandomState(3)
+    moved.uniform(size=5)
+    np.testing.assert_array_equal(outer.words(), random_state_words(moved))
+    del outer, inner
+    again = FitRandomState(3)
+    assert again.generator is held  # the first fit is over: reseeded, not made anew
+    np.testing.assert_array_equal(again.words(), random_state_words(np.random.RandomState(3)))
+    elsewhere = []
+    thread = threading.Thread(target=lambda: elsewhere.append(FitRandomState(3).generator))
+    thread.start()
+    thread.join()
+    assert elsewhere[0] is not held
+    X, y = problem("classifier")
+    fits = [fit_quietly(MLPClassifier((5,), max_iter=3, random_state=0), X, y) for _ in range(2)]
+    assert fits[0].coefs_[0].tobytes() == fits[1].coefs_[0].tobytes()
+
+
+def test_parameters_checked_once_for_every_estimator_that_has_them(monkeypatch):
+    import gc
+    import weakref
+
+    from fastbp.sklearn import base, validation
+
+    X, y = problem("classifier")
+    monkeypatch.setattr(validation, "VALID_PARAMETERS", {})
+    checks = []
+    original = base.check_parameters
+    monkeypatch.setattr(base, "check_parameters", lambda estimator: checks.append(1) or original(estimator))
+    for _ in range(3):
+        fit_quietly(MLPClassifier((5,), max_iter=2, random_state=0, alpha=0.125), X, y)
+    assert len(checks) == 1  # the first estimator's; its clones' parameters are known to pass
+    with pytest.raises(ValueError, match="max_iter"):
+        MLPClassifier((5,), max_iter=0, alpha=0.125).fit(X, y)
+    with pytest.raises(ValueError, match="max_iter"):
+        MLPClassifier((5,), max_iter=0, alpha=0.125).fit(X, y)  # a refused set is checked every time
+
+    def callback(model, epoch, loss):
+        return False
+
+    watched = weakref.ref(callback)
+    fit_quietly(MLPClassifier((5,), max_iter=2, alpha=0.125, callback=callback), X, y)
+    del callback
+    gc.collect()
+    assert watched() is None  # sets holding a callable are not kept
+
+
 def test_the_whole_fit_runs_in_a_few_calls_of_the_compiled_loop(monkeypatch):
     from fastbp.backends.cpu import serial
 

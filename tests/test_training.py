@@ -17,8 +17,8 @@ def copy_network(network):
         l2=network.l2,
         dtype=network.dtype,
         seed=0,
+        theta=network.theta,
     )
-    twin.theta[:] = network.theta
     twin.rng_state[:] = network.rng_state
     return twin
 
@@ -50,6 +50,25 @@ def test_same_seed_gives_bitwise_identical_weights(backend):
     assert runs[0].loss_curve == runs[1].loss_curve
     other_seed = Network([6, 8, 3], seed=43).fit(X, Y, epochs=5, batch_size=7, backend=backend)
     assert other_seed.theta.tobytes() != runs[0].theta.tobytes()
+
+
+def test_a_network_of_given_parameters_owns_a_copy_and_shuffles_as_its_seed_says():
+    rng = np.random.default_rng(2)
+    X, Y = rng.normal(size=(30, 3)), rng.uniform(size=(30, 2))
+    drawn = Network([3, 4, 2], seed=5)
+    given = drawn.theta * 0.5
+    network = Network([3, 4, 2], seed=5, theta=given)
+    assert network.theta.tobytes() == given.tobytes() and network.theta.base is not given
+    given[:] = 0.0
+    assert network.theta.any()
+    assert network.rng_state.tobytes() == drawn.rng_state.tobytes()
+    drawn.theta[:] = network.theta
+    for one in (network, drawn):
+        one.fit(X, Y, epochs=3, batch_size=4, backend="serial")
+    assert network.theta.tobytes() == drawn.theta.tobytes()
+    single = Network([3, 4, 2], dtype="float32", theta=drawn.theta.tolist())
+    assert single.theta.dtype == np.float32
+    np.testing.assert_array_equal(single.theta, drawn.theta.astype(np.float32))
 
 
 def test_one_long_fit_equals_many_short_ones(backend):

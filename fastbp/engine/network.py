@@ -24,6 +24,7 @@ from fastbp.engine.validation import (
     check_seed,
     check_sizes,
     check_targets,
+    check_theta,
     hidden_and_output_codes,
 )
 from fastbp.numerics import layout
@@ -72,6 +73,10 @@ class Network:
         Huber's epsilon, where its cost turns from quadratic to linear in the
         residual (used by ``cost="huber"`` only, the others ignore it;
         scikit-learn's ``SGDRegressor`` calls it ``epsilon``); positive and finite.
+    theta : array-like of shape (P,), optional
+        The initial parameters, laid out as :attr:`theta` (``P`` values for
+        these ``sizes``; converted to ``dtype``, copied), instead of the
+        Glorot-uniform draws; ``seed`` then seeds the shuffling only.
 
     Attributes
     ----------
@@ -96,6 +101,8 @@ class Network:
         dtype="float64",
         seed: int | None = None,
         huber_epsilon: float = HUBER_EPSILON,
+        *,
+        theta=None,
     ):
         self.dtype = check_dtype(dtype)
         self.sizes = check_sizes(sizes, self.dtype)
@@ -104,7 +111,12 @@ class Network:
         self.huber_epsilon = check_non_negative_float(huber_epsilon, "huber_epsilon", positive=True)
         self.l2 = check_non_negative_float(l2, "l2")
         init_seed, shuffle_seed = np.random.SeedSequence(check_seed(seed)).spawn(2)
-        self.theta = self._initial_parameters(np.random.default_rng(init_seed))
+        if theta is None:
+            self.theta = self._initial_parameters(np.random.default_rng(init_seed))
+        else:
+            # Given parameters, no draws: the estimators draw scikit-learn's own (about a tenth
+            # of a millisecond per fit saved; benchmarks/README.md, "The estimators' fixed costs per fit").
+            self.theta = check_theta(theta, self.sizes, self.dtype)
         self.rng_state = seed_state(shuffle_seed.generate_state(1)[0])
         self.loss_curve: list[float] = []
         self._scratch = NO_SCRATCH

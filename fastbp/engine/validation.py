@@ -208,6 +208,16 @@ def check_sizes(sizes, dtype="float64") -> np.ndarray:
     return np.array(values, dtype=np.int64)
 
 
+def check_theta(theta, sizes: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """``theta`` as the flat parameters of layers ``sizes``: finite values of ``dtype``, as many as needed, a copy."""
+    values = as_array(theta, "theta")
+    expected = parameter_count(sizes)
+    if values.ndim == 1 and values.shape[0] != expected:
+        raise ValueError(f"theta has {values.shape[0]} values but layer sizes {sizes.tolist()} need {expected}")
+    checked = check_array(values, "theta", dtype, ndim=1)
+    return checked.copy() if checked is values else checked
+
+
 def check_activation(name, allowed: tuple, role: str) -> int:
     """The integer code of an activation name allowed in ``role``."""
     if not isinstance(name, str):

@@ -68,7 +68,7 @@ from fastbp.engine.interrupts import TrainingInterrupted, held_interrupts
 from fastbp.engine.lbfgs import minimize_cost
 from fastbp.engine.network import Network
 from fastbp.engine.training import DivergenceWarning, StoppingRules, Trainer
-from fastbp.engine.validation import check_backend_reads, check_dtype, is_sparse, kernel_array
+from fastbp.engine.validation import check_backend_reads, check_dtype, check_sizes, is_sparse, kernel_array
 from fastbp.numerics import layout, optim, stopping
 from fastbp.numerics.stopping import stopping_state
 from fastbp.sklearn.interchange import (
@@ -86,8 +86,10 @@ from fastbp.sklearn.validation import (
     check_parameters,
     check_sample_weight,
     kernel_inputs,
+    known_valid,
     parameters_as_checked,
     prediction_input,
+    remember_valid,
 )
 
 STOCHASTIC_SOLVERS = ("sgd", "adam")
@@ -138,12 +140,13 @@ class BaseMLP(BaseEstimator):
         """What ``validate_data`` converts X to: float32 kept (dtype None), else float64; or ``dtype``."""
         return (np.float64, np.float32) if self.dtype is None else check_dtype(self.dtype)
 
-    def _build_network(self, sizes: list[int], dtype) -> Network:
-        """A network of this estimator's hidden and output activations (weights to be set)."""
+    def _build_network(self, sizes: list[int], dtype, theta: np.ndarray | None = None) -> Network:
+        """A network of this estimator's hidden and output activations, with parameters ``theta`` (else to be set)."""
         output_activation = OUTPUT_PAIRS[self.out_activation_][0]
         return Network(
-            sizes, self.activation, output_activation, l2=float(self.alpha), dtype=dtype, seed=0, **self._cost_options()
-        )
+            sizes, self.activation, output_activation, l2=float(self.alpha), dtype=dtype, seed=0, theta=theta,
+            **self._cost_options(),
+        )  # fmt: skip
 
     def _cost_options(self) -> dict:
         """The network's ``cost`` for this estimator's loss: the one scikit-learn pairs with the output activation."""
@@ -220,15 +223,15 @@ class BaseMLP(BaseEstimator):
         self.n_outputs_ = Y.shape[1]
         self.n_layers_ = len(sizes)
         self.out_activation_ = self._output_activation()
-        self._network = self._build_network(sizes, dtype)
         # scikit-learn draws coefs_[l - 1], shape (n_{l-1}, n_l), then intercepts_[l - 1]: W[l] is the transpose.
+        # The sizes are checked first: parameters too many for the memory are refused before they are drawn.
         activation = self.activation
         theta = glorot_uniform(
-            self._network.sizes,
+            check_sizes(sizes, dtype),
             activation == "logistic" if isinstance(activation, str) else [name == "logistic" for name in activation],
             lambda bound, shape: random_state.uniform(-bound, bound, shape[::-1]).T,
         )
-        self._network.theta[:] = theta
+        self._network = self._build_network(sizes, dtype, theta)
         self._expose_parameters()
         self._best_theta = self._network.theta.copy()
         self._trainer = None
@@ -249,7 +252,9 @@ class BaseMLP(BaseEstimator):
     def _fit(self, X, y, sample_weight, incremental: bool):
         checked = parameters_as_checked(self)
         if checked is None or checked != self.__dict__.get("_checked_parameters"):
-            self._check_params()
+            if not known_valid(type(self), checked):
+                self._check_params()
+                remember_valid(type(self), checked)
             self._checked_parameters = checked
         hidden = check_hidden_layer_sizes(self.hidden_layer_sizes)
         first_pass = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)

@@ -346,6 +346,28 @@ def parameter_names(estimator_type: Any) -> tuple[str, ...]:
     return PARAMETER_NAMES[estimator_type]
 
 
+# Parameter sets (:func:`parameters_as_checked`) that passed :func:`check_parameters`, per estimator
+# class: a new estimator with the parameters of one checked before (a clone fitted on each fold of a
+# cross-validation) skips the checks.  Sets holding a callable (a ``callback``) are not kept, so that
+# this never keeps a user's function alive; at most VALID_PARAMETER_SETS are kept.
+VALID_PARAMETERS: dict[tuple, None] = {}
+VALID_PARAMETER_SETS = 256
+
+
+def known_valid(kind: type, checked: tuple | None) -> bool:
+    """Whether estimators of class ``kind`` with the parameters ``checked`` passed :func:`check_parameters` before."""
+    return checked is not None and (kind, checked) in VALID_PARAMETERS
+
+
+def remember_valid(kind: type, checked: tuple | None) -> None:
+    """Keep ``checked`` as valid for ``kind`` (after :func:`check_parameters` passed), unless it holds a callable."""
+    if checked is None or any(callable(entry[-1]) for entry in checked):
+        return
+    if len(VALID_PARAMETERS) >= VALID_PARAMETER_SETS:
+        VALID_PARAMETERS.clear()
+    VALID_PARAMETERS[(kind, checked)] = None
+
+
 def check_parameters(estimator) -> None:
     """Every constructor parameter of an MLP estimator, checked once per fit (scikit-learn's rules)."""
     check_activation(estimator.activation, len(check_hidden_layer_sizes(estimator.hidden_layer_sizes)))
