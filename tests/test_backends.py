@@ -39,3 +39,22 @@ def test_the_cuda_backend_exports_every_kernel_with_the_contract_parameters():
 
 def test_the_backends_export_nothing_beyond_the_contract():
     assert set(serial.__all__) == set(KERNELS)
+
+
+def test_a_backend_module_is_imported_once_per_process(monkeypatch):
+    import importlib
+
+    from fastbp.backends import BACKENDS, get_backend
+
+    cpu = [name for name, module in BACKENDS.items() if module != BACKENDS["cuda"]]
+    modules = {name: get_backend(name) for name in cpu}
+
+    def imported(name):
+        raise AssertionError(f"{name} imported again")
+
+    monkeypatch.setattr(importlib, "import_module", imported)
+    assert all(get_backend(name) is module for name, module in modules.items())
+    with pytest.raises(ValueError, match="unknown backend 'gpu'"):
+        get_backend("gpu")
+    with pytest.raises(TypeError, match="backend must be a string"):
+        get_backend(["serial"])

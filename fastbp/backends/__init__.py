@@ -41,19 +41,27 @@ def check_backend(name) -> str:
     return name
 
 
+# The backend modules loaded so far, by name: a fit or a prediction asks for its backend several
+# times, and importing it again (with the threads' check below) cost some microseconds each time.
+LOADED: dict[str, ModuleType] = {}
+
+
 def get_backend(name: str) -> ModuleType:
     """The module that implements backend ``name``.
 
     A clear ``ValueError`` for an unknown name; for ``cuda``, ``ImportError``
     without numba-cuda and ``RuntimeError`` without a GPU (raised as the
-    module is imported).
+    module is imported, each time it is asked for).
     """
-    module = importlib.import_module(BACKENDS[check_backend(name)])
-    if module.__name__ == BACKENDS["serial"]:
-        # The CPU kernels link parallel code: one loaded from Numba's cache before Numba has
-        # started its threads can call into the threading layer before it is loaded, and crash
-        # (Numba issue #8578), even on one thread.  Starting them costs nothing after the first time.
-        numba.get_num_threads()
+    module = LOADED.get(check_backend(name))
+    if module is None:
+        module = importlib.import_module(BACKENDS[name])
+        if module.__name__ == BACKENDS["serial"]:
+            # The CPU kernels link parallel code: one loaded from Numba's cache before Numba has
+            # started its threads can call into the threading layer before it is loaded, and crash
+            # (Numba issue #8578), even on one thread.  Started once, they stay for the process.
+            numba.get_num_threads()
+        LOADED[name] = module
     return module
 
 
