@@ -38,12 +38,16 @@ def next_random(state: np.ndarray) -> np.uint64:
 
 @cached_jit()
 def random_below(state: np.ndarray, n: int) -> int:
-    """An unbiased integer in ``[0, n)``: reject the draws below ``2**64 mod n``."""
+    """An unbiased integer in ``[0, n)``: reject the draws below ``2**64 mod n``.
+
+    That threshold is below ``n``, so a draw of at least ``n`` (all but about
+    ``n / 2**64`` of them) is kept without computing it: one 64-bit division
+    per draw instead of two, and the same draws.
+    """
     bound = np.uint64(n)
-    threshold = (np.uint64(0) - bound) % bound
     while True:
         r = next_random(state)
-        if r >= threshold:
+        if r >= bound or r >= (np.uint64(0) - bound) % bound:
             return np.int64(r % bound)
 
 
@@ -84,12 +88,9 @@ def twist(state: np.ndarray) -> None:
 
 
 @cached_jit()
-def next_word(state: np.ndarray) -> np.uint64:
-    """The next 32-bit output of MT19937, tempered, as RandomState draws it."""
-    if state[MT_WORDS] >= MT_WORDS:
-        twist(state)
-    y = state[state[MT_WORDS]]
-    state[MT_WORDS] += 1
+def tempered(word: np.uint64) -> np.uint64:
+    """MT19937's output for one word of its state (the tempering), as RandomState draws it."""
+    y = word
     y ^= y >> np.uint64(11)
     y ^= (y << np.uint64(7)) & np.uint64(0x9D2C5680)
     y ^= (y << np.uint64(15)) & np.uint64(0xEFC60000)
@@ -98,21 +99,12 @@ def next_word(state: np.ndarray) -> np.uint64:
 
 
 @cached_jit()
-def interval(state: np.ndarray, largest: int) -> int:
-    """An integer in ``[0, largest]`` as RandomState draws it.
-
-    Words masked to the bits of ``largest``, rejected above it (``largest``
-    below 2**32, the only case an array of samples needs).
-    """
-    if largest == 0:
-        return 0
-    mask = np.uint64(largest)
+def bits_below(largest: np.uint64) -> np.uint64:
+    """The mask of the bits up to the highest bit of ``largest`` (``2**k - 1 >= largest``)."""
+    mask = largest
     for shift in (1, 2, 4, 8, 16):
         mask |= mask >> np.uint64(shift)
-    while True:
-        value = next_word(state) & mask
-        if value <= np.uint64(largest):
-            return np.int64(value)
+    return mask
 
 
 @cached_jit()
@@ -121,10 +113,29 @@ def shuffle_like_random_state(order: np.ndarray, state: np.ndarray) -> None:
 
     Fisher-Yates from the last position down, as NumPy's: so that a fit
     shuffles its samples as scikit-learn does with the same ``random_state``.
+    Each swap draws an integer in ``[0, i]`` as RandomState draws it: words
+    masked to the bits of ``i``, rejected above ``i`` (``i`` below 2**32, the
+    only case an array of samples needs).  The position of the next word
+    stays in a local variable through the whole shuffle and is stored back
+    at the end: read from and written to ``state`` at every draw, through a
+    function per draw, it made the draws a sixth of an iris-sized epoch
+    (benchmarks/README.md, "The estimators' shuffle").
     """
+    position = state[MT_WORDS]
     for i in range(order.shape[0] - 1, 0, -1):
-        j = interval(state, i)
+        largest = np.uint64(i)
+        mask = bits_below(largest)
+        while True:
+            if position >= MT_WORDS:
+                twist(state)
+                position = np.uint64(0)
+            value = tempered(state[position]) & mask
+            position += np.uint64(1)
+            if value <= largest:
+                break
+        j = np.int64(value)
         order[i], order[j] = order[j], order[i]
+    state[MT_WORDS] = position
 
 
 def random_state_words(random_state: np.random.RandomState) -> np.ndarray | None:
