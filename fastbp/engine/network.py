@@ -114,8 +114,8 @@ class Network:
         if theta is None:
             self.theta = self._initial_parameters(np.random.default_rng(init_seed))
         else:
-            # Given parameters, no draws: the estimators draw scikit-learn's own (about a tenth
-            # of a millisecond per fit saved; benchmarks/README.md, "The estimators' fixed costs per fit").
+            # Given parameters, no draws: the estimators pass scikit-learn's own (benchmarks/README.md,
+            # "A new estimator's first fit, the shuffles, and two cores that differ").
             self.theta = check_theta(theta, self.sizes, self.dtype)
         self.rng_state = seed_state(shuffle_seed.generate_state(1)[0])
         self.loss_curve: list[float] = []

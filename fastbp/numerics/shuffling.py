@@ -118,8 +118,8 @@ def shuffle_like_random_state(order: np.ndarray, state: np.ndarray) -> None:
     only case an array of samples needs).  The position of the next word
     stays in a local variable through the whole shuffle and is stored back
     at the end: read from and written to ``state`` at every draw, through a
-    function per draw, it made the draws a sixth of an iris-sized epoch
-    (benchmarks/README.md, "The estimators' shuffle").
+    function per draw, it made the shuffle a large part of an iris-sized
+    epoch (benchmarks/README.md, "A new estimator's first fit, the shuffles, and two cores that differ").
     """
     position = state[MT_WORDS]
     for i in range(order.shape[0] - 1, 0, -1):

@@ -24,8 +24,9 @@ def seed_words(seed: int) -> np.ndarray:
 class SpareGenerator(threading.local):
     """A ``RandomState`` per thread for the fits seeded with an integer, reseeded by each.
 
-    ``RandomState(seed)`` spends most of its time setting up a new MT19937
-    (about a tenth of a millisecond, a tenth of a short fit's fixed cost);
+    ``RandomState(seed)`` spends most of its time setting up a new MT19937, a
+    large part of a short fit's fixed cost (benchmarks/README.md, "A new
+    estimator's first fit, the shuffles, and two cores that differ");
     ``seed`` on an existing one gives the same generator.  It is lent to one
     fit at a time: to another only once the :class:`FitRandomState` it was
     lent to is gone (a fit inside a fit's callback makes its own).
