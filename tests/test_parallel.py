@@ -40,16 +40,7 @@ BIG_BATCH = 129
 # the threads by samples (shares of 132 and 125, the second with a partial block of four).
 TALL_SIZES = [70, 48, 30]
 TALL_BATCH = 257
-# Four inputs (fastbp.backends.cpu.few_inputs): layer 1's 256 x 256 x 4 multiply-adds per batch go to
-# the threads, whose chunks of rows of dW^1 keep their sums in registers.
-FEW_SIZES = [4, 256, 3]
-FEW_BATCH = 256
-NETWORKS = {
-    "small": (SIZES, BATCH),
-    "tiled": (BIG_SIZES, BIG_BATCH),
-    "tall": (TALL_SIZES, TALL_BATCH),
-    "few inputs": (FEW_SIZES, FEW_BATCH),
-}
+NETWORKS = {"small": (SIZES, BATCH), "tiled": (BIG_SIZES, BIG_BATCH), "tall": (TALL_SIZES, TALL_BATCH)}
 
 needs_two_threads = pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="needs NUMBA_NUM_THREADS >= 2")
 

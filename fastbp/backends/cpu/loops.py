@@ -29,7 +29,6 @@ import math
 
 import numpy as np
 
-from fastbp.backends.cpu.few_inputs import BLOCK_ROWS, block_sums, has_few_inputs, row_sums
 from fastbp.backends.cpu.lanes import positive_part
 from fastbp.backends.cpu.tiles import block_in_panel_group, panels_per_group, tile_sum
 from fastbp.backends.cpu.tuning import (
@@ -414,22 +413,9 @@ def chunk_gradients(W, a_prev, delta, inv_n, decay, dW, k_start, k_stop):
     eight, ran slower with AVX-512 and AVX2 alike).  The blocks
     start at ``k_start``, which the threads' chunks keep a multiple of four.
     The weight decay reads ``W^l_kj`` once, and the sum of squares for the L2
-    term of the cost comes with it.  A layer of few inputs, for which the loop
-    over ``j`` is too short for vectors, keeps its rows of ``dW`` in registers
-    instead (:mod:`fastbp.backends.cpu.few_inputs`).
+    term of the cost comes with it.
     """
     n_samples, n_inputs = a_prev.shape
-    if has_few_inputs(a_prev):
-        # The same sums with the rows of dW^l in registers (fastbp.backends.cpu.few_inputs).
-        if k_stop - k_start == BLOCK_ROWS:
-            block_sums(a_prev, delta, dW, k_start)
-        else:
-            for k in range(k_start, k_stop):
-                row_sums(a_prev, delta, dW, k)
-        squares = 0.0
-        for k in range(k_start, k_stop):
-            squares += finish_weight_row(W, inv_n, decay, dW, k)
-        return squares
     quads_stop = n_samples // 4 * 4
     blocks_stop = k_start + (k_stop - k_start) // 4 * 4
     for k in range(k_start, k_stop):
