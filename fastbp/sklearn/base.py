@@ -140,8 +140,8 @@ class BaseMLP(BaseEstimator):
         """What ``validate_data`` converts X to: float32 kept (dtype None), else float64; or ``dtype``."""
         return (np.float64, np.float32) if self.dtype is None else check_dtype(self.dtype)
 
-    def _build_network(self, sizes: list[int], dtype, theta: np.ndarray | None = None) -> Network:
-        """A network of this estimator's hidden and output activations, with parameters ``theta`` (else to be set)."""
+    def _build_network(self, sizes: list[int], dtype, theta: np.ndarray) -> Network:
+        """A network of this estimator's hidden and output activations, with the parameters ``theta``."""
         output_activation = OUTPUT_PAIRS[self.out_activation_][0]
         return Network(
             sizes, self.activation, output_activation, l2=float(self.alpha), dtype=dtype, seed=0, theta=theta,
@@ -492,9 +492,9 @@ class BaseMLP(BaseEstimator):
         estimator = cls(**fitted.parameters, backend=backend, dtype=dtype)
         for name, value in fitted.attributes.items():
             setattr(estimator, name, value)
-        network = estimator._build_network(fitted.sizes, dtype or fitted.dtype)
-        network.theta[:] = theta_from_layers(fitted.coefs, fitted.intercepts, network.sizes, network.dtype)
-        estimator._network = network
+        sizes, network_dtype = check_sizes(fitted.sizes), check_dtype(dtype or fitted.dtype)
+        theta = theta_from_layers(fitted.coefs, fitted.intercepts, sizes, network_dtype)
+        estimator._network = network = estimator._build_network(fitted.sizes, network_dtype, theta)
         estimator._expose_parameters()
         estimator._best_theta = theta_from_layers(
             fitted.best_coefs, fitted.best_intercepts, network.sizes, network.dtype
