@@ -227,18 +227,16 @@ def test_only_the_asv_suite_defines_asv_benchmarks():
         assert not [name for name in vars(module) if name.startswith(prefixes)], path.name
 
 
+# Two compiled functions, one calling the other, for the compile profile's tests.
+TOY_JOB = (
+    "import numba\n@numba.njit\ndef inner(x):\n    return x + 1\n@numba.njit\ndef outer(x):\n    return inner(x) * 2\n"
+)
+
+
 def test_the_compile_profile_times_each_compiled_function_once_per_compilation(capsys):
     from benchmarks.compile_profile import profile, report
 
-    code = (
-        "import numba\n"
-        "@numba.njit\n"
-        "def inner(x):\n    return x + 1\n"
-        "@numba.njit\n"
-        "def outer(x):\n    return inner(x) * 2\n"
-        "outer(1)\nouter(1.5)\n"
-    )
-    result = profile(code)
+    result = profile(TOY_JOB + "outer(1)\nouter(1.5)\n")
     rows = result["rows"]
     assert rows["__main__.outer"][0] == 2 and rows["__main__.inner"][0] == 2  # int64, then float64
     # outer's inclusive time holds inner's compiles, its exclusive time does not.
@@ -248,3 +246,22 @@ def test_the_compile_profile_times_each_compiled_function_once_per_compilation(c
     printed = capsys.readouterr().out
     assert printed.startswith("toy: 4 compilations") and "1 more functions" in printed
     assert ("__main__.outer" in printed) != ("__main__.inner" in printed)
+
+
+def test_the_compile_profile_records_llvms_libraries_and_counts_the_copies_of_a_linked_function(capsys):
+    from benchmarks.compile_profile import profile, python_name, report_libraries
+
+    libraries = profile(TOY_JOB + "outer(1)\n")["libraries"]
+    names = [name for name, *_ in libraries]  # a library is named after its function
+    assert names.count("inner") == 1 and names.count("outer") == 1
+    _, seconds, passes, linked, functions = libraries[names.index("outer")]
+    assert linked >= 1 and 0 < passes <= seconds  # inner's library (and Numba's helpers) linked in, then optimised
+    assert "__main__.outer" in {python_name(symbol) for symbol in functions} and min(functions.values()) > 0
+    # The same function defined in two libraries is counted as two copies; one under the threshold is not listed.
+    inner, big = "_ZN8__main__5innerB2v2B4abcdEx", "_ZN8__main__3bigB2v3Ex"
+    fake = [["inner", 0.5, 0.2, 0, {inner: 1500}], ["outer", 1.0, 0.6, 1, {inner: 1400, big: 900}]]
+    report_libraries({"libraries": fake}, top=5)
+    printed = capsys.readouterr().out
+    assert printed.startswith("  LLVM: 2 libraries finalized in 1.50 s: module passes 0.80 s")
+    listed = [line.split() for line in printed.splitlines() if line.startswith("    ")]
+    assert listed == [["__main__.inner", "2", "2900"]]
