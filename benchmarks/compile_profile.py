@@ -86,18 +86,39 @@ def timed_finalize(self):
 
 codegen.CPUCodeLibrary.finalize = timed_finalize
 codegen.CPUCodeLibrary._optimize_final_module = timed_optimize
+
+# Numba's compiler passes, each timed without the compiles nested in it (type inference compiles the callees).
+from numba.core import compiler_machinery
+
+passes, pass_stack, run_pass = {}, [], compiler_machinery.PassManager._runPass
+
+def timed_pass(self, index, compiler_pass, state):
+    pass_stack.append(0.0)
+    started = time.perf_counter()
+    try:
+        return run_pass(self, index, compiler_pass, state)
+    finally:
+        seconds = time.perf_counter() - started
+        nested = pass_stack.pop()
+        if pass_stack:
+            pass_stack[-1] += seconds
+        name = compiler_pass.name()
+        passes[name] = passes.get(name, 0.0) + seconds - nested
+
+compiler_machinery.PassManager._runPass = timed_pass
 started = time.perf_counter()
 exec(compile(sys.argv[1], "<job>", "exec"))
 wall = time.perf_counter() - started
-print(json.dumps({"wall": wall, "rows": recorder.rows, "libraries": libraries}), file=sys.__stdout__)
+print(json.dumps({"wall": wall, "rows": recorder.rows, "libraries": libraries, "passes": passes}), file=sys.__stdout__)
 """
 
 
 def profile(code: str) -> dict:
     """The compile events of ``code`` (a job of :data:`JOBS`) run in a fresh interpreter with an empty Numba cache.
 
-    ``{"wall": seconds, "rows": {function: [compilations, exclusive s, inclusive s]}, "libraries": [...]}``,
-    each library ``[name, finalize s, module passes s, libraries linked in, {LLVM function: instructions}]``.
+    ``{"wall": seconds, "rows": {function: [compilations, exclusive s, inclusive s]}, "libraries": [...],
+    "passes": {Numba's compiler pass: seconds}}``, each library ``[name, finalize s, module passes s,
+    libraries linked in, {LLVM function: instructions}]``, each pass's seconds without the compiles nested in it.
     """
     with tempfile.TemporaryDirectory() as cache:
         environment = dict(os.environ, NUMBA_CACHE_DIR=cache)
@@ -152,6 +173,11 @@ def report_libraries(result: dict, top: int, least: int = 1000) -> None:
         f"  LLVM: {len(libraries)} libraries finalized in {finalize:.2f} s: module passes {passes:.2f} s, "
         f"linking and machine code {finalize - passes:.2f} s"
     )
+    compiler_passes = sorted(result.get("passes", {}).items(), key=lambda item: -item[1])[:5]
+    if compiler_passes:
+        # The lowering pass finalizes the function's library: LLVM's time above is inside its time.
+        listed = ", ".join(f"{name} {seconds:.2f} s" for name, seconds in compiler_passes)
+        print(f"  Numba's passes, nested compiles apart (lowering holds LLVM's finalize): {listed}")
     print(f"  {'library':44s} {'s':>6s} {'passes':>6s} {'linked':>6s} {'instr.':>7s}")
     for name, seconds, module_passes, linked, functions in sorted(libraries, key=lambda item: -item[1])[:top]:
         label = python_name(name) if name.startswith("_ZN") else name.split(" object at")[0].lstrip("<")

@@ -15,6 +15,12 @@ hidden layer of 16, 32 or 64 relu units, adam and sgd, up to 300 epochs,
 float64.  Then scikit-learn's defaults on the digits, and ``predict`` /
 ``predict_proba`` / ``score`` of one row and of the 1797 digits (as
 ``load_digits`` gives them, a strided view, and C-contiguous).
+
+Each fit's line also counts its work (:func:`fit_flops`, the count of
+``fastbp bench``), so that the speeds read against the machine's float64 FMA
+peak on the threads the fits use (:func:`fastbp.bench.peaks.fma_peak`,
+measured first): fastbp's and scikit-learn's GFLOP/s, and the fraction of the
+peak that fastbp would need for a ratio of ``--target`` (issue 14's 20x).
 """
 
 import argparse
@@ -22,10 +28,13 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 
-from fastbp.bench.compare import measure_rounds
+from fastbp.bench.compare import flops_per_unit, measure_rounds
+from fastbp.bench.peaks import cpu_model, fma_peak
 from fastbp.bench.peers import SETTLE_SECONDS, Peer
+from fastbp.bench.workloads import Workload
 
 
 @dataclass
@@ -55,7 +64,13 @@ def fitting(estimator_class, params: dict, X, y):
     return lambda: estimator_class(**params).fit(X, y)
 
 
-def small_fits(rounds: int) -> None:
+def fit_flops(n_samples: int, sizes: tuple[int, ...], batch_size: int, epochs: int) -> float:
+    """FLOPs of ``epochs`` epochs of ``n_samples`` samples through ``sizes``, as ``fastbp bench`` counts them."""
+    workload = Workload("fit", sizes, "softmax", "categorical_cross_entropy", batch_size, epochs, lambda rng: None)
+    return flops_per_unit(workload, n_samples)
+
+
+def small_fits(rounds: int, target: float, peak: float) -> None:
     from sklearn.datasets import load_breast_cancer, load_iris, load_wine
     from sklearn.neural_network import MLPClassifier as SklearnMLPClassifier
 
@@ -77,10 +92,16 @@ def small_fits(rounds: int) -> None:
                     rounds,
                 )
                 ratios.append(seconds["sklearn"] / seconds["fastbp"])
+                # scikit-learn's network: one logistic output for two classes, else one per class
+                sizes = (X.shape[1], hidden, fitted.n_outputs_)
+                flops = fit_flops(X.shape[0], sizes, min(200, X.shape[0]), fitted.n_iter_)
+                needed = flops * target / seconds["sklearn"] / 1e9
                 print(
                     f"{name:6s} {X.shape[0]:3d} x {X.shape[1]:2d}, {hidden:2d} units, {solver:4s}, "
                     f"{fitted.n_iter_} epochs: fastbp {seconds['fastbp'] * 1e3:7.2f} ms, "
-                    f"scikit-learn {seconds['sklearn'] * 1e3:7.1f} ms, {ratios[-1]:5.1f}x",
+                    f"scikit-learn {seconds['sklearn'] * 1e3:7.1f} ms, {ratios[-1]:5.1f}x; GFLOP/s fastbp "
+                    f"{flops / seconds['fastbp'] / 1e9:5.1f}, scikit-learn {flops / seconds['sklearn'] / 1e9:4.1f}, "
+                    f"{target:g}x needs {needed:5.1f} ({100 * needed / peak:3.0f}% of the peak)",
                     flush=True,
                 )
     print(f"geometric mean of the ratios: {np.exp(np.mean(np.log(ratios))):.1f}x")
@@ -134,10 +155,14 @@ def digits(rounds: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=5, help="alternating rounds per comparison (default 5)")
+    parser.add_argument("--target", type=float, default=20.0, help="the ratio to scikit-learn to size (default 20)")
     args = parser.parse_args()
     # ConvergenceWarning (300 epochs), and UndefinedMetricWarning (R^2 of one row is NaN, for both)
     warnings.simplefilter("ignore")
-    small_fits(args.rounds)
+    threads = numba.get_num_threads()
+    peak = fma_peak("float64", threads)
+    print(f"{cpu_model()}; float64 FMA peak on {threads} threads: {peak:.1f} GFLOP/s")
+    small_fits(args.rounds, args.target, peak)
     digits(args.rounds)
 
 

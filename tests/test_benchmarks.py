@@ -140,6 +140,18 @@ def test_short_units_are_timed_right_after_an_untimed_one_of_their_own():
     assert rounds == ["short", "short", "long", "long", "short", "short", "short", "short", "long"]
 
 
+def test_small_fits_count_the_work_of_a_fit_as_fastbp_bench_counts_it():
+    from benchmarks.small_fits import fit_flops
+
+    # iris, 16 units, 3 outputs, 150 samples in one batch: per sample the forward pass and the gradients
+    # of both layers (2 x (4 x 16 + 16 x 3) multiply-adds each) and the deltas below layer 2 (16 x 3);
+    # per batch, 2 FLOPs per parameter for the update.  Two epochs of two batches: twice the updates.
+    per_sample = 2 * (2 * (4 * 16 + 16 * 3) + 16 * 3)
+    parameters = 4 * 16 + 16 + 16 * 3 + 3
+    assert fit_flops(150, (4, 16, 3), 150, 1) == 150 * per_sample + 2 * parameters
+    assert fit_flops(150, (4, 16, 3), 100, 2) == 2 * (150 * per_sample + 2 * 2 * parameters)
+
+
 def test_small_fits_time_each_pair_in_the_rounds_of_fastbp_bench_with_its_settling_pause(monkeypatch):
     # Without the pause after each call, fastbp's fits ran while OpenBLAS's threads still spun after scikit-learn's.
     from benchmarks import small_fits
@@ -251,7 +263,11 @@ def test_the_compile_profile_times_each_compiled_function_once_per_compilation(c
 def test_the_compile_profile_records_llvms_libraries_and_counts_the_copies_of_a_linked_function(capsys):
     from benchmarks.compile_profile import profile, python_name, report_libraries
 
-    libraries = profile(TOY_JOB + "outer(1)\n")["libraries"]
+    result = profile(TOY_JOB + "outer(1)\n")
+    # Numba's passes, each without the compiles nested in it: together no longer than the job.
+    assert result["passes"]["native_lowering"] > 0 and result["passes"]["nopython_type_inference"] > 0
+    assert sum(result["passes"].values()) <= result["wall"]
+    libraries = result["libraries"]
     names = [name for name, *_ in libraries]  # a library is named after its function
     assert names.count("inner") == 1 and names.count("outer") == 1
     _, seconds, passes, linked, functions = libraries[names.index("outer")]
@@ -260,8 +276,9 @@ def test_the_compile_profile_records_llvms_libraries_and_counts_the_copies_of_a_
     # The same function defined in two libraries is counted as two copies; one under the threshold is not listed.
     inner, big = "_ZN8__main__5innerB2v2B4abcdEx", "_ZN8__main__3bigB2v3Ex"
     fake = [["inner", 0.5, 0.2, 0, {inner: 1500}], ["outer", 1.0, 0.6, 1, {inner: 1400, big: 900}]]
-    report_libraries({"libraries": fake}, top=5)
+    report_libraries({"libraries": fake, "passes": {"native_lowering": 2.5, "nopython_type_inference": 0.5}}, top=5)
     printed = capsys.readouterr().out
     assert printed.startswith("  LLVM: 2 libraries finalized in 1.50 s: module passes 0.80 s")
+    assert "LLVM's finalize): native_lowering 2.50 s, nopython_type_inference 0.50 s\n" in printed
     listed = [line.split() for line in printed.splitlines() if line.startswith("    ")]
     assert listed == [["__main__.inner", "2", "2900"]]
