@@ -11,6 +11,11 @@ passed through a fixed mixing function.  Its whole state is one ``uint64``
 held in an array that the caller owns, so training draws no number from a
 hidden global generator, and the same seed gives the same order of samples in
 every backend (the CUDA backend shuffles on the host with these functions).
+
+Every function here but :func:`order_samples` is inlined into its caller
+(Numba's IR inlining, before typing): compiled apart, each cost a compilation
+of its own in every first fit (benchmarks/README.md, "Where a cold compile
+goes"), for code that LLVM inlined into its caller anyway.
 """
 
 import numpy as np
@@ -26,7 +31,7 @@ MIX_1 = np.uint64(0xBF58476D1CE4E5B9)
 MIX_2 = np.uint64(0x94D049BB133111EB)
 
 
-@cached_jit()
+@cached_jit(inline="always")
 def next_random(state: np.ndarray) -> np.uint64:
     """Advance ``state[0]`` and return the next 64-bit pseudo-random integer."""
     state[0] += GOLDEN_GAMMA
@@ -36,7 +41,7 @@ def next_random(state: np.ndarray) -> np.uint64:
     return z ^ (z >> np.uint64(31))
 
 
-@cached_jit()
+@cached_jit(inline="always")
 def random_below(state: np.ndarray, n: int) -> int:
     """An unbiased integer in ``[0, n)``: reject the draws below ``2**64 mod n``.
 
@@ -51,7 +56,7 @@ def random_below(state: np.ndarray, n: int) -> int:
             return np.int64(r % bound)
 
 
-@cached_jit()
+@cached_jit(inline="always")
 def shuffle(order: np.ndarray, state: np.ndarray) -> None:
     """Permute ``order`` in place (Fisher-Yates), drawing from ``state``."""
     for i in range(order.shape[0] - 1, 0, -1):
@@ -75,7 +80,7 @@ MT_LOWER = np.uint64(0x7FFFFFFF)
 WORD = np.uint64(0xFFFFFFFF)
 
 
-@cached_jit()
+@cached_jit(inline="always")
 def twist(state: np.ndarray) -> None:
     """Regenerate the MT_WORDS words of the state (the recurrence of MT19937)."""
     for i in range(MT_WORDS):
@@ -87,7 +92,7 @@ def twist(state: np.ndarray) -> None:
     state[MT_WORDS] = 0
 
 
-@cached_jit()
+@cached_jit(inline="always")
 def tempered(word: np.uint64) -> np.uint64:
     """MT19937's output for one word of its state (the tempering), as RandomState draws it."""
     y = word
@@ -98,7 +103,7 @@ def tempered(word: np.uint64) -> np.uint64:
     return y & WORD
 
 
-@cached_jit()
+@cached_jit(inline="always")
 def bits_below(largest: np.uint64) -> np.uint64:
     """The mask of the bits up to the highest bit of ``largest`` (``2**k - 1 >= largest``)."""
     mask = largest
@@ -107,7 +112,7 @@ def bits_below(largest: np.uint64) -> np.uint64:
     return mask
 
 
-@cached_jit()
+@cached_jit(inline="always")
 def shuffle_like_random_state(order: np.ndarray, state: np.ndarray) -> None:
     """Permute ``order`` in place exactly as ``RandomState.shuffle`` would, drawing from ``state``.
 

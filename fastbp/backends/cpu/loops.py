@@ -665,8 +665,11 @@ def load_target(Y, S, source, y, s, n):
     return S[source]
 
 
-@kernel
+@inlined_kernel
 def copy(source, destination):
-    """destination_i = source_i, element by element (no broadcasting machinery to compile)."""
+    """destination_i = source_i, element by element (no broadcasting machinery to compile).
+
+    Inlined where it is called, rather than a compilation of its own in every first fit.
+    """
     for i in range(source.shape[0]):
         destination[i] = source[i]
