@@ -12,6 +12,7 @@ from conftest import OUTPUT_COSTS, TOLERANCE, random_targets, run_probe
 
 from fastbp import Network, functional
 from fastbp.backends import check_n_jobs, get_backend, numba_threads, thread_count
+from fastbp.backends.cpu import by_address
 from fastbp.backends.cpu.serial import shares_rows
 from fastbp.backends.cpu.tuning import (
     PARALLEL_MIN_PARAMETERS,
@@ -107,6 +108,8 @@ def batch_step(network, X, Y, S, backend, n_threads):
     D = layout.delta_buffer(network.sizes, n_samples, network.dtype)
     layout.layer(A, network.sizes, 0, n_samples, 0)[:] = X
     grad = np.empty_like(network.theta)
+    if n_threads is not None:
+        by_address.prepare(network.dtype)  # as kernel_plan does for the threads
     with numba_threads(n_threads):
         total = get_backend(backend).cost_and_gradient(
             *network.kernel_arguments(), A, D, Y, S, n_samples, float(S.sum()), grad, n_threads, None
@@ -143,10 +146,11 @@ OUTPUT_DELTA_PROBE = """
 import json
 import numba, numpy as np
 from fastbp import Network
-from fastbp.backends.cpu import loops, parallel
+from fastbp.backends.cpu import by_address, loops, parallel
 from fastbp.numerics import layout
 
 numba.get_num_threads()
+by_address.prepare("float32")
 differing = []
 for output, cost in PAIRS:
     sizes, n = [70, 48, 30], 257

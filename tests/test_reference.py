@@ -61,7 +61,7 @@ def test_the_tiles_shape_reaches_the_tiles():
 
 def test_the_reference_backend_runs_one_thread_and_no_tiles():
     sizes, n_samples = SHAPES["tiles"]
-    assert kernel_plan("reference", sizes, n_samples, n_jobs=2) == (None, None)
+    assert kernel_plan("reference", sizes, n_samples, "float64", n_jobs=2) == (None, None)
 
 
 def test_the_reference_backend_refuses_sparse_inputs_by_name():

@@ -91,7 +91,9 @@ def thread_count(name: str, sizes, batch_size: int, n_jobs=None) -> int:
     return n_threads
 
 
-def kernel_plan(name: str, sizes, batch_size: int, n_jobs=None, sparse: bool = False) -> tuple[int | None, bool | None]:
+def kernel_plan(
+    name: str, sizes, batch_size: int, dtype, n_jobs=None, sparse: bool = False
+) -> tuple[int | None, bool | None]:
     """The kernels' last arguments ``(n_threads, tiles)`` for backend ``name``, ``sizes`` and batches of ``batch_size``.
 
     ``n_threads`` is :func:`thread_count`, or ``None`` where that is one;
@@ -101,8 +103,14 @@ def kernel_plan(name: str, sizes, batch_size: int, n_jobs=None, sparse: bool = F
     ``None`` leaves out the threads' or the tiles' code (see
     :mod:`fastbp.backends.cpu.serial`), so that a fit compiles only what it runs.
     ``sparse``: the inputs are CSR rows, whose layer 1 never runs the tiles.
+    With threads, the loop the threads call by address is made ready for
+    ``dtype``, the network's (:func:`fastbp.backends.cpu.by_address.prepare`).
     """
     n_threads = thread_count(name, sizes, batch_size, n_jobs)
+    if n_threads > 1:
+        from fastbp.backends.cpu import by_address
+
+        by_address.prepare(dtype)
     return (n_threads if n_threads > 1 else None), tiles_for(name, sizes, batch_size, sparse)
 
 

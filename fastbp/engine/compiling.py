@@ -23,8 +23,17 @@ from typing import TextIO
 
 from numba.core import event, types
 
-# The functions whose compile is worth a word: those Python calls, each the root of a tree of kernels.
-ENTRY_POINTS = ("train_epochs", "predict", "cost_and_gradient", "forward", "backprop_deltas", "accumulate_gradients")
+# The functions whose compile is worth a word: those Python calls, each the root of a tree of kernels
+# (rows_up_and_down: the loop that the threads call by address, fastbp.backends.cpu.by_address).
+ENTRY_POINTS = (
+    "train_epochs",
+    "predict",
+    "cost_and_gradient",
+    "forward",
+    "backprop_deltas",
+    "accumulate_gradients",
+    "rows_up_and_down",
+)
 
 
 def configuration(dispatcher, argument_types: tuple) -> str:

@@ -40,7 +40,7 @@ from fastbp.numerics.sparse import SparseActivations, activations_layer, activat
 @contextmanager
 def backend_threads(backend: str, network: Network, n_samples: int):
     """The kernels' ``(n_threads, tiles)`` of ``backend`` for this batch, with Numba's thread count set meanwhile."""
-    plan = kernel_plan(backend, network.sizes, n_samples)
+    plan = kernel_plan(backend, network.sizes, n_samples, network.dtype)
     with numba_threads(plan[0]):
         yield plan
 

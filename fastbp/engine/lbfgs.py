@@ -33,7 +33,7 @@ def cost_and_gradient(network, backend: str, X: np.ndarray, Y: np.ndarray, S: np
     check_backend_reads(backend, X)
     kernels = get_backend(backend)
     sizes, n_samples = network.sizes, X.shape[0]
-    plan = kernel_plan(backend, sizes, n_samples, n_jobs, sparse=isinstance(X, CSRRows))
+    plan = kernel_plan(backend, sizes, n_samples, network.dtype, n_jobs, sparse=isinstance(X, CSRRows))
     check_buffers_fit(sizes, n_samples, network.dtype, "L-BFGS over the whole training set")
     A = activations_of(X, sizes, network.dtype)
     D = layout.delta_buffer(sizes, n_samples, network.dtype)

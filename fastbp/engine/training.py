@@ -216,7 +216,9 @@ class Trainer:
             shuffling = NO_SHUFFLE
         else:
             shuffling = SHUFFLE if generator is None else LIKE_RANDOM_STATE
-        plan = kernel_plan(self.backend, network.sizes, batch_size, self.n_jobs, sparse=isinstance(X, CSRRows))
+        plan = kernel_plan(
+            self.backend, network.sizes, batch_size, network.dtype, self.n_jobs, sparse=isinstance(X, CSRRows)
+        )
         losses = np.empty(epochs, dtype=np.float64)
         scores = np.empty(epochs, dtype=np.float64)
         done, chunk = 0, first_chunk(self.backend, network.sizes, X.shape[0])

@@ -241,7 +241,7 @@ def fit(
     comm.Bcast(network.rng_state, root=0)
     kernels = get_backend(backend)
     local_batch = min(batch_size // ranks, X.shape[0])
-    plan = kernel_plan(backend, network.sizes, local_batch, n_jobs)
+    plan = kernel_plan(backend, network.sizes, local_batch, network.dtype, n_jobs)
     trainer = DataParallelTrainer(network, kernels, comm, hyper, optim.OPTIMIZERS[optimizer], average, period)
     started = time.perf_counter()
     with numba_threads(plan[0]):

@@ -36,6 +36,7 @@ import numba
 import numpy as np
 
 from fastbp.backends.cpu import csr, loops, tiles
+from fastbp.backends.cpu.by_address import call_rows_up_and_down, rows_up_and_down_address
 from fastbp.backends.cpu.tuning import GRADIENT_ROWS, aligned_share, kernel, parallel_kernel, units_tile
 from fastbp.numerics.optim import optimizer_step
 
@@ -90,10 +91,14 @@ def rows_up_and_down(theta, sizes, codes, cost, A, first_layer, D, y, s, n_sampl
     parallel region for the forward pass and the deltas").  Each share starts
     at a multiple of four samples: bitwise the serial results.
     """
+    if rows_up_and_down_address(theta) == 0:
+        raise RuntimeError("fastbp.backends.cpu.by_address.prepare(dtype) must run before the threads' delta recursion")
     share = aligned_share(n_samples, n_threads)
     for c in numba.prange(-(-n_samples // share)):
-        start, stop = c * share, min((c + 1) * share, n_samples)
-        loops.rows_up_and_down(theta, sizes, codes, cost, A, first_layer, D, y, s, n_samples, start, stop, up, down)
+        start, stop = np.int64(c * share), np.int64(min((c + 1) * share, n_samples))
+        # loops.rows_up_and_down called through its address, not compiled in here (by_address.py)
+        arguments = (theta, sizes, codes, cost, A, first_layer, D, y, s, n_samples, start, stop, up, down)
+        call_rows_up_and_down(arguments)
 
 
 @parallel_kernel

@@ -1,0 +1,88 @@
+"""The threads' call of the delta recursion's loop by address (fastbp.backends.cpu.by_address)."""
+
+import os
+
+import numba
+import numpy as np
+import pytest
+from conftest import run_probe
+from numba.core.errors import TypingError
+
+from fastbp import Network
+from fastbp.backends import kernel_plan
+from fastbp.backends.cpu import by_address, loops, parallel
+from fastbp.numerics import layout
+
+
+def batch(dtype, n=37):
+    """A batch of a 9-7-5-3 network's arguments for ``rows_up_and_down``: A with its inputs, D, Y, S."""
+    network = Network([9, 7, 5, 3], "tanh", "softmax", "categorical_cross_entropy", dtype=dtype, seed=6)
+    theta, sizes, codes, cost = network.kernel_arguments()[:4]
+    rng = np.random.default_rng(6)
+    A = layout.activation_buffer(sizes, n, network.dtype)
+    layout.layer(A, sizes, 0, n, 0)[:] = rng.normal(size=(n, 9))
+    D = layout.delta_buffer(sizes, n, network.dtype)
+    Y = np.eye(3, dtype=dtype)[rng.integers(0, 3, n)]
+    S = np.linspace(0.5, 1.5, n).astype(dtype)
+    return theta, sizes, codes, cost, A, D, Y, S
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_the_threads_call_by_address_computes_what_the_loop_computes_called_directly(dtype):
+    theta, sizes, codes, cost, A, D, Y, S = batch(dtype)
+    n, up, down = Y.shape[0], (np.int64(1), np.int64(3)), (np.int64(3), np.int64(1))
+    by_address.prepare(dtype)
+    A_direct, D_direct = A.copy(), D.copy()
+    loops.rows_up_and_down(theta, sizes, codes, cost, A_direct, 0, D_direct, Y, S, n, 0, n, up, down)
+    parallel.rows_up_and_down(theta, sizes, codes, cost, A, 0, D, Y, S, n, up, down, 2)
+    assert A.tobytes() == A_direct.tobytes() and D.tobytes() == D_direct.tobytes()
+
+
+def test_a_threaded_plan_makes_the_loop_ready_for_the_networks_dtype():
+    slot = by_address.DTYPES.index("float64")
+    kernel_plan("parallel", [64, 100, 10], 200, "float64", n_jobs=2)
+    assert by_address.ADDRESSES[slot] != 0
+    assert numba.typeof(np.ones(1)) in {signature[0] for signature in loops.rows_up_and_down.signatures}
+
+
+def test_arguments_of_other_types_are_refused_when_the_call_compiles():
+    @numba.njit
+    def call(theta, sizes):
+        by_address.call_rows_up_and_down((theta, sizes))
+
+    with pytest.raises(TypingError, match="rows_up_and_down by address takes"):
+        call(np.ones(3), np.ones(3, dtype=np.int64))
+
+
+# In a new process: the threads' kernel before prepare() (a clear error, not a call through a null
+# address), then after; then, with the cache warm, a second process loads both kernels from it and
+# calls through its own table (the address is read when the code runs, not kept in the cache).
+PROBE = """
+import json, sys
+import numpy as np
+sys.path.insert(0, {tests!r})
+from test_by_address import batch
+from fastbp.backends.cpu import by_address, loops, parallel
+
+theta, sizes, codes, cost, A, D, Y, S = batch("float64")
+n, up, down = Y.shape[0], (np.int64(1), np.int64(3)), (np.int64(3), np.int64(1))
+try:
+    parallel.rows_up_and_down(theta, sizes, codes, cost, A, 0, D, Y, S, n, up, down, 2)
+    refused = ""
+except RuntimeError as error:
+    refused = str(error)
+by_address.prepare("float64")
+parallel.rows_up_and_down(theta, sizes, codes, cost, A, 0, D, Y, S, n, up, down, 2)
+loaded = [len(dispatcher.stats.cache_hits) > 0 for dispatcher in (parallel.rows_up_and_down, loops.rows_up_and_down)]
+print(json.dumps({{"refused": refused, "deltas": D.tobytes().hex(), "loaded": loaded}}))
+"""
+
+
+def test_a_process_calls_by_address_only_after_prepare_and_reads_its_own_table_from_cached_code(tmp_path):
+    probe = PROBE.format(tests=os.path.dirname(__file__))
+    first = run_probe(probe, tmp_path)
+    second = run_probe(probe, tmp_path)
+    for result in (first, second):
+        assert "prepare(dtype) must run before" in result["refused"]
+    assert first["loaded"] == [False, False] and second["loaded"] == [True, True]
+    assert second["deltas"] == first["deltas"]
