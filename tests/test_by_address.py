@@ -38,11 +38,27 @@ def test_the_threads_call_by_address_computes_what_the_loop_computes_called_dire
     assert A.tobytes() == A_direct.tobytes() and D.tobytes() == D_direct.tobytes()
 
 
-def test_a_threaded_plan_makes_the_loop_ready_for_the_networks_dtype():
-    slot = by_address.DTYPES.index("float64")
+def test_a_threaded_plan_makes_the_loops_ready_for_the_networks_dtype():
     kernel_plan("parallel", [64, 100, 10], 200, "float64", n_jobs=2)
-    assert by_address.ADDRESSES[slot] != 0
-    assert numba.typeof(np.ones(1)) in {signature[0] for signature in loops.rows_up_and_down.signatures}
+    for loop in by_address.LOOPS:
+        assert by_address.ADDRESSES[by_address.slot_of(loop, "float64")] != 0
+        assert by_address.signature(loop, "float64") in getattr(loops, loop).signatures
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_the_threads_gradients_by_address_are_those_of_the_loop_called_directly(dtype):
+    rng = np.random.default_rng(8)
+    W, a_prev, delta = (rng.normal(size=shape).astype(dtype) for shape in ((13, 6), (21, 6), (21, 13)))
+    inv_n, decay = np.dtype(dtype).type(1 / 21), np.dtype(dtype).type(0.01)
+    by_address.prepare(dtype)
+    dW, db, dW_direct, db_direct = np.empty_like(W), np.empty(13, dtype), np.empty_like(W), np.empty(13, dtype)
+    squares = parallel.layer_gradients(W, a_prev, delta, inv_n, decay, dW, db)
+    chunks = [
+        loops.layer_gradients(W, a_prev, delta, inv_n, decay, dW_direct, db_direct, k, min(k + 4, 13))
+        for k in range(0, 13, 4)
+    ]
+    assert dW.tobytes() == dW_direct.tobytes() and db.tobytes() == db_direct.tobytes()
+    assert squares == loops.chunks_total(np.array(chunks))
 
 
 def test_arguments_of_other_types_are_refused_when_the_call_compiles():
@@ -52,6 +68,13 @@ def test_arguments_of_other_types_are_refused_when_the_call_compiles():
 
     with pytest.raises(TypingError, match="rows_up_and_down by address takes"):
         call(np.ones(3), np.ones(3, dtype=np.int64))
+
+    @numba.njit
+    def gradients(W, a_prev):
+        return by_address.call_layer_gradients((W, a_prev))
+
+    with pytest.raises(TypingError, match="layer_gradients by address takes"):
+        gradients(np.ones((2, 2)), np.ones((2, 2)))
 
 
 # In a new process: the threads' kernel before prepare() (a clear error, not a call through a null

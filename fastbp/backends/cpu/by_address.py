@@ -7,22 +7,23 @@ loop's body and two wrappers), each linking the body in.  The delta
 recursion's loop (:func:`fastbp.backends.cpu.loops.rows_up_and_down`) went
 through LLVM six times for one threaded fit (benchmarks/README.md, "Where a
 cold compile goes").  :func:`fastbp.backends.cpu.parallel.rows_up_and_down`
-calls it through its address instead: the loop compiles once, in its own
-library, and the threads' code holds a call.
+and :func:`fastbp.backends.cpu.parallel.layer_gradients` call their loops
+(:data:`LOOPS`) through their addresses instead: each loop compiles once, in
+its own library, and the threads' code holds a call.
 
 The addresses live in :data:`ADDRESSES`, a table of this process that compiled
 code reads through the LLVM symbol :data:`SYMBOL`: the symbol is resolved when
 the code is loaded, so that code cached on disk reads the table of the process
 that loads it (an address baked into the code would be stale in the next
-process).  :func:`prepare` fills the table, compiling the loop (or loading it
-from Numba's cache) for :func:`rows_up_and_down_signature`;
+process).  :func:`prepare` fills the table, compiling the loops (or loading
+them from Numba's cache) for :func:`signature`;
 :func:`fastbp.backends.kernel_plan` calls it for every threaded plan.
 
 A function compiled for other argument types, called through the address,
-would read its arguments wrongly without any error: the call is typed against
-:func:`rows_up_and_down_signature`, the signature :func:`prepare` compiles the
+would read its arguments wrongly without any error: the call (:func:`caller`)
+is typed against :func:`signature`, the signature :func:`prepare` compiles the
 loop for, and refuses any other when it compiles; an empty slot of the table
-is a ``RuntimeError`` when the kernel runs (:func:`rows_up_and_down_address`).
+is a ``RuntimeError`` when the kernel runs (:func:`address_reader`).
 """
 
 import ctypes
@@ -39,46 +40,54 @@ from numba.extending import intrinsic
 
 from fastbp.backends.cpu import loops
 
-# One slot per dtype of the loop called by address.
+# The loops the threads call by address, and the dtypes: one slot of ADDRESSES for each pair.
+LOOPS = ("rows_up_and_down", "layer_gradients")
 DTYPES = ("float32", "float64")
 SYMBOL = "fastbp_kernel_addresses"
-ADDRESSES = (ctypes.c_int64 * len(DTYPES))()
+ADDRESSES = (ctypes.c_int64 * (len(LOOPS) * len(DTYPES)))()
 llvmlite.binding.add_symbol(SYMBOL, ctypes.addressof(ADDRESSES))
 
 
-def rows_up_and_down_signature(dtype) -> tuple:
-    """The argument types of :func:`fastbp.backends.cpu.loops.rows_up_and_down` as the threads pass them.
+def signature(loop: str, dtype) -> tuple:
+    """The argument types of ``loops.<loop>`` as the threads pass them, for ``dtype``: the arrays C-contiguous.
 
-    ``(theta, sizes, codes, cost, A, first_layer, D, y, s, n_samples, start, stop, up, down)``,
-    the arrays C-contiguous; the same types as the layer-by-layer steps pass.
+    The same types as the layer-by-layer steps pass. ``rows_up_and_down``:
+    ``(theta, sizes, codes, cost, A, first_layer, D, y, s, n_samples, start, stop, up, down)``;
+    ``layer_gradients``: ``(W, a_prev, delta, inv_n, decay, dW, db, k_start, k_stop)``.
     """
     real = numba.from_dtype(np.dtype(dtype))
-    row, matrix, integers = real[::1], real[:, ::1], types.int64[::1]
+    row, matrix, integers, count = real[::1], real[:, ::1], types.int64[::1], types.int64
+    if loop == "layer_gradients":
+        return (matrix, matrix, matrix, real, real, matrix, row, count, count)
     layers = types.UniTuple(types.int64, 2)
     cost = types.Tuple((types.int64, types.float64))
-    count = types.int64  # first_layer, n_samples, start, stop
     return (row, integers, integers, cost, row, count, row, matrix, row, count, count, count, layers, layers)
 
 
-def prepare(dtype) -> None:
-    """Put the address of ``loops.rows_up_and_down`` for ``dtype`` in :data:`ADDRESSES`.
+def slot_of(loop: str, dtype) -> int:
+    """The slot of ``loop`` compiled for ``dtype`` in :data:`ADDRESSES`."""
+    return LOOPS.index(loop) * len(DTYPES) + DTYPES.index(np.dtype(dtype).name)
 
-    Compiles it (or loads it from Numba's cache) for
-    :func:`rows_up_and_down_signature` the first time; the compiled code stays
-    as long as the process, held by the loop's dispatcher.
+
+def prepare(dtype) -> None:
+    """Put the address of each loop of :data:`LOOPS` compiled for ``dtype`` in :data:`ADDRESSES`.
+
+    Compiles each (or loads it from Numba's cache) for :func:`signature` the
+    first time; the compiled code stays as long as the process, held by the
+    loop's dispatcher.
     """
-    slot = DTYPES.index(np.dtype(dtype).name)
-    if ADDRESSES[slot]:
-        return
-    signature = rows_up_and_down_signature(dtype)
-    loops.rows_up_and_down.compile(signature)
-    compiled = loops.rows_up_and_down.overloads[signature]
-    ADDRESSES[slot] = compiled.library.get_pointer_to_function(compiled.fndesc.llvm_func_name)
+    for loop in LOOPS:
+        slot = slot_of(loop, dtype)
+        if not ADDRESSES[slot]:
+            dispatcher, argument_types = getattr(loops, loop), signature(loop, dtype)
+            dispatcher.compile(argument_types)
+            compiled = dispatcher.overloads[argument_types]
+            ADDRESSES[slot] = compiled.library.get_pointer_to_function(compiled.fndesc.llvm_func_name)
 
 
 def address_slot(builder, slot: int):
     """A pointer to slot ``slot`` of :data:`ADDRESSES`, declared in the module being built."""
-    table_type = ir.ArrayType(ir.IntType(64), len(DTYPES))
+    table_type = ir.ArrayType(ir.IntType(64), len(ADDRESSES))
     try:
         table = builder.module.get_global(SYMBOL)
     except KeyError:
@@ -87,44 +96,67 @@ def address_slot(builder, slot: int):
     return builder.gep(table, [ir.Constant(ir.IntType(32), 0), ir.Constant(ir.IntType(32), slot)])
 
 
-@intrinsic
-def rows_up_and_down_address(typingctx, theta):
-    """The address in :data:`ADDRESSES` of the loop for ``theta``'s dtype (0 before :func:`prepare`)."""
-    slot = DTYPES.index(str(theta.dtype))
+def address_reader(loop: str):
+    """An intrinsic ``(array) -> int64``: the address in :data:`ADDRESSES` of ``loop`` for the array's dtype.
 
-    def codegen(context, builder, signature, arguments):
-        return builder.load(address_slot(builder, slot))
-
-    return types.int64(theta), codegen
-
-
-@intrinsic
-def call_rows_up_and_down(typingctx, arguments):
-    """``loops.rows_up_and_down(*arguments)`` through its address, Numba's calling convention and errors kept.
-
-    The arguments (a tuple) must have the types of :func:`rows_up_and_down_signature`.
+    0 before :func:`prepare`.
     """
-    dtype = str(arguments.types[0].dtype)
-    if dtype not in DTYPES or tuple(arguments.types) != rows_up_and_down_signature(dtype):
-        raise TypingError(f"rows_up_and_down by address takes {rows_up_and_down_signature('float64')}, got {arguments}")
-    slot = DTYPES.index(dtype)
 
-    def codegen(context, builder, signature, llvm_arguments):
-        argument_types = list(arguments.types)
-        values = cgutils.unpack_tuple(builder, llvm_arguments[0], len(argument_types))
-        convention = context.call_conv
-        function_type = convention.get_function_type(types.none, argument_types)
-        function = builder.inttoptr(builder.load(address_slot(builder, slot)), function_type.as_pointer())
-        # Numba's convention: a slot for the return value, one for an exception, then the arguments.
-        returned_type = convention.get_return_type(types.none).pointee
-        returned = cgutils.alloca_once(builder, returned_type)
-        builder.store(cgutils.get_null_value(returned_type), returned)
-        exception = cgutils.alloca_once(builder, ir.PointerType(excinfo_t), name="excinfo")
-        packed = convention._get_arg_packer(argument_types).as_arguments(builder, values)
-        code = builder.call(function, [returned, exception, *packed])
-        status = convention._get_return_status(builder, code, builder.load(exception))
-        with builder.if_then(status.is_error, likely=False):
-            convention.return_status_propagate(builder, status)
-        return context.get_dummy_value()
+    @intrinsic
+    def address(typingctx, array):
+        slot = slot_of(loop, str(array.dtype))
 
-    return types.none(arguments), codegen
+        def codegen(context, builder, signature, arguments):
+            return builder.load(address_slot(builder, slot))
+
+        return types.int64(array), codegen
+
+    return address
+
+
+def caller(loop: str):
+    """An intrinsic ``(arguments) -> result``: ``loops.<loop>(*arguments)`` through its address.
+
+    Numba's calling convention and its errors are kept. The arguments (a
+    tuple) must have the types of :func:`signature`: any others are a
+    ``TypingError`` when the caller compiles.
+    """
+
+    @intrinsic
+    def call(typingctx, arguments):
+        dtype = str(arguments.types[0].dtype)
+        if dtype not in DTYPES or tuple(arguments.types) != signature(loop, dtype):
+            raise TypingError(f"{loop} by address takes {signature(loop, 'float64')} (or float32), got {arguments}")
+        slot = slot_of(loop, dtype)
+        # The loop's result type: compiled here for these types if this process has not yet.
+        dispatcher = getattr(loops, loop)
+        dispatcher.compile(tuple(arguments.types))
+        result_type = dispatcher.overloads[tuple(arguments.types)].signature.return_type
+
+        def codegen(context, builder, llvm_signature, llvm_arguments):
+            argument_types = list(arguments.types)
+            values = cgutils.unpack_tuple(builder, llvm_arguments[0], len(argument_types))
+            convention = context.call_conv
+            function_type = convention.get_function_type(result_type, argument_types)
+            function = builder.inttoptr(builder.load(address_slot(builder, slot)), function_type.as_pointer())
+            # Numba's convention: a slot for the return value, one for an exception, then the arguments.
+            returned_type = convention.get_return_type(result_type).pointee
+            returned = cgutils.alloca_once(builder, returned_type)
+            builder.store(cgutils.get_null_value(returned_type), returned)
+            exception = cgutils.alloca_once(builder, ir.PointerType(excinfo_t), name="excinfo")
+            packed = convention._get_arg_packer(argument_types).as_arguments(builder, values)
+            code = builder.call(function, [returned, exception, *packed])
+            status = convention._get_return_status(builder, code, builder.load(exception))
+            with builder.if_then(status.is_error, likely=False):
+                convention.return_status_propagate(builder, status)
+            return context.get_returned_value(builder, result_type, builder.load(returned))
+
+        return result_type(arguments), codegen
+
+    return call
+
+
+rows_up_and_down_address = address_reader("rows_up_and_down")
+call_rows_up_and_down = caller("rows_up_and_down")
+layer_gradients_address = address_reader("layer_gradients")
+call_layer_gradients = caller("layer_gradients")

@@ -36,7 +36,12 @@ import numba
 import numpy as np
 
 from fastbp.backends.cpu import csr, loops, tiles
-from fastbp.backends.cpu.by_address import call_rows_up_and_down, rows_up_and_down_address
+from fastbp.backends.cpu.by_address import (
+    call_layer_gradients,
+    call_rows_up_and_down,
+    layer_gradients_address,
+    rows_up_and_down_address,
+)
 from fastbp.backends.cpu.tuning import GRADIENT_ROWS, aligned_share, kernel, parallel_kernel, units_tile
 from fastbp.numerics.optim import optimizer_step
 
@@ -104,12 +109,15 @@ def rows_up_and_down(theta, sizes, codes, cost, A, first_layer, D, y, s, n_sampl
 @parallel_kernel
 def layer_gradients(W, a_prev, delta, inv_n, decay, dW, db):
     """dC/dW^l and dC/db^l of one layer, rows shared among the threads; returns sum_kj (W^l_kj)^2."""
+    if layer_gradients_address(W) == 0:
+        raise RuntimeError("fastbp.backends.cpu.by_address.prepare(dtype) must run before the threads' gradients")
     n_units = W.shape[0]
     n_chunks = -(-n_units // GRADIENT_ROWS)
     chunk_squares = np.empty(n_chunks)
     for c in numba.prange(n_chunks):
-        k_start, k_stop = c * GRADIENT_ROWS, min((c + 1) * GRADIENT_ROWS, n_units)
-        chunk_squares[c] = loops.layer_gradients(W, a_prev, delta, inv_n, decay, dW, db, k_start, k_stop)
+        k_start, k_stop = np.int64(c * GRADIENT_ROWS), np.int64(min((c + 1) * GRADIENT_ROWS, n_units))
+        # loops.layer_gradients called through its address, not compiled in here (by_address.py)
+        chunk_squares[c] = call_layer_gradients((W, a_prev, delta, inv_n, decay, dW, db, k_start, k_stop))
     return loops.chunks_total(chunk_squares)
 
 
