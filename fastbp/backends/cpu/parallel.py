@@ -30,6 +30,11 @@ the results are bitwise those of the serial backend, for any thread count
 A ``prange`` index passed on as it is would compile its callee twice: Numba
 types it as an int64 in the function, then as a uint64 in the threads' part
 it makes of the loop.  The loops below pass it as ``np.int64``.
+
+The delta recursion's and the gradients' loops are called through their
+addresses (:mod:`fastbp.backends.cpu.by_address`), not compiled into the
+kernels here: Numba would compile each again in the three code libraries it
+makes for a ``prange`` loop.
 """
 
 import numba
