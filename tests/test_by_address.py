@@ -38,10 +38,16 @@ def test_the_threads_call_by_address_computes_what_the_loop_computes_called_dire
     assert A.tobytes() == A_direct.tobytes() and D.tobytes() == D_direct.tobytes()
 
 
-def test_a_threaded_plan_makes_the_loops_ready_for_the_networks_dtype():
+@pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="needs NUMBA_NUM_THREADS >= 2")
+def test_a_threaded_plan_makes_the_loops_ready_for_the_networks_dtype_and_a_serial_one_does_not():
+    slots = [by_address.slot_of(loop, "float64") for loop in by_address.LOOPS]
+    for slot in slots:  # emptied: another test of this process may have filled them
+        by_address.ADDRESSES[slot] = 0
+    kernel_plan("parallel", [64, 100, 10], 200, "float64", n_jobs=1)
+    assert [by_address.ADDRESSES[slot] for slot in slots] == [0, 0]
     kernel_plan("parallel", [64, 100, 10], 200, "float64", n_jobs=2)
-    for loop in by_address.LOOPS:
-        assert by_address.ADDRESSES[by_address.slot_of(loop, "float64")] != 0
+    for loop, slot in zip(by_address.LOOPS, slots):
+        assert by_address.ADDRESSES[slot] != 0
         assert by_address.signature(loop, "float64") in getattr(loops, loop).signatures
 
 
