@@ -75,14 +75,15 @@ def timed_optimize(self):
 def timed_finalize(self):
     started = time.perf_counter()
     finalize(self)
-    seconds = time.perf_counter() - started
+    libraries.append((self, time.perf_counter() - started, getattr(self, "_module_pass_seconds", 0.0)))
+
+def library_row(library, seconds, passes):
+    # Counted after the job, so that walking the LLVM module is timed as no one's compile.
     functions = {}
-    for function in self._final_module.functions:
+    for function in library._final_module.functions:
         if not function.is_declaration:
-            size = sum(len(list(block.instructions)) for block in function.blocks)
-            functions[function.name] = size
-    passes = getattr(self, "_module_pass_seconds", 0.0)
-    libraries.append([self.name, seconds, passes, len(self._linking_libraries), functions])
+            functions[function.name] = sum(len(list(block.instructions)) for block in function.blocks)
+    return [library.name, seconds, passes, len(library._linking_libraries), functions]
 
 codegen.CPUCodeLibrary.finalize = timed_finalize
 codegen.CPUCodeLibrary._optimize_final_module = timed_optimize
@@ -109,7 +110,8 @@ compiler_machinery.PassManager._runPass = timed_pass
 started = time.perf_counter()
 exec(compile(sys.argv[1], "<job>", "exec"))
 wall = time.perf_counter() - started
-print(json.dumps({"wall": wall, "rows": recorder.rows, "libraries": libraries, "passes": passes}), file=sys.__stdout__)
+rows = [library_row(*library) for library in libraries]
+print(json.dumps({"wall": wall, "rows": recorder.rows, "libraries": rows, "passes": passes}), file=sys.__stdout__)
 """
 
 

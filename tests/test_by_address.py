@@ -1,4 +1,4 @@
-"""The threads' call of the delta recursion's loop by address (fastbp.backends.cpu.by_address)."""
+"""The threads' calls of the delta recursion's and the gradients' loops by address (fastbp.backends.cpu.by_address)."""
 
 import os
 

@@ -103,7 +103,7 @@ def kernel_plan(
     ``None`` leaves out the threads' or the tiles' code (see
     :mod:`fastbp.backends.cpu.serial`), so that a fit compiles only what it runs.
     ``sparse``: the inputs are CSR rows, whose layer 1 never runs the tiles.
-    With threads, the loop the threads call by address is made ready for
+    With threads, the loops the threads call by address are made ready for
     ``dtype``, the network's (:func:`fastbp.backends.cpu.by_address.prepare`).
     """
     n_threads = thread_count(name, sizes, batch_size, n_jobs)

@@ -24,7 +24,8 @@ from typing import TextIO
 from numba.core import event, types
 
 # The functions whose compile is worth a word: those Python calls, each the root of a tree of kernels
-# (rows_up_and_down: the loop that the threads call by address, fastbp.backends.cpu.by_address).
+# (rows_up_and_down and layer_gradients: the loops the threads call by address, compiled on their own
+# by fastbp.backends.cpu.by_address.prepare; compiled inside another kernel, no name is reported).
 ENTRY_POINTS = (
     "train_epochs",
     "predict",
@@ -33,13 +34,15 @@ ENTRY_POINTS = (
     "backprop_deltas",
     "accumulate_gradients",
     "rows_up_and_down",
+    "layer_gradients",
 )
 
 
 def configuration(dispatcher, argument_types: tuple) -> str:
     """What a kernel is compiled for, in words: ``float32, threads, register tiles``."""
     named = dict(zip(dispatcher.py_func.__code__.co_varnames, argument_types))
-    words = [str(named["theta"].dtype)] if "theta" in named else []
+    parameters = named.get("theta", named.get("W"))  # all parameters, or one layer's weights
+    words = [str(parameters.dtype)] if parameters is not None else []
     if "n_threads" in named:
         words.append("one thread" if isinstance(named["n_threads"], types.NoneType) else "threads")
     if "tiles" in named and not isinstance(named["tiles"], types.NoneType):

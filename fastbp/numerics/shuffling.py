@@ -12,7 +12,7 @@ held in an array that the caller owns, so training draws no number from a
 hidden global generator, and the same seed gives the same order of samples in
 every backend (the CUDA backend shuffles on the host with these functions).
 
-Every function here but :func:`order_samples` is inlined into its caller
+Every compiled function here but :func:`order_samples` is inlined into its caller
 (Numba's IR inlining, before typing): compiled apart, each cost a compilation
 of its own in every first fit (benchmarks/README.md, "Where a cold compile
 goes"), for code that LLVM inlined into its caller anyway.
