@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 from hypothesis import settings
 
 from fastbp import Network
@@ -32,6 +33,22 @@ ROBUST_COSTS = ("absolute_error", "huber", "log_cosh")
 COMPILED_BACKENDS = ["serial", "parallel"]
 # rtol of the agreement with the oracle, per dtype
 TOLERANCE = {"float64": 1e-10, "float32": 1e-4}
+
+
+@pytest.fixture(autouse=True)
+def loops_by_address(request):
+    """Every CPU loop that kernels call by address, ready in both dtypes, as fastbp's entry points make them.
+
+    Many tests call the kernels directly rather than through
+    :func:`fastbp.backends.kernel_plan`; tests of what is ready when empty the
+    slots themselves.  The CUDA tests (their own process, under the
+    simulator) run no CPU loop.
+    """
+    if "cuda" not in request.path.parts:
+        from fastbp.backends.cpu import by_address
+
+        for dtype in ("float32", "float64"):
+            by_address.prepare(dtype, by_address.THREADS)
 
 
 def run_probe(script, cache_dir, **environment):

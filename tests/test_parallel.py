@@ -108,8 +108,7 @@ def batch_step(network, X, Y, S, backend, n_threads):
     D = layout.delta_buffer(network.sizes, n_samples, network.dtype)
     layout.layer(A, network.sizes, 0, n_samples, 0)[:] = X
     grad = np.empty_like(network.theta)
-    if n_threads is not None:
-        by_address.prepare(network.dtype)  # as kernel_plan does for the threads
+    by_address.prepare(network.dtype, by_address.THREADS)  # as kernel_plan does for a fit on threads
     with numba_threads(n_threads):
         total = get_backend(backend).cost_and_gradient(
             *network.kernel_arguments(), A, D, Y, S, n_samples, float(S.sum()), grad, n_threads, None
@@ -150,7 +149,7 @@ from fastbp.backends.cpu import by_address, loops, parallel
 from fastbp.numerics import layout
 
 numba.get_num_threads()
-by_address.prepare("float32")
+by_address.prepare("float32", by_address.THREADS)
 differing = []
 for output, cost in PAIRS:
     sizes, n = [70, 48, 30], 257
@@ -230,8 +229,9 @@ def test_bad_n_jobs(n_jobs, error):
 # third loads that forward pass from the cache and runs it.
 FRESH_PROCESSES = [
     """
-    from fastbp.backends.cpu import parallel
+    from fastbp.backends.cpu import by_address, parallel
     W, b, a_prev, z = np.ones((256, 64)), np.ones(256), np.ones((64, 64)), np.empty((64, 256))
+    by_address.prepare("float64", by_address.FORWARD)
     parallel.forward_layer(W, b, 0, a_prev, z, 2)  # 0: identity
     """,
     """

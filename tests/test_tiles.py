@@ -155,11 +155,12 @@ BLOCKS_PROBE = """
 import json
 import numba
 import numpy as np
-from fastbp.backends.cpu import loops, parallel, tuning
+from fastbp.backends.cpu import by_address, loops, parallel, tuning
 numba.get_num_threads()
 rng = np.random.default_rng(0)
 errors, bitwise = [], True
 for dtype in ("float32", "float64"):
+    by_address.prepare(dtype, by_address.FORWARD)
     for N, n_in, n_out in ((37, 70, 130), (9, 5, 7), (64, 784, 30)):
         W = rng.standard_normal((n_out, n_in)).astype(dtype)
         b = rng.standard_normal(n_out).astype(dtype)

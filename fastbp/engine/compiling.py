@@ -23,9 +23,9 @@ from typing import TextIO
 
 from numba.core import event, types
 
-# The functions whose compile is worth a word: those Python calls, each the root of a tree of kernels
-# (rows_up_and_down and layer_gradients: the loops the threads call by address, compiled on their own
-# by fastbp.backends.cpu.by_address.prepare; compiled inside another kernel, no name is reported).
+# The functions whose compile is worth a word: those Python calls, each the root of a tree of kernels,
+# and the loops the kernels call by address, compiled on their own by
+# fastbp.backends.cpu.by_address.prepare (compiled inside another kernel, no name is reported).
 ENTRY_POINTS = (
     "train_epochs",
     "predict",
@@ -33,16 +33,21 @@ ENTRY_POINTS = (
     "forward",
     "backprop_deltas",
     "accumulate_gradients",
-    "rows_up_and_down",
+    "input_sum",
+    "activate",
+    "output_delta",
+    "backpropagate",
     "layer_gradients",
+    "rows_up_and_down",
 )
 
 
 def configuration(dispatcher, argument_types: tuple) -> str:
     """What a kernel is compiled for, in words: ``float32, threads, register tiles``."""
     named = dict(zip(dispatcher.py_func.__code__.co_varnames, argument_types))
-    parameters = named.get("theta", named.get("W"))  # all parameters, or one layer's weights
-    words = [str(parameters.dtype)] if parameters is not None else []
+    # The dtype of the first array: the parameters, one layer's weights, or a loop's activations.
+    first_array = next((kind for kind in argument_types if isinstance(kind, types.Array)), None)
+    words = [str(first_array.dtype)] if first_array is not None else []
     if "n_threads" in named:
         words.append("one thread" if isinstance(named["n_threads"], types.NoneType) else "threads")
     if "tiles" in named and not isinstance(named["tiles"], types.NoneType):

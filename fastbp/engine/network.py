@@ -9,7 +9,7 @@ import numba
 import numpy as np
 
 from fastbp._version import __version__
-from fastbp.backends import get_backend, numba_threads, thread_count, tiles_for
+from fastbp.backends import get_backend, numba_threads, prepare_loops, thread_count, tiles_for
 from fastbp.engine.initialization import glorot_uniform
 from fastbp.engine.io import FORMAT, format_version, load_arrays, save_arrays
 from fastbp.engine.training import NO_SCRATCH, Trainer
@@ -241,6 +241,7 @@ class Network:
     def _planned_outputs(self, rows: int, X: np.ndarray | CSRRows, backend: str, n_jobs: int | None) -> np.ndarray:
         """``a^L`` of the checked ``X``, by the predict kernel of ``rows`` rows at a time (:func:`predict_plan`)."""
         check_backend_reads(backend, X)
+        prepare_loops(backend, self.dtype, "forward")
         n_threads, tiles, threaded = predict_plan(
             tuple(self.sizes.tolist()), rows, backend, n_jobs, numba.get_num_threads(), isinstance(X, CSRRows)
         )

@@ -29,6 +29,7 @@ import math
 
 import numpy as np
 
+from fastbp.backends.cpu.by_address import caller
 from fastbp.backends.cpu.lanes import positive_part
 from fastbp.backends.cpu.tiles import block_in_panel_group, panels_per_group, tile_sum
 from fastbp.backends.cpu.tuning import (
@@ -137,16 +138,22 @@ def input_sum(W, b, a_prev, z, k_start, k_stop):
             z[n, k] = total
 
 
+# The heavy loops' callers call them through their addresses: each compiles once, in its own
+# library, rather than once more in every kernel that calls it (fastbp.backends.cpu.by_address).
+input_sum_by_address = caller(input_sum)
+
+
 @inlined_kernel
 def input_sums_by_tiles(W, b, a_prev, z):
     """:func:`input_sum` for every unit k, one tile of units after another (the serial order).
 
     The tiles are :func:`fastbp.backends.cpu.tuning.units_tile` rows of ``W``;
-    the threads keep this order when they share a batch's samples.
+    the threads keep this order when they share a batch's samples.  Each
+    tile's loop is called by address.
     """
     tile = units_tile(W.shape[1])
     for k_start in range(0, W.shape[0], tile):
-        input_sum(W, b, a_prev, z, k_start, min(k_start + tile, W.shape[0]))
+        input_sum_by_address(W, b, a_prev, z, k_start, min(k_start + tile, W.shape[0]))
 
 
 @kernel
@@ -196,6 +203,9 @@ def activate(code, z):
                 z[n, k] = math.exp(z[n, k])
 
 
+activate_by_address = caller(activate)
+
+
 @ordered_kernel
 def output_delta(cost, output_code, a, y, s, delta):
     """delta^L_k = s_n dC_n/da^L_k * sigma_L'(z^L_k), for every sample n.
@@ -222,6 +232,9 @@ def output_delta(cost, output_code, a, y, s, delta):
                 delta[n, k] = (
                     s[n] * cost_derivative(cost, a[n, k], y[n, k]) * activation_derivative(output_code, a[n, k])
                 )
+
+
+output_delta_by_address = caller(output_delta)
 
 
 @ordered_kernel
@@ -292,6 +305,9 @@ def backpropagate(W_next, delta_next, code, a, delta):
         multiply_by_derivative(code, a, delta, n)
 
 
+backpropagate_by_address = caller(backpropagate)
+
+
 @inlined_kernel
 def multiply_by_derivative(code, a, delta, n):
     """delta^l_j *= sigma_l'(z^l_j) along row ``n``, with sigma_l' written in terms of a^l_j.
@@ -345,15 +361,18 @@ def rows_up_and_down(theta, sizes, codes, cost, A, first_layer, D, y, s, n_sampl
         a_prev = layer(A, sizes, l - 1, n_samples, first_layer)[start:stop]
         a = layer(A, sizes, l, n_samples, first_layer)[start:stop]
         input_sums_by_tiles(weights(theta, sizes, l), biases(theta, sizes, l), a_prev, a)
-        activate(codes[l], a)
+        activate_by_address(codes[l], a)
     for l in range(down[0], down[1] - 1, -1):
         a, delta = layer(A, sizes, l, n_samples, first_layer)[start:stop], layer(D, sizes, l, n_samples, 1)[start:stop]
         if l == L:
-            output_delta(cost, codes[L], a, y[start:stop], s[start:stop], delta)
+            output_delta_by_address(cost, codes[L], a, y[start:stop], s[start:stop], delta)
         else:
             # delta^l_j = sigma_l'(z^l_j) * sum_k W^{l+1}_kj delta^{l+1}_k
             delta_next = layer(D, sizes, l + 1, n_samples, 1)[start:stop]
-            backpropagate(weights(theta, sizes, l + 1), delta_next, codes[l], a, delta)
+            backpropagate_by_address(weights(theta, sizes, l + 1), delta_next, codes[l], a, delta)
+
+
+rows_up_and_down_by_address = caller(rows_up_and_down)
 
 
 @inlined_kernel
@@ -400,6 +419,9 @@ def layer_gradients(W, a_prev, delta, inv_n, decay, dW, db, k_start, k_stop):
         else:
             total += chunk_gradients(W, a_prev, delta, inv_n, decay, dW, chunk_start, chunk_stop)
     return total
+
+
+layer_gradients_by_address = caller(layer_gradients)
 
 
 @inlined_kernel

@@ -31,22 +31,19 @@ A ``prange`` index passed on as it is would compile its callee twice: Numba
 types it as an int64 in the function, then as a uint64 in the threads' part
 it makes of the loop.  The loops below pass it as ``np.int64``.
 
-The delta recursion's and the gradients' loops are called through their
-addresses (:mod:`fastbp.backends.cpu.by_address`), not compiled into the
-kernels here: Numba would compile each again in the three code libraries it
-makes for a ``prange`` loop.
+The heavy loops are called through their addresses
+(:mod:`fastbp.backends.cpu.by_address`), not compiled into the kernels here:
+Numba would compile each again in the three code libraries it makes for a
+``prange`` loop.  Each kernel first checks that the loops its threads call
+are ready (:func:`fastbp.backends.cpu.by_address.ready`): a thread cannot
+raise the error cleanly.
 """
 
 import numba
 import numpy as np
 
 from fastbp.backends.cpu import csr, loops, tiles
-from fastbp.backends.cpu.by_address import (
-    call_layer_gradients,
-    call_rows_up_and_down,
-    layer_gradients_address,
-    rows_up_and_down_address,
-)
+from fastbp.backends.cpu.by_address import ready
 from fastbp.backends.cpu.tuning import GRADIENT_ROWS, aligned_share, kernel, parallel_kernel, units_tile
 from fastbp.numerics.optim import optimizer_step
 
@@ -65,6 +62,8 @@ def forward_layer(W, b, code, a_prev, a, n_threads):
     blocks it.  Shared by rows of ``W``, the threads' shares are columns of
     ``a^l``, and sigma_l follows on one thread.
     """
+    if not ready(W, "input_sum", "activate"):
+        raise RuntimeError("fastbp.backends.cpu.by_address.prepare(dtype) must run before the threads' forward pass")
     n_units, n_inputs = W.shape
     n_samples = a_prev.shape[0]
     by_samples = n_samples > n_units
@@ -78,11 +77,11 @@ def forward_layer(W, b, code, a_prev, a, n_threads):
         stop = min(start + share, count)
         if by_samples:
             loops.input_sums_by_tiles(W, b, a_prev[start:stop], a[start:stop])
-            loops.activate(code, a[start:stop])
+            loops.activate_by_address(code, a[start:stop])
         else:
-            loops.input_sum(W, b, a_prev, a, start, stop)
+            loops.input_sum_by_address(W, b, a_prev, a, np.int64(start), np.int64(stop))
     if not by_samples:
-        loops.activate(code, a)
+        loops.activate_by_address(code, a)
 
 
 @parallel_kernel
@@ -101,20 +100,21 @@ def rows_up_and_down(theta, sizes, codes, cost, A, first_layer, D, y, s, n_sampl
     parallel region for the forward pass and the deltas").  Each share starts
     at a multiple of four samples: bitwise the serial results.
     """
-    if rows_up_and_down_address(theta) == 0:
+    if not ready(theta, "rows_up_and_down", "input_sum", "activate", "output_delta", "backpropagate"):
         raise RuntimeError("fastbp.backends.cpu.by_address.prepare(dtype) must run before the threads' delta recursion")
     share = aligned_share(n_samples, n_threads)
     for c in numba.prange(-(-n_samples // share)):
         start, stop = np.int64(c * share), np.int64(min((c + 1) * share, n_samples))
         # loops.rows_up_and_down called through its address, not compiled in here (by_address.py)
-        arguments = (theta, sizes, codes, cost, A, first_layer, D, y, s, n_samples, start, stop, up, down)
-        call_rows_up_and_down(arguments)
+        loops.rows_up_and_down_by_address(
+            theta, sizes, codes, cost, A, first_layer, D, y, s, n_samples, start, stop, up, down
+        )
 
 
 @parallel_kernel
 def layer_gradients(W, a_prev, delta, inv_n, decay, dW, db):
     """dC/dW^l and dC/db^l of one layer, rows shared among the threads; returns sum_kj (W^l_kj)^2."""
-    if layer_gradients_address(W) == 0:
+    if not ready(W, "layer_gradients"):
         raise RuntimeError("fastbp.backends.cpu.by_address.prepare(dtype) must run before the threads' gradients")
     n_units = W.shape[0]
     n_chunks = -(-n_units // GRADIENT_ROWS)
@@ -122,7 +122,7 @@ def layer_gradients(W, a_prev, delta, inv_n, decay, dW, db):
     for c in numba.prange(n_chunks):
         k_start, k_stop = np.int64(c * GRADIENT_ROWS), np.int64(min((c + 1) * GRADIENT_ROWS, n_units))
         # loops.layer_gradients called through its address, not compiled in here (by_address.py)
-        chunk_squares[c] = call_layer_gradients((W, a_prev, delta, inv_n, decay, dW, db, k_start, k_stop))
+        chunk_squares[c] = loops.layer_gradients_by_address(W, a_prev, delta, inv_n, decay, dW, db, k_start, k_stop)
     return loops.chunks_total(chunk_squares)
 
 
