@@ -1,4 +1,4 @@
-"""The heavy loops called by address (fastbp.backends.cpu.by_address), on one thread and on the threads."""
+"""The heavy loops the threads call by address (fastbp.backends.cpu.by_address)."""
 
 import os
 
@@ -51,25 +51,19 @@ def filled(dtype: str) -> set[str]:
 
 
 @pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="needs NUMBA_NUM_THREADS >= 2")
-def test_a_plan_makes_ready_the_loops_its_fit_calls_for_the_networks_dtype_and_a_prediction_only_the_forward_ones():
+def test_a_threaded_plan_makes_ready_the_loops_for_the_networks_dtype_and_a_prediction_only_the_forward_ones():
     empty_slots("float64")
-    prepare_loops("serial", "float64", "forward")
-    assert filled("float64") == {"input_sum", "activate"}
+    empty_slots("float32")
     kernel_plan("parallel", [64, 100, 10], 200, "float64", n_jobs=1)
-    assert filled("float64") == set(by_address.TRAINING)
-    kernel_plan("parallel", [64, 100, 10], 200, "float64", n_jobs=2)
-    assert filled("float64") == set(by_address.LOOPS)
-    for loop in by_address.LOOPS:
-        assert by_address.signature(loop, "float64") in getattr(loops, loop).signatures
-    empty_slots("float64")
     kernel_plan("numpy", [64, 100, 10], 200, "float64")
     assert filled("float64") == set()
-
-
-def test_a_fit_compiles_none_of_the_loops_for_the_other_dtype():
-    empty_slots("float32")
-    kernel_plan("auto", [4, 3, 2], 8, "float64")
+    prepare_loops("serial", "float64", "forward")
+    assert filled("float64") == set(by_address.FORWARD)
+    kernel_plan("parallel", [64, 100, 10], 200, "float64", n_jobs=2)
+    assert filled("float64") == set(by_address.LOOPS)
     assert filled("float32") == set()
+    for loop in by_address.LOOPS:
+        assert by_address.signature(loop, "float64") in getattr(loops, loop).signatures
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
@@ -160,7 +154,7 @@ theta, sizes, codes, cost, A, D, Y, S = batch("float64")
 n, up, down = Y.shape[0], (np.int64(1), np.int64(3)), (np.int64(3), np.int64(1))
 W, b, a_prev = layout.weights(theta, sizes, 1), layout.biases(theta, sizes, 1), layout.layer(A, sizes, 0, n, 0)
 try:
-    loops.input_sums_by_tiles(W, b, a_prev, np.empty((n, 7)))
+    loops.threads_input_sums(W, b, a_prev, np.empty((n, 7)))
     serial_refused = ""
 except RuntimeError as error:
     serial_refused = str(error)

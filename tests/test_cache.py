@@ -153,6 +153,33 @@ def test_the_notice_reports_an_entry_points_compile_once_and_nothing_else():
     ]
 
 
+def test_the_notice_reports_the_loops_a_fit_makes_ready_in_one_line():
+    def input_sum(W):
+        return W[0]
+
+    def activate(W):
+        return W[1]
+
+    for function in (input_sum, activate):
+        function.__module__ = "fastbp.backends.cpu.loops"
+    stream = io.StringIO()
+    notice = CompileNotice(stream)
+    with event.install_listener("numba:compile", notice):
+        with notice.index_loops():
+            numba.njit(input_sum)(np.ones(2))
+            numba.njit(activate)(np.ones(2))
+        with notice.index_loops():
+            pass  # nothing compiled: no word
+        numba.njit(activate)(np.ones(2, dtype=np.float32))  # outside the block: by its name
+    lines = stream.getvalue().splitlines()
+    assert [line.split(" for this machine")[0].split(" in ")[0] for line in lines] == [
+        "fastbp: compiling the index loops (float64)",
+        "fastbp: compiled the index loops (float64)",
+        "fastbp: compiling activate (float32)",
+        "fastbp: compiled activate (float32)",
+    ]
+
+
 def test_the_notice_passes_over_a_function_without_a_module():
     namespace: dict = {}
     exec("def made_by_exec(x):\n    return x + 1", namespace)  # its __module__ is None

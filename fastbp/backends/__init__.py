@@ -105,26 +105,25 @@ def kernel_plan(
     ``None`` leaves out the threads' or the tiles' code (see
     :mod:`fastbp.backends.cpu.serial`), so that a fit compiles only what it runs.
     ``sparse``: the inputs are CSR rows, whose layer 1 never runs the tiles.
-    For the CPU backends, the loops a fit calls by address (its threads' too,
-    where it has threads) are made ready for ``dtype``, the network's
-    (:func:`fastbp.backends.cpu.by_address.prepare`).
+    With threads, the loops the threads call by address are made ready for
+    ``dtype``, the network's (:func:`fastbp.backends.cpu.by_address.prepare`).
     """
     n_threads = thread_count(name, sizes, batch_size, n_jobs)
-    prepare_loops(name, dtype, "threads" if n_threads > 1 else "training")
+    if n_threads > 1:
+        prepare_loops(name, dtype, "threads")
     return (n_threads if n_threads > 1 else None), tiles_for(name, sizes, batch_size, sparse)
 
 
 def prepare_loops(name: str, dtype, work: str) -> None:
-    """Make the loops that backend ``name``'s kernels call by address ready for ``dtype`` (nothing for the others).
+    """Make the loops that backend ``name``'s threads call by address ready for ``dtype`` (nothing for the others).
 
-    ``work`` is ``"forward"`` (a prediction), ``"training"`` (a fit) or
-    ``"threads"`` (a fit on threads): :func:`fastbp.backends.cpu.by_address.prepare`.
+    ``work`` is ``"forward"`` (a prediction) or ``"threads"`` (a fit):
+    :func:`fastbp.backends.cpu.by_address.prepare`.
     """
     if name in CPU_BACKENDS:
         from fastbp.backends.cpu import by_address
 
-        loops = {"forward": by_address.FORWARD, "training": by_address.TRAINING, "threads": by_address.THREADS}
-        by_address.prepare(dtype, loops[work])
+        by_address.prepare(dtype, by_address.FORWARD if work == "forward" else by_address.THREADS)
 
 
 def tiles_for(name: str, sizes, batch_size: int, sparse: bool = False) -> bool | None:

@@ -17,11 +17,14 @@ clusters whose workers share one cache folder.
 import multiprocessing
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
 from typing import TextIO
 
 from numba.core import event, types
+
+from fastbp.backends.cpu.by_address import LOOPS
 
 # The functions whose compile is worth a word: those Python calls, each the root of a tree of kernels,
 # and the loops the kernels call by address, compiled on their own by
@@ -68,6 +71,26 @@ class CompileNotice(event.Listener):
         self.enabled = True
         self.depth = 0
         self.reported: tuple[str, float] | None = None
+        # Inside index_loops(): None until a loop compiles, then what is compiling and since when.
+        self.loops: tuple[str, float] | None = None
+        self.grouping = False
+
+    @contextmanager
+    def index_loops(self) -> Iterator[None]:
+        """Within the block, the loops compiled for calls by address are reported in one line, not one each.
+
+        A fit makes them ready before its kernels compile
+        (:func:`fastbp.backends.cpu.by_address.prepare`): five or six
+        loops, each a compile of its own.
+        """
+        self.grouping, self.loops = True, None
+        try:
+            yield
+        finally:
+            if self.loops is not None:
+                what, started = self.loops
+                self.write(f"fastbp: compiled {what} in {time.perf_counter() - started:.1f} s")
+            self.grouping, self.loops = False, None
 
     def write(self, line: str) -> None:
         stream = self.stream or sys.stderr
@@ -85,7 +108,16 @@ class CompileNotice(event.Listener):
         module = getattr(function, "__module__", None) or ""
         if not module.startswith("fastbp.") or function.__name__ not in ENTRY_POINTS:
             return
-        what = f"{function.__name__} ({configuration(dispatcher, ev.data.get('args', ()))})"
+        arguments = configuration(dispatcher, ev.data.get("args", ()))
+        if self.grouping and function.__name__ in LOOPS:
+            if self.loops is None:
+                self.loops = (f"the index loops ({arguments})", time.perf_counter())
+                self.write(
+                    f"fastbp: compiling {self.loops[0]} for this machine; once only, later runs load them "
+                    "from Numba's cache"
+                )
+            return
+        what = f"{function.__name__} ({arguments})"
         self.reported = (what, time.perf_counter())
         self.write(f"fastbp: compiling {what} for this machine; once only, later runs load it from Numba's cache")
 

@@ -19,6 +19,7 @@ from contextlib import contextmanager
 import numpy as np
 
 from fastbp.backends import get_backend, kernel_plan, numba_threads
+from fastbp.engine.compiling import NOTICE
 from fastbp.engine.network import Network
 from fastbp.engine.validation import (
     check_array,
@@ -40,7 +41,8 @@ from fastbp.numerics.sparse import SparseActivations, activations_layer, activat
 @contextmanager
 def backend_threads(backend: str, network: Network, n_samples: int):
     """The kernels' ``(n_threads, tiles)`` of ``backend`` for this batch, with Numba's thread count set meanwhile."""
-    plan = kernel_plan(backend, network.sizes, n_samples, network.dtype)
+    with NOTICE.index_loops():
+        plan = kernel_plan(backend, network.sizes, n_samples, network.dtype)
     with numba_threads(plan[0]):
         yield plan
 

@@ -17,6 +17,7 @@ import numpy as np
 from scipy.optimize import OptimizeResult, minimize
 
 from fastbp.backends import get_backend, kernel_plan, numba_threads
+from fastbp.engine.compiling import NOTICE
 from fastbp.engine.interrupts import cancellable
 from fastbp.engine.training import all_finite
 from fastbp.engine.validation import check_backend_reads, check_buffers_fit
@@ -33,7 +34,8 @@ def cost_and_gradient(network, backend: str, X: np.ndarray, Y: np.ndarray, S: np
     check_backend_reads(backend, X)
     kernels = get_backend(backend)
     sizes, n_samples = network.sizes, X.shape[0]
-    plan = kernel_plan(backend, sizes, n_samples, network.dtype, n_jobs, sparse=isinstance(X, CSRRows))
+    with NOTICE.index_loops():
+        plan = kernel_plan(backend, sizes, n_samples, network.dtype, n_jobs, sparse=isinstance(X, CSRRows))
     check_buffers_fit(sizes, n_samples, network.dtype, "L-BFGS over the whole training set")
     A = activations_of(X, sizes, network.dtype)
     D = layout.delta_buffer(sizes, n_samples, network.dtype)

@@ -10,6 +10,7 @@ import numpy as np
 
 from fastbp._version import __version__
 from fastbp.backends import get_backend, numba_threads, prepare_loops, thread_count, tiles_for
+from fastbp.engine.compiling import NOTICE
 from fastbp.engine.initialization import glorot_uniform
 from fastbp.engine.io import FORMAT, format_version, load_arrays, save_arrays
 from fastbp.engine.training import NO_SCRATCH, Trainer
@@ -241,10 +242,12 @@ class Network:
     def _planned_outputs(self, rows: int, X: np.ndarray | CSRRows, backend: str, n_jobs: int | None) -> np.ndarray:
         """``a^L`` of the checked ``X``, by the predict kernel of ``rows`` rows at a time (:func:`predict_plan`)."""
         check_backend_reads(backend, X)
-        prepare_loops(backend, self.dtype, "forward")
         n_threads, tiles, threaded = predict_plan(
             tuple(self.sizes.tolist()), rows, backend, n_jobs, numba.get_num_threads(), isinstance(X, CSRRows)
         )
+        if n_threads is not None:
+            with NOTICE.index_loops():
+                prepare_loops(backend, self.dtype, "forward")
         A = activation_buffers(X, self.sizes, max(min(rows, X.shape[0]), 1), self.dtype, gather=False)
         outputs = np.empty((X.shape[0], self.sizes[-1]), dtype=self.dtype)
         kernels = get_backend(backend)

@@ -7,6 +7,7 @@ from collections.abc import Callable
 import numpy as np
 
 from fastbp.backends import BACKENDS, get_backend, kernel_plan, numba_threads
+from fastbp.engine.compiling import NOTICE
 from fastbp.engine.interrupts import cancellable, held_interrupts
 from fastbp.engine.validation import check_backend_reads, check_memory
 from fastbp.numerics import layout, optim
@@ -216,9 +217,10 @@ class Trainer:
             shuffling = NO_SHUFFLE
         else:
             shuffling = SHUFFLE if generator is None else LIKE_RANDOM_STATE
-        plan = kernel_plan(
-            self.backend, network.sizes, batch_size, network.dtype, self.n_jobs, sparse=isinstance(X, CSRRows)
-        )
+        with NOTICE.index_loops():
+            plan = kernel_plan(
+                self.backend, network.sizes, batch_size, network.dtype, self.n_jobs, sparse=isinstance(X, CSRRows)
+            )
         losses = np.empty(epochs, dtype=np.float64)
         scores = np.empty(epochs, dtype=np.float64)
         done, chunk = 0, first_chunk(self.backend, network.sizes, X.shape[0])

@@ -67,6 +67,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from fastbp.backends import get_backend, kernel_plan, numba_threads
+from fastbp.engine.compiling import NOTICE
 from fastbp.engine.network import Network
 from fastbp.engine.training import DivergenceWarning
 from fastbp.engine.validation import check_inputs, check_non_negative_float, check_positive_int, check_targets
@@ -241,7 +242,8 @@ def fit(
     comm.Bcast(network.rng_state, root=0)
     kernels = get_backend(backend)
     local_batch = min(batch_size // ranks, X.shape[0])
-    plan = kernel_plan(backend, network.sizes, local_batch, network.dtype, n_jobs)
+    with NOTICE.index_loops():
+        plan = kernel_plan(backend, network.sizes, local_batch, network.dtype, n_jobs)
     trainer = DataParallelTrainer(network, kernels, comm, hyper, optim.OPTIMIZERS[optimizer], average, period)
     started = time.perf_counter()
     with numba_threads(plan[0]):

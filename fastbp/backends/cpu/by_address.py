@@ -1,35 +1,37 @@
-"""Calls by address: a kernel runs a compiled loop without compiling it in again.
+"""Calls by address: the threads' kernels run a compiled loop without compiling it in again.
 
 Numba links the code of every function a compiled function calls into that
 function's own code library, then optimises it and makes it into machine code
 there once more; and it makes three libraries for each ``prange`` loop (the
 loop's body and two wrappers), each linking the body in.  The input sums'
-loop (:func:`fastbp.backends.cpu.loops.input_sum`) went through LLVM eight
-times for one threaded fit, three times for a fit on one thread; the delta
+loop (:func:`fastbp.backends.cpu.loops.input_sum`) and the activations'
+went through LLVM eight times each for one threaded fit, the delta
 recursion's six times (benchmarks/README.md, "Where a cold compile goes").
-The heavy loops of :data:`LOOPS` are called through their addresses instead
-(:func:`caller`): each compiles once, in its own library, and its callers
-hold a call.  None of them is small enough for LLVM to have taken its body
-into a caller: a call is what the callers made before, too.
+The threads' kernels (:mod:`fastbp.backends.cpu.parallel`, and
+:func:`fastbp.backends.cpu.loops.rows_up_and_down`, which the threads call)
+call the heavy loops of :data:`LOOPS` through their addresses instead
+(:func:`caller`): each compiles once, in its own library, and the threads'
+code holds a call.  On one thread the loops stay linked in, where LLVM takes
+them into the training loop; called by address there, the smallest networks'
+epochs ran about 1.4 times longer.
 
 The addresses live in :data:`ADDRESSES`, a table of this process that compiled
 code reads through the LLVM symbol :data:`SYMBOL`: the symbol is resolved when
 the code is loaded, so that code cached on disk reads the table of the process
 that loads it (an address baked into the code would be stale in the next
 process).  :func:`prepare` fills the table for a dtype and a kind of work
-(:data:`FORWARD`, :data:`TRAINING`, :data:`THREADS`), compiling the loops (or
-loading them from Numba's cache) for :func:`signature`: a prediction
-compiles only the forward pass's loops, a fit on one thread none of the
-threads'.  :func:`fastbp.backends.kernel_plan` prepares every fit's loops,
-:meth:`fastbp.engine.network.Network.outputs` a prediction's.
+(:data:`FORWARD`, the threads' forward pass of a prediction; :data:`THREADS`,
+all a threaded fit calls), compiling the loops (or loading them from Numba's
+cache) for :func:`signature`.  :func:`fastbp.backends.kernel_plan` prepares
+every threaded fit's loops, :meth:`fastbp.engine.network.Network.outputs`
+a threaded prediction's.
 
 A function compiled for other argument types, called through the address,
 would read its arguments wrongly without any error: the call is typed against
 :func:`signature`, the signature :func:`prepare` compiles the loop for, and
-refuses any other when it compiles.  A call through an empty slot of the
-table raises a ``RuntimeError`` naming :func:`prepare`; the ``prange``
-kernels, whose threads cannot raise cleanly, check theirs first
-(:func:`ready`).
+refuses any other when it compiles.  A call through an empty slot raises a
+``RuntimeError`` naming :func:`prepare`; the ``prange`` kernels, whose
+threads cannot raise cleanly, check theirs first (:func:`ready`).
 """
 
 import ctypes
@@ -48,11 +50,10 @@ from numba.extending import intrinsic
 # The loops called by address, and the dtypes: one slot of ADDRESSES for each pair.
 LOOPS = ("input_sum", "activate", "output_delta", "backpropagate", "layer_gradients", "rows_up_and_down")
 DTYPES = ("float32", "float64")
-# The loops each kind of work calls, for prepare: a prediction's forward pass, a fit's steps, and a
-# fit on threads, whose delta recursion calls rows_up_and_down (which calls the steps' loops).
+# The loops each kind of work calls by address, for prepare: the threads' forward pass of a
+# prediction, and everything a fit on threads calls (rows_up_and_down calling the others).
 FORWARD = ("input_sum", "activate")
-TRAINING = (*FORWARD, "output_delta", "backpropagate", "layer_gradients")
-THREADS = (*TRAINING, "rows_up_and_down")
+THREADS = LOOPS
 SYMBOL = "fastbp_kernel_addresses"
 ADDRESSES = (ctypes.c_int64 * (len(LOOPS) * len(DTYPES)))()
 llvmlite.binding.add_symbol(SYMBOL, ctypes.addressof(ADDRESSES))
@@ -61,7 +62,7 @@ DISPATCHERS: dict = {}
 
 
 def signature(loop: str, dtype) -> tuple:
-    """The argument types of ``loops.<loop>`` as its callers pass them, for ``dtype``: the arrays C-contiguous.
+    """The argument types of ``loops.<loop>`` as the threads pass them, for ``dtype``: the arrays C-contiguous.
 
     ``input_sum``: ``(W, b, a_prev, z, k_start, k_stop)``; ``activate``:
     ``(code, z)``; ``output_delta``: ``(cost, output_code, a, y, s, delta)``;
@@ -104,10 +105,10 @@ def slot_of(loop: str, dtype) -> int:
     return LOOPS.index(loop) * len(DTYPES) + DTYPES.index(np.dtype(dtype).name)
 
 
-def prepare(dtype, work: tuple[str, ...] = TRAINING) -> None:
+def prepare(dtype, work: tuple[str, ...] = THREADS) -> None:
     """Put the address of each loop of ``work`` compiled for ``dtype`` in :data:`ADDRESSES`.
 
-    ``work`` is :data:`FORWARD`, :data:`TRAINING` or :data:`THREADS`.
+    ``work`` is :data:`FORWARD` or :data:`THREADS`.
     Compiles each loop (or loads it from Numba's cache) for :func:`signature`
     the first time; the compiled code stays as long as the process, held by
     the loop's dispatcher.

@@ -138,8 +138,11 @@ def input_sum(W, b, a_prev, z, k_start, k_stop):
             z[n, k] = total
 
 
-# The heavy loops' callers call them through their addresses: each compiles once, in its own
-# library, rather than once more in every kernel that calls it (fastbp.backends.cpu.by_address).
+# The threads' kernels call the heavy loops through their addresses: each compiles once, in its own
+# library, rather than once more in each of the libraries Numba makes for a prange loop
+# (fastbp.backends.cpu.by_address).  On one thread the loops are linked into the kernel, where LLVM
+# takes them into the training loop: called by address there, the epochs of the smallest networks
+# (xor, online learning) ran about 1.4 times longer (benchmarks/README.md, "Calls by address").
 input_sum_by_address = caller(input_sum)
 
 
@@ -148,9 +151,17 @@ def input_sums_by_tiles(W, b, a_prev, z):
     """:func:`input_sum` for every unit k, one tile of units after another (the serial order).
 
     The tiles are :func:`fastbp.backends.cpu.tuning.units_tile` rows of ``W``;
-    the threads keep this order when they share a batch's samples.  Each
-    tile's loop is called by address.
+    the threads keep this order when they share a batch's samples
+    (:func:`threads_input_sums`).
     """
+    tile = units_tile(W.shape[1])
+    for k_start in range(0, W.shape[0], tile):
+        input_sum(W, b, a_prev, z, k_start, min(k_start + tile, W.shape[0]))
+
+
+@inlined_kernel
+def threads_input_sums(W, b, a_prev, z):
+    """:func:`input_sums_by_tiles` for a thread's share of samples: each tile's loop called by address."""
     tile = units_tile(W.shape[1])
     for k_start in range(0, W.shape[0], tile):
         input_sum_by_address(W, b, a_prev, z, k_start, min(k_start + tile, W.shape[0]))
@@ -353,14 +364,14 @@ def rows_up_and_down(theta, sizes, codes, cost, A, first_layer, D, y, s, n_sampl
     threads can each take a share of rows through them
     (:func:`fastbp.backends.cpu.parallel.rows_up_and_down`); the loops are
     those the layer-by-layer steps run, which block samples from the start
-    of their range.
+    of their range, called by address (as the threads call this function).
     """
     L = sizes.shape[0] - 1
     for l in range(up[0], up[1] + 1):
         # z^l_k = sum_j W^l_kj a^{l-1}_j + b^l_k, then a^l_k = sigma_l(z^l_k)
         a_prev = layer(A, sizes, l - 1, n_samples, first_layer)[start:stop]
         a = layer(A, sizes, l, n_samples, first_layer)[start:stop]
-        input_sums_by_tiles(weights(theta, sizes, l), biases(theta, sizes, l), a_prev, a)
+        threads_input_sums(weights(theta, sizes, l), biases(theta, sizes, l), a_prev, a)
         activate_by_address(codes[l], a)
     for l in range(down[0], down[1] - 1, -1):
         a, delta = layer(A, sizes, l, n_samples, first_layer)[start:stop], layer(D, sizes, l, n_samples, 1)[start:stop]

@@ -76,7 +76,7 @@ def forward_layer(W, b, code, a_prev, a, n_threads):
         start = c * share
         stop = min(start + share, count)
         if by_samples:
-            loops.input_sums_by_tiles(W, b, a_prev[start:stop], a[start:stop])
+            loops.threads_input_sums(W, b, a_prev[start:stop], a[start:stop])
             loops.activate_by_address(code, a[start:stop])
         else:
             loops.input_sum_by_address(W, b, a_prev, a, np.int64(start), np.int64(stop))

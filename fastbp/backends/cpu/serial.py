@@ -140,14 +140,14 @@ def forward_between(theta, sizes, codes, a_in, A, a_out, n_threads, tiles):
                 parallel.tiled_input_sum(W, b, a_prev, a, n_threads)
             else:
                 products.input_sum(W, b, a_prev, a)
-            loops.activate_by_address(codes[l], a)
+            loops.activate(codes[l], a)
         elif n_threads is not None and threaded:
             # z^l = W^l a^{l-1} + b^l and a^l = sigma_l(z^l), each thread on its share
             parallel.forward_layer(W, b, codes[l], a_prev, a, n_threads)
         else:
             # z^l_k = sum_j W^l_kj a^{l-1}_j + b^l_k, one tile of units k after another
             loops.input_sums_by_tiles(W, b, a_prev, a)
-            loops.activate_by_address(codes[l], a)
+            loops.activate(codes[l], a)
 
 
 @inlined_kernel
@@ -169,7 +169,7 @@ def csr_first_layer(theta, sizes, codes, x, A, a_out, n_threads):
     else:
         # z^1_k = sum_j W^1_kj x_j + b^1_k over the nonzero x_j (from unit np.int64(0): see accumulate_gradients)
         csr.input_sum(W, b, x, a, np.int64(0), W.shape[0])
-    loops.activate_by_address(codes[1], a)
+    loops.activate(codes[1], a)
     return 2
 
 
@@ -202,7 +202,7 @@ def backprop_deltas(theta, sizes, codes, A, D, n_samples, n_threads, tiles):
             parallel.rows_up_and_down(theta, sizes, codes, cost, buffer, first, D, y, s, n_samples, up, down, n_threads)
         else:
             # delta^l_j = sigma_l'(z^l_j) * sum_k W^{l+1}_kj delta^{l+1}_k, every sample n
-            loops.backpropagate_by_address(W_next, delta_next, codes[l], a, delta)
+            loops.backpropagate(W_next, delta_next, codes[l], a, delta)
 
 
 @inlined_kernel
@@ -234,7 +234,7 @@ def forward_and_deltas(theta, sizes, codes, cost, A, D, y, s, n_samples, n_threa
     else:
         forward(theta, sizes, codes, A, n_samples, n_threads, tiles)
         a_out = activations_layer(A, sizes, L, n_samples)
-        loops.output_delta_by_address(cost, codes[L], a_out, y, s, layer(D, sizes, L, n_samples, 1))
+        output_delta(cost, codes[L], a_out, y, s, layer(D, sizes, L, n_samples, 1))
         backprop_deltas(theta, sizes, codes, A, D, n_samples, n_threads, tiles)
 
 
@@ -305,7 +305,7 @@ def accumulate_gradients(theta, sizes, A, D, n_samples, weight_sum, l2, grad, n_
         else:
             # dC/dW^l_kj and dC/db^l_k, one chunk of units k after another.  The first unit as an
             # int64, as the threads pass theirs: a literal 0 would type, and compile, a variant of its own.
-            squares += loops.layer_gradients_by_address(W, a_prev, delta, inv_n, decay, dW, db, np.int64(0), W.shape[0])
+            squares += loops.layer_gradients(W, a_prev, delta, inv_n, decay, dW, db, np.int64(0), W.shape[0])
     return squares
 
 
