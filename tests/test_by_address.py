@@ -38,22 +38,14 @@ def test_the_threads_call_by_address_computes_what_the_loop_computes_called_dire
     assert A.tobytes() == A_direct.tobytes() and D.tobytes() == D_direct.tobytes()
 
 
-def empty_slots(dtype: str) -> list[int]:
-    """The slots of every loop for ``dtype``, emptied: another test of this process may have filled them."""
-    slots = [by_address.slot_of(loop, dtype) for loop in by_address.LOOPS]
-    for slot in slots:
-        by_address.ADDRESSES[slot] = 0
-    return slots
-
-
 def filled(dtype: str) -> set[str]:
     return {loop for loop in by_address.LOOPS if by_address.ADDRESSES[by_address.slot_of(loop, dtype)]}
 
 
 @pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="needs NUMBA_NUM_THREADS >= 2")
 def test_a_threaded_plan_makes_ready_the_loops_for_the_networks_dtype_and_a_prediction_only_the_forward_ones():
-    empty_slots("float64")
-    empty_slots("float32")
+    by_address.clear("float64")  # another test of this process may have filled them
+    by_address.clear("float32")
     kernel_plan("parallel", [64, 100, 10], 200, "float64", n_jobs=1)
     kernel_plan("numpy", [64, 100, 10], 200, "float64")
     assert filled("float64") == set()

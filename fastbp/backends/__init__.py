@@ -22,6 +22,8 @@ from types import ModuleType
 
 import numba
 
+from fastbp.backends.cpu import by_address
+
 BACKENDS = {
     "auto": "fastbp.backends.cpu.serial",
     "serial": "fastbp.backends.cpu.serial",
@@ -32,6 +34,8 @@ BACKENDS = {
 }
 # The backends that run the compiled CPU loops.
 CPU_BACKENDS = tuple(name for name, module in BACKENDS.items() if module == BACKENDS["serial"])
+# The loops a prediction's threads and a fit's threads call by address (prepare_loops).
+LOOP_WORK = {"forward": by_address.FORWARD, "threads": by_address.THREADS}
 
 
 def check_backend(name) -> str:
@@ -114,6 +118,13 @@ def kernel_plan(
     return (n_threads if n_threads > 1 else None), tiles_for(name, sizes, batch_size, sparse)
 
 
+def loops_ready(name: str, dtype, work: str) -> bool:
+    """Whether the loops backend ``name``'s threads call by address are ready for ``dtype`` (:func:`prepare_loops`)."""
+    return name not in CPU_BACKENDS or by_address.is_ready(
+        dtype, by_address.FORWARD if work == "forward" else by_address.THREADS
+    )
+
+
 def prepare_loops(name: str, dtype, work: str) -> None:
     """Make the loops that backend ``name``'s threads call by address ready for ``dtype`` (nothing for the others).
 
@@ -121,9 +132,7 @@ def prepare_loops(name: str, dtype, work: str) -> None:
     :func:`fastbp.backends.cpu.by_address.prepare`.
     """
     if name in CPU_BACKENDS:
-        from fastbp.backends.cpu import by_address
-
-        by_address.prepare(dtype, by_address.FORWARD if work == "forward" else by_address.THREADS)
+        by_address.prepare(dtype, LOOP_WORK[work])
 
 
 def tiles_for(name: str, sizes, batch_size: int, sparse: bool = False) -> bool | None:

@@ -9,7 +9,7 @@ import numba
 import numpy as np
 
 from fastbp._version import __version__
-from fastbp.backends import get_backend, numba_threads, prepare_loops, thread_count, tiles_for
+from fastbp.backends import get_backend, loops_ready, numba_threads, prepare_loops, thread_count, tiles_for
 from fastbp.engine.compiling import NOTICE
 from fastbp.engine.initialization import glorot_uniform
 from fastbp.engine.io import FORMAT, format_version, load_arrays, save_arrays
@@ -245,7 +245,8 @@ class Network:
         n_threads, tiles, threaded = predict_plan(
             tuple(self.sizes.tolist()), rows, backend, n_jobs, numba.get_num_threads(), isinstance(X, CSRRows)
         )
-        if n_threads is not None:
+        # Checked first: a one-row prediction costs tens of microseconds, and entering the notice's block some.
+        if n_threads is not None and not loops_ready(backend, self.dtype, "forward"):
             with NOTICE.index_loops():
                 prepare_loops(backend, self.dtype, "forward")
         A = activation_buffers(X, self.sizes, max(min(rows, X.shape[0]), 1), self.dtype, gather=False)

@@ -105,6 +105,22 @@ def slot_of(loop: str, dtype) -> int:
     return LOOPS.index(loop) * len(DTYPES) + DTYPES.index(np.dtype(dtype).name)
 
 
+# The (dtype, work) pairs prepare() has made ready: what a call checks first, in a fraction of a microsecond.
+READY: set[tuple[np.dtype, tuple[str, ...]]] = set()
+
+
+def is_ready(dtype, work: tuple[str, ...] = THREADS) -> bool:
+    """Whether :func:`prepare` has made ``work`` ready for ``dtype`` (and :func:`clear` has not emptied it since)."""
+    return (np.dtype(dtype), work) in READY
+
+
+def clear(dtype) -> None:
+    """Empty the slots of every loop for ``dtype``: the next :func:`prepare` fills them again (for tests)."""
+    for loop in LOOPS:
+        ADDRESSES[slot_of(loop, dtype)] = 0
+    READY.difference_update({key for key in READY if key[0] == np.dtype(dtype)})
+
+
 def prepare(dtype, work: tuple[str, ...] = THREADS) -> None:
     """Put the address of each loop of ``work`` compiled for ``dtype`` in :data:`ADDRESSES`.
 
@@ -113,6 +129,8 @@ def prepare(dtype, work: tuple[str, ...] = THREADS) -> None:
     the first time; the compiled code stays as long as the process, held by
     the loop's dispatcher.
     """
+    if is_ready(dtype, work):
+        return
     importlib.import_module("fastbp.backends.cpu.loops")  # which makes the callers, registering the loops
     for loop in work:
         slot = slot_of(loop, dtype)
@@ -121,6 +139,7 @@ def prepare(dtype, work: tuple[str, ...] = THREADS) -> None:
             dispatcher.compile(argument_types)
             compiled = dispatcher.overloads[argument_types]
             ADDRESSES[slot] = compiled.library.get_pointer_to_function(compiled.fndesc.llvm_func_name)
+    READY.add((np.dtype(dtype), work))
 
 
 def address_slot(builder, slot: int):
