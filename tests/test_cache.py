@@ -125,6 +125,11 @@ def test_one_thread_compiles_no_parallel_code_and_threads_compile_only_theirs(tm
     assert not [name for name in one["compiled"] + threads["compiled"] if ".tiles." in name or ".products." in name]
 
 
+def said(stream: io.StringIO) -> list[str]:
+    """The notice's lines, without their endings (the seconds, and what later runs do)."""
+    return [line.split(" for this machine")[0].split(" in ")[0] for line in stream.getvalue().splitlines()]
+
+
 def test_the_notice_reports_an_entry_points_compile_once_and_nothing_else():
     def predict(theta, n_threads, tiles):
         return theta[0]
@@ -144,8 +149,7 @@ def test_the_notice_reports_an_entry_points_compile_once_and_nothing_else():
         numba.njit(helper)(np.ones(1))  # not an entry point
         notice.enabled = False
         compiled(np.ones(1), None, None)
-    lines = stream.getvalue().splitlines()
-    assert [line.split(" for this machine")[0].split(" in ")[0] for line in lines] == [
+    assert said(stream) == [
         "fastbp: compiling predict (float32, one thread, register tiles)",
         "fastbp: compiled predict (float32, one thread, register tiles)",
         "fastbp: compiling predict (float64, threads)",
@@ -171,8 +175,7 @@ def test_the_notice_reports_the_loops_a_fit_makes_ready_in_one_line():
         with notice.index_loops():
             pass  # nothing compiled: no word
         numba.njit(activate)(np.ones(2, dtype=np.float32))  # outside the block: by its name
-    lines = stream.getvalue().splitlines()
-    assert [line.split(" for this machine")[0].split(" in ")[0] for line in lines] == [
+    assert said(stream) == [
         "fastbp: compiling the index loops (float64)",
         "fastbp: compiled the index loops (float64)",
         "fastbp: compiling activate (float32)",

@@ -142,7 +142,7 @@ def input_sum(W, b, a_prev, z, k_start, k_stop):
 # library, rather than once more in each of the libraries Numba makes for a prange loop
 # (fastbp.backends.cpu.by_address).  On one thread the loops are linked into the kernel, where LLVM
 # takes them into the training loop: called by address there, the epochs of the smallest networks
-# (xor, online learning) ran about 1.4 times longer (benchmarks/README.md, "Calls by address").
+# (xor, online learning) ran about 1.4 times longer (benchmarks/README.md, "The threads' loops by address").
 input_sum_by_address = caller(input_sum)
 
 
