@@ -36,6 +36,7 @@ threads cannot raise cleanly, check theirs first (:func:`ready`).
 
 import ctypes
 import importlib
+from typing import Any
 
 import llvmlite.binding
 import numba
@@ -58,7 +59,7 @@ SYMBOL = "fastbp_kernel_addresses"
 ADDRESSES = (ctypes.c_int64 * (len(LOOPS) * len(DTYPES)))()
 llvmlite.binding.add_symbol(SYMBOL, ctypes.addressof(ADDRESSES))
 # The loops' dispatchers, by name, as caller() registers them (fastbp.backends.cpu.loops makes the callers).
-DISPATCHERS: dict = {}
+DISPATCHERS: dict[str, Any] = {}
 
 
 def signature(loop: str, dtype) -> tuple:
@@ -75,28 +76,15 @@ def signature(loop: str, dtype) -> tuple:
     row, matrix, integers, count = real[::1], real[:, ::1], types.int64[::1], types.int64
     cost = types.Tuple((types.int64, types.float64))
     layers = types.UniTuple(types.int64, 2)
+    # theta, sizes, codes, cost, A, first_layer, D, y, s, n_samples, start, stop, up, down
+    up_and_down = (row, integers, integers, cost, row, count, row, matrix, row, count, count, count, layers, layers)
     return {
         "input_sum": (matrix, row, matrix, matrix, count, count),
         "activate": (count, matrix),
         "output_delta": (cost, count, matrix, matrix, row, matrix),
         "backpropagate": (matrix, matrix, count, matrix, matrix),
         "layer_gradients": (matrix, matrix, matrix, real, real, matrix, row, count, count),
-        "rows_up_and_down": (
-            row,
-            integers,
-            integers,
-            cost,
-            row,
-            count,
-            row,
-            matrix,
-            row,
-            count,
-            count,
-            count,
-            layers,
-            layers,
-        ),
+        "rows_up_and_down": up_and_down,
     }[loop]
 
 
