@@ -69,12 +69,12 @@ def test_float32_in_float32_out(backend):
     assert all(a.dtype == np.float32 for a in outputs)
 
 
-def check_cost_and_gradient(backend, hidden, output, cost, dtype, seed):
+def check_cost_and_gradient(backend, hidden, output, cost, dtype, seed, n_samples=None):
     """The batch step of ``backend`` against the oracle's: N C, dC/dtheta, the activations and deltas it leaves."""
     from fastbp.backends import get_backend
     from fastbp.numerics import layout
 
-    network, X, Y = random_problem(seed, hidden, output, cost, dtype=dtype, l2=0.3)
+    network, X, Y = random_problem(seed, hidden, output, cost, dtype=dtype, l2=0.3, n_samples=n_samples)
     n_samples = X.shape[0]
     S = np.linspace(0.5, 1.5, n_samples).astype(dtype)
     results = []
@@ -100,6 +100,14 @@ def check_cost_and_gradient(backend, hidden, output, cost, dtype, seed):
 @pytest.mark.parametrize("output,cost", OUTPUT_COSTS)
 def test_cost_and_gradient_matches_oracle(backend, output, cost, dtype):
     check_cost_and_gradient(backend, "tanh", output, cost, dtype, seed=11)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("seed", SEEDS)
+def test_cost_and_gradient_of_one_sample_matches_oracle(backend, dtype, seed):
+    # Online learning's gradients run in one pass over the rows (loops.online_gradients), adding the
+    # rows' squares for the L2 term chunk by chunk: every row must count, the last chunk's too.
+    check_cost_and_gradient(backend, "relu", "identity", "mse", dtype, seed=seed, n_samples=1)
 
 
 @numba.njit

@@ -41,7 +41,15 @@ BIG_BATCH = 129
 # the threads by samples (shares of 132 and 125, the second with a partial block of four).
 TALL_SIZES = [70, 48, 30]
 TALL_BATCH = 257
-NETWORKS = {"small": (SIZES, BATCH), "tiled": (BIG_SIZES, BIG_BATCH), "tall": (TALL_SIZES, TALL_BATCH)}
+# Online learning (one sample a batch) with a layer of 514 x 520 weights, enough work for the threads:
+# its gradients go to them in chunks of four rows (the last of two), one thread runs them in one pass.
+ONLINE_SIZES = [520, 514, 3]
+NETWORKS = {
+    "small": (SIZES, BATCH),
+    "tiled": (BIG_SIZES, BIG_BATCH),
+    "tall": (TALL_SIZES, TALL_BATCH),
+    "online": (ONLINE_SIZES, 1),
+}
 
 needs_two_threads = pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="needs NUMBA_NUM_THREADS >= 2")
 
@@ -63,6 +71,7 @@ def test_the_layers_and_the_update_really_go_to_the_threads():
         assert not worth_tiling(BIG_BATCH, np.empty((BIG_SIZES[3], BIG_SIZES[2])), threshold)
     for l in (1, 2):
         assert TALL_BATCH * TALL_SIZES[l] * TALL_SIZES[l - 1] >= PARALLEL_MIN_WORK and TALL_BATCH > TALL_SIZES[l]
+    assert ONLINE_SIZES[1] * ONLINE_SIZES[0] >= PARALLEL_MIN_WORK and ONLINE_SIZES[1] % 4 == 2
     # The tall network's forward pass and deltas go to the threads in one region, shared by samples;
     # the others' layer by layer: fewer samples than units (small, tiled), or, with more samples than
     # units, a layer in the register tiles (2048 inputs: 257 x 256 x 2048 multiply-adds).

@@ -388,21 +388,30 @@ rows_up_and_down_by_address = caller(rows_up_and_down)
 
 @inlined_kernel
 def online_gradients(W, a_prev, delta, inv_n, decay, dW, db, k_start, k_stop):
-    """:func:`chunk_gradients` for a batch of one sample (online learning), in one pass per row.
+    """:func:`layer_gradients` for a batch of one sample (online learning), in one pass per row.
 
     dC/dW^l_kj = delta^l_k a^{l-1}_j / N + (lambda/N) W^l_kj, with N = the sample's weight.
+    One loop over the rows, not a loop of chunks: the rows' sums of squares
+    are still added chunk by chunk (``GRADIENT_ROWS`` rows from ``k_start``),
+    in the same order, so that the result is bitwise that of the threads'
+    chunks; the loop of chunks took 1.2 to 1.6 times as long over layers of
+    a few inputs (benchmarks/README.md, "One sample's gradients").
     """
-    squares = 0.0
+    total = 0.0
+    chunk_squares = 0.0
     for k in range(k_start, k_stop):
         d_k = delta[0, k] * inv_n
         row_squares = W.dtype.type(0.0)
         for j in range(W.shape[1]):
             dW[k, j] = d_k * a_prev[0, j] + decay * W[k, j]
             row_squares += W[k, j] * W[k, j]
-        squares += row_squares
+        chunk_squares += row_squares
         # dC/db^l_k = delta^l_k / N
         db[k] = d_k
-    return squares
+        if (k - k_start) % GRADIENT_ROWS == GRADIENT_ROWS - 1 or k == k_stop - 1:
+            total += chunk_squares
+            chunk_squares = 0.0
+    return total
 
 
 @kernel
@@ -410,25 +419,22 @@ def layer_gradients(W, a_prev, delta, inv_n, decay, dW, db, k_start, k_stop):
     """dC/dW^l_kj and dC/db^l_k for k in [k_start, k_stop), chunk by chunk; returns their sum_j (W^l_kj)^2.
 
     The chunks are ``GRADIENT_ROWS`` rows from ``k_start`` (a multiple of
-    four), each computed by :func:`chunk_gradients` (or, for one sample,
-    :func:`online_gradients`), the biases' gradients of the whole range
-    by :func:`bias_sums`; the chunks' sums of squares are added in
-    order, one after the other, as :func:`chunks_total` adds those of the
-    threads' chunks.  One call computes a whole layer on one thread, so that
+    four), each computed by :func:`chunk_gradients`, the biases' gradients
+    of the whole range by :func:`bias_sums`; the chunks' sums of squares are
+    added in order, one after the other, as :func:`chunks_total` adds those
+    of the threads' chunks.  A batch of one sample goes to
+    :func:`online_gradients`, which adds them alike.  One call computes a whole layer on one thread, so that
     a network of small layers pays one call per layer rather than one per
     chunk: each call passes about fifty words of array fields and numbers
     on the stack (benchmarks/README.md, "One call per layer").
     """
-    one_sample = a_prev.shape[0] == 1
-    if not one_sample:
-        bias_sums(delta, inv_n, db, k_start, k_stop)
+    if a_prev.shape[0] == 1:
+        return online_gradients(W, a_prev, delta, inv_n, decay, dW, db, k_start, k_stop)
+    bias_sums(delta, inv_n, db, k_start, k_stop)
     total = 0.0
     for chunk_start in range(k_start, k_stop, GRADIENT_ROWS):
         chunk_stop = min(chunk_start + GRADIENT_ROWS, k_stop)
-        if one_sample:
-            total += online_gradients(W, a_prev, delta, inv_n, decay, dW, db, chunk_start, chunk_stop)
-        else:
-            total += chunk_gradients(W, a_prev, delta, inv_n, decay, dW, chunk_start, chunk_stop)
+        total += chunk_gradients(W, a_prev, delta, inv_n, decay, dW, chunk_start, chunk_stop)
     return total
 
 
