@@ -5,6 +5,7 @@ The cache's tests run Python in a subprocess with its own empty
 ``Network.predict``; the compile notice's and the signatures' tests run here.
 """
 
+import contextlib
 import io
 import json
 import os
@@ -130,6 +131,17 @@ def said(stream: io.StringIO) -> list[str]:
     return [line.split(" for this machine")[0].split(" in ")[0] for line in stream.getvalue().splitlines()]
 
 
+@contextlib.contextmanager
+def listening(module: str, *functions):
+    """A notice writing to a new stream, listening to Numba's compiles of ``functions``, made members of ``module``."""
+    for function in functions:
+        function.__module__ = module
+    stream = io.StringIO()
+    notice = CompileNotice(stream)
+    with event.install_listener("numba:compile", notice):
+        yield notice, stream
+
+
 def test_the_notice_reports_an_entry_points_compile_once_and_nothing_else():
     def predict(theta, n_threads, tiles):
         return theta[0]
@@ -137,11 +149,7 @@ def test_the_notice_reports_an_entry_points_compile_once_and_nothing_else():
     def helper(theta):
         return theta[0]
 
-    for function in (predict, helper):
-        function.__module__ = "fastbp.backends.cpu.serial"
-    stream = io.StringIO()
-    notice = CompileNotice(stream)
-    with event.install_listener("numba:compile", notice):
+    with listening("fastbp.backends.cpu.serial", predict, helper) as (notice, stream):
         numba.njit(predict)(np.ones(1, dtype=np.float32), None, True)
         compiled = numba.njit(predict)
         compiled(np.ones(1), 2, None)
@@ -164,11 +172,7 @@ def test_the_notice_reports_the_loops_a_fit_makes_ready_in_one_line():
     def activate(W):
         return W[1]
 
-    for function in (input_sum, activate):
-        function.__module__ = "fastbp.backends.cpu.loops"
-    stream = io.StringIO()
-    notice = CompileNotice(stream)
-    with event.install_listener("numba:compile", notice):
+    with listening("fastbp.backends.cpu.loops", input_sum, activate) as (notice, stream):
         with notice.index_loops():
             numba.njit(input_sum)(np.ones(2))
             numba.njit(activate)(np.ones(2))

@@ -120,9 +120,7 @@ def kernel_plan(
 
 def loops_ready(name: str, dtype, work: str) -> bool:
     """Whether the loops backend ``name``'s threads call by address are ready for ``dtype`` (:func:`prepare_loops`)."""
-    return name not in CPU_BACKENDS or by_address.is_ready(
-        dtype, by_address.FORWARD if work == "forward" else by_address.THREADS
-    )
+    return name not in CPU_BACKENDS or by_address.is_ready(dtype, LOOP_WORK[work])
 
 
 def prepare_loops(name: str, dtype, work: str) -> None:

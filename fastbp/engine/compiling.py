@@ -29,20 +29,8 @@ from fastbp.backends.cpu.by_address import LOOPS
 # The functions whose compile is worth a word: those Python calls, each the root of a tree of kernels,
 # and the loops the kernels call by address, compiled on their own by
 # fastbp.backends.cpu.by_address.prepare (compiled inside another kernel, no name is reported).
-ENTRY_POINTS = (
-    "train_epochs",
-    "predict",
-    "cost_and_gradient",
-    "forward",
-    "backprop_deltas",
-    "accumulate_gradients",
-    "input_sum",
-    "activate",
-    "output_delta",
-    "backpropagate",
-    "layer_gradients",
-    "rows_up_and_down",
-)
+ROOT_KERNELS = ("train_epochs", "predict", "cost_and_gradient", "forward", "backprop_deltas", "accumulate_gradients")
+ENTRY_POINTS = (*ROOT_KERNELS, *LOOPS)
 
 
 def configuration(dispatcher, argument_types: tuple) -> str:

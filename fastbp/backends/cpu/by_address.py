@@ -141,6 +141,11 @@ def address_slot(builder, slot: int):
     return builder.gep(table, [ir.Constant(ir.IntType(32), 0), ir.Constant(ir.IntType(32), slot)])
 
 
+def slot_is_empty(builder, slot: int):
+    """LLVM's ``i1``: whether slot ``slot`` of :data:`ADDRESSES` holds no address, read when the code runs."""
+    return builder.icmp_unsigned("==", builder.load(address_slot(builder, slot)), ir.Constant(ir.IntType(64), 0))
+
+
 @intrinsic
 def ready(typingctx, array, *loops):
     """Whether the slots of ``loops`` (string constants) for ``array``'s dtype hold addresses (:func:`prepare`)."""
@@ -152,10 +157,7 @@ def ready(typingctx, array, *loops):
     def codegen(context, builder, signature, arguments):
         result = ir.Constant(ir.IntType(1), 1)
         for slot in slots:
-            empty = builder.icmp_unsigned(
-                "==", builder.load(address_slot(builder, slot)), ir.Constant(ir.IntType(64), 0)
-            )
-            result = builder.and_(result, builder.not_(empty))
+            result = builder.and_(result, builder.not_(slot_is_empty(builder, slot)))
         return result
 
     return types.boolean(array, types.StarArgTuple(loops)), codegen
@@ -189,12 +191,11 @@ def caller(dispatcher):
 
         def codegen(context, builder, llvm_signature, llvm_arguments):
             values = cgutils.unpack_tuple(builder, llvm_arguments[0], len(argument_types))
-            address = builder.load(address_slot(builder, slot))
-            with builder.if_then(builder.icmp_unsigned("==", address, ir.Constant(ir.IntType(64), 0)), likely=False):
+            with builder.if_then(slot_is_empty(builder, slot), likely=False):
                 context.call_conv.return_user_exc(builder, RuntimeError, (message,))
             convention = context.call_conv
             function_type = convention.get_function_type(result_type, list(argument_types))
-            function = builder.inttoptr(address, function_type.as_pointer())
+            function = builder.inttoptr(builder.load(address_slot(builder, slot)), function_type.as_pointer())
             # Numba's convention: a slot for the return value, one for an exception, then the arguments.
             returned_type = convention.get_return_type(result_type).pointee
             returned = cgutils.alloca_once(builder, returned_type)
