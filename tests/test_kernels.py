@@ -6,6 +6,8 @@ import pytest
 from conftest import HIDDEN, OUTPUT_COSTS, TOLERANCE, random_problem
 
 from fastbp import functional
+from fastbp.backends.cpu import loops
+from fastbp.backends.cpu.tuning import GRADIENT_ROWS, few_inputs
 from fastbp.numerics.layout import borrowed
 
 SEEDS = range(4)
@@ -108,6 +110,31 @@ def test_cost_and_gradient_of_one_sample_matches_oracle(backend, dtype, seed):
     # Online learning's gradients run in one pass over the rows (loops.online_gradients), adding the
     # rows' squares for the L2 term chunk by chunk: every row must count, the last chunk's too.
     check_cost_and_gradient(backend, "relu", "identity", "mse", dtype, seed=seed, n_samples=1)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("n_samples,n_inputs,n_units", [(150, 4, 64), (37, 13, 18), (9, 16, 16), (6, 3, 30)])
+def test_gradients_of_few_inputs_are_bitwise_those_of_the_chunks(n_samples, n_inputs, n_units, dtype):
+    # A whole layer of few inputs sums its gradients with the units innermost (loops.gradients_by_inputs);
+    # the threads' chunks of four rows keep the inputs innermost (loops.chunk_gradients).  Both must add
+    # the same products in the same order, or one thread and two would train different weights.
+    rng = np.random.default_rng(n_inputs)
+    W = rng.normal(size=(n_units, n_inputs)).astype(dtype)
+    a_prev = rng.normal(size=(n_samples, n_inputs)).astype(dtype)
+    delta = rng.normal(size=(n_samples, n_units)).astype(dtype)
+    inv_n, decay = np.dtype(dtype).type(1 / n_samples), np.dtype(dtype).type(0.3 / n_samples)
+    assert few_inputs(n_inputs, n_units) and not few_inputs(n_inputs, GRADIENT_ROWS)
+    whole, chunks = [(np.empty_like(W), np.empty(n_units, dtype)) for _ in range(2)]
+    squares = loops.layer_gradients(W, a_prev, delta, inv_n, decay, *whole, np.int64(0), np.int64(n_units))
+    chunk_squares = [
+        loops.layer_gradients(W, a_prev, delta, inv_n, decay, *chunks, np.int64(k), np.int64(min(k + 4, n_units)))
+        for k in range(0, n_units, GRADIENT_ROWS)
+    ]
+    assert whole[0].tobytes() == chunks[0].tobytes() and whole[1].tobytes() == chunks[1].tobytes()
+    assert squares == loops.chunks_total(np.array(chunk_squares))
+    np.testing.assert_allclose(whole[0], delta.T @ a_prev * inv_n + decay * W, rtol=TOLERANCE[dtype] * 10)
+    np.testing.assert_allclose(whole[1], delta.sum(axis=0) * inv_n, rtol=TOLERANCE[dtype] * 10)
+    assert squares == pytest.approx(float(np.sum(W.astype(np.float64) ** 2)), rel=TOLERANCE[dtype])
 
 
 @numba.njit

@@ -35,6 +35,7 @@ from fastbp.backends.cpu.tiles import block_in_panel_group, panels_per_group, ti
 from fastbp.backends.cpu.tuning import (
     GRADIENT_ROWS,
     UNITS_PER_BLOCK,
+    few_inputs,
     inlined_kernel,
     kernel,
     ordered_kernel,
@@ -74,8 +75,28 @@ def input_sum(W, b, a_prev, z, k_start, k_stop):
     ``j`` loops start at 0, so that LLVM can drop Numba's negative-index checks
     and vectorise them; and they index the 2-d arrays rather than row views,
     whose reference counts (atomic operations) cost more than a small layer's
-    arithmetic.
+    arithmetic.  The blocks of a layer of few inputs
+    (:func:`fastbp.backends.cpu.tuning.few_inputs` of the whole layer, so
+    that every share of units and samples goes the same way) run with the
+    units innermost instead (:func:`input_sum_by_inputs`).
     """
+    n_samples, n_inputs = a_prev.shape
+    if few_inputs(n_inputs, W.shape[0]):
+        input_sum_by_inputs(W, b, a_prev, z, k_start, k_stop)
+    else:
+        input_sum_by_units(W, b, a_prev, z, k_start, k_stop)
+    # The samples left over from the blocks of four, one at a time.
+    for n in range(n_samples - n_samples % 4, n_samples):
+        for k in range(k_start, k_stop):
+            total = b[k]
+            for j in range(n_inputs):
+                total += W[k, j] * a_prev[n, j]
+            z[n, k] = total
+
+
+@inlined_kernel
+def input_sum_by_units(W, b, a_prev, z, k_start, k_stop):
+    """:func:`input_sum` of the blocks of four samples, the inputs ``j`` innermost (see :func:`input_sum`)."""
     n_samples, n_inputs = a_prev.shape
     blocks_stop = k_start + (k_stop - k_start) // UNITS_PER_BLOCK * UNITS_PER_BLOCK
     for n in range(0, n_samples - 3, 4):
@@ -130,12 +151,63 @@ def input_sum(W, b, a_prev, z, k_start, k_stop):
                 for j in range(n_inputs):
                     total += W[k, j] * a_prev[m, j]
                 z[m, k] = total
-    for n in range(n_samples - n_samples % 4, n_samples):
-        for k in range(k_start, k_stop):
-            total = b[k]
-            for j in range(n_inputs):
-                total += W[k, j] * a_prev[n, j]
-            z[n, k] = total
+
+
+@kernel
+def input_sum_by_inputs(W, b, a_prev, z, k_start, k_stop):
+    """:func:`input_sum` of the blocks of four samples for a layer of few inputs: the units ``k`` innermost.
+
+    z^l_k = b^l_k + sum_j a^{l-1}_j W^l_kj, the terms added in the order of
+    ``j``.  With the inputs innermost, a loop of four or thirteen ``j`` runs
+    one value at a time (see :func:`input_gradient_sums`); here the rows of
+    ``z^l`` fill the vectors, from a copy of ``W^l`` turned (``Wt[j, u]`` =
+    ``W^l_kj``, ``u = k - k_start``, a pass over a small matrix).  Four
+    samples by four inputs at a time: each row of ``Wt`` loaded serves four
+    samples, and each ``z^l_k`` is loaded and stored once per four inputs.
+    The rows are borrowed views indexed from 0 (see :func:`bias_sums`).  A
+    batch of fewer than four samples (online learning) has no block: nothing
+    to turn.  The figures: benchmarks/README.md, "Layers of few inputs, units
+    innermost".
+    """
+    W, b, a_prev, z = borrowed(W, b, a_prev, z)
+    n_samples, n_inputs = a_prev.shape
+    quads_stop = n_samples // 4 * 4
+    if quads_stop == 0:
+        return
+    Wt = np.empty((n_inputs, k_stop - k_start), dtype=W.dtype)
+    for u in range(Wt.shape[1]):
+        W_row = W[k_start + u]
+        for j in range(n_inputs):
+            Wt[j, u] = W_row[j]
+    biases = b[k_start:k_stop]
+    blocks_stop = n_inputs // 4 * 4
+    for n in range(0, quads_stop, 4):
+        z0, z1 = z[n, k_start:k_stop], z[n + 1, k_start:k_stop]
+        z2, z3 = z[n + 2, k_start:k_stop], z[n + 3, k_start:k_stop]
+        for u in range(Wt.shape[1]):
+            z0[u] = z1[u] = z2[u] = z3[u] = biases[u]
+        for j in range(0, blocks_stop, 4):
+            a0 = a_prev[n, j], a_prev[n, j + 1], a_prev[n, j + 2], a_prev[n, j + 3]
+            a1 = a_prev[n + 1, j], a_prev[n + 1, j + 1], a_prev[n + 1, j + 2], a_prev[n + 1, j + 3]
+            a2 = a_prev[n + 2, j], a_prev[n + 2, j + 1], a_prev[n + 2, j + 2], a_prev[n + 2, j + 3]
+            a3 = a_prev[n + 3, j], a_prev[n + 3, j + 1], a_prev[n + 3, j + 2], a_prev[n + 3, j + 3]
+            Wt0, Wt1, Wt2, Wt3 = Wt[j], Wt[j + 1], Wt[j + 2], Wt[j + 3]
+            for u in range(Wt.shape[1]):
+                # loaded before the stores to z, which LLVM cannot tell apart from Wt
+                w0, w1, w2, w3 = Wt0[u], Wt1[u], Wt2[u], Wt3[u]
+                z0[u] += a0[0] * w0 + a0[1] * w1 + a0[2] * w2 + a0[3] * w3
+                z1[u] += a1[0] * w0 + a1[1] * w1 + a1[2] * w2 + a1[3] * w3
+                z2[u] += a2[0] * w0 + a2[1] * w1 + a2[2] * w2 + a2[3] * w3
+                z3[u] += a3[0] * w0 + a3[1] * w1 + a3[2] * w2 + a3[3] * w3
+        # The inputs left over from the blocks, one at a time.
+        for j in range(blocks_stop, n_inputs):
+            a_j, Wt_j = (a_prev[n, j], a_prev[n + 1, j], a_prev[n + 2, j], a_prev[n + 3, j]), Wt[j]
+            for u in range(Wt.shape[1]):
+                w = Wt_j[u]
+                z0[u] += a_j[0] * w
+                z1[u] += a_j[1] * w
+                z2[u] += a_j[2] * w
+                z3[u] += a_j[3] * w
 
 
 # The threads' kernels call the heavy loops through their addresses: each compiles once, in its own
@@ -423,7 +495,8 @@ def layer_gradients(W, a_prev, delta, inv_n, decay, dW, db, k_start, k_stop):
     of the whole range by :func:`bias_sums`; the chunks' sums of squares are
     added in order, one after the other, as :func:`chunks_total` adds those
     of the threads' chunks.  A batch of one sample goes to
-    :func:`online_gradients`, which adds them alike.  One call computes a whole layer on one thread, so that
+    :func:`online_gradients`, and a layer of few inputs to
+    :func:`gradients_by_inputs`, which add them alike.  One call computes a whole layer on one thread, so that
     a network of small layers pays one call per layer rather than one per
     chunk: each call passes about fifty words of array fields and numbers
     on the stack (benchmarks/README.md, "One call per layer").
@@ -431,6 +504,8 @@ def layer_gradients(W, a_prev, delta, inv_n, decay, dW, db, k_start, k_stop):
     if a_prev.shape[0] == 1:
         return online_gradients(W, a_prev, delta, inv_n, decay, dW, db, k_start, k_stop)
     bias_sums(delta, inv_n, db, k_start, k_stop)
+    if few_inputs(W.shape[1], k_stop - k_start):
+        return gradients_by_inputs(W, a_prev, delta, inv_n, decay, dW, k_start, k_stop)
     total = 0.0
     for chunk_start in range(k_start, k_stop, GRADIENT_ROWS):
         chunk_stop = min(chunk_start + GRADIENT_ROWS, k_stop)
@@ -513,15 +588,103 @@ def bias_sums(delta, inv_n, db, k_start, k_stop):
     unit by unit, down a column of ``delta^l``, each was one chain of
     dependent additions (an addition's latency per sample and unit), which
     took about a seventh of an iris-sized epoch (benchmarks/README.md, "One
-    call per layer").
+    call per layer").  The rows are borrowed views from ``k_start`` on, indexed
+    from 0: indexed from ``k_start``, Numba's check for a negative index kept
+    the loop from vectorising.
     """
-    for k in range(k_start, k_stop):
-        db[k] = 0.0
+    delta, db = borrowed(delta, db)
+    sums = db[k_start:k_stop]
+    for u in range(sums.shape[0]):
+        sums[u] = 0.0
     for n in range(delta.shape[0]):
-        for k in range(k_start, k_stop):
-            db[k] += delta[n, k]
-    for k in range(k_start, k_stop):
-        db[k] *= inv_n
+        delta_row = delta[n, k_start:k_stop]
+        for u in range(sums.shape[0]):
+            sums[u] += delta_row[u]
+    for u in range(sums.shape[0]):
+        sums[u] *= inv_n
+
+
+@inlined_kernel
+def gradients_by_inputs(W, a_prev, delta, inv_n, decay, dW, k_start, k_stop):
+    """:func:`chunk_gradients` of every chunk in [k_start, k_stop), for a layer of few inputs; returns the squares.
+
+    The sums over the samples come from :func:`input_gradient_sums`, turned
+    (``S[j, k - k_start]``), then each row is finished by
+    :func:`finish_weight_row` and the rows' sums of squares added chunk by
+    chunk, as :func:`layer_gradients` adds those of :func:`chunk_gradients`.
+    Each sum adds the same products in the same order as
+    :func:`chunk_gradients` (four samples' at a time), so that either gives
+    bitwise the same ``dW`` (``tests/test_kernels.py``): the threads' chunks
+    of four rows keep to :func:`chunk_gradients`.
+    """
+    S = np.empty((W.shape[1], k_stop - k_start), dtype=dW.dtype)
+    input_gradient_sums(a_prev, delta, k_start, S)
+    dW, S = borrowed(dW, S)
+    for u in range(S.shape[1]):
+        dW_row = dW[k_start + u]
+        for j in range(S.shape[0]):
+            dW_row[j] = S[j, u]
+    total = 0.0
+    for chunk_start in range(k_start, k_stop, GRADIENT_ROWS):
+        squares = 0.0
+        for k in range(chunk_start, min(chunk_start + GRADIENT_ROWS, k_stop)):
+            squares += finish_weight_row(W, inv_n, decay, dW, k)
+        total += squares
+    return total
+
+
+@inlined_kernel
+def input_gradient_sums(a_prev, delta, k_start, S):
+    """S[j, k - k_start] = sum_n a^{l-1}_j(n) delta^l_k(n): the gradients' sums with ``k`` innermost.
+
+    :func:`chunk_gradients` keeps ``j`` innermost, and its loops run scalar
+    where a layer has fewer inputs than LLVM's vector loop takes at a time
+    (four vectors of ``j``): iris' four inputs, wine's thirteen.  Here four
+    inputs by four samples at a time, and the units ``k`` along a row of
+    ``delta^l`` fill the vectors; each sum adds four samples' products at a
+    time, in the order of :func:`chunk_gradients`.  Rows of ``delta^l`` and
+    ``S`` are borrowed views indexed from 0 (see :func:`bias_sums`).  The
+    figures: benchmarks/README.md, "Layers of few inputs, units innermost".
+    """
+    a_prev, delta, S = borrowed(a_prev, delta, S)
+    n_samples, n_inputs = a_prev.shape
+    k_stop = k_start + S.shape[1]
+    quads_stop = n_samples // 4 * 4
+    blocks_stop = n_inputs // 4 * 4
+    for j in range(n_inputs):
+        for u in range(S.shape[1]):
+            S[j, u] = 0.0
+    for j in range(0, blocks_stop, 4):
+        S0, S1, S2, S3 = S[j], S[j + 1], S[j + 2], S[j + 3]
+        for n in range(0, quads_stop, 4):
+            a0 = a_prev[n, j], a_prev[n + 1, j], a_prev[n + 2, j], a_prev[n + 3, j]
+            a1 = a_prev[n, j + 1], a_prev[n + 1, j + 1], a_prev[n + 2, j + 1], a_prev[n + 3, j + 1]
+            a2 = a_prev[n, j + 2], a_prev[n + 1, j + 2], a_prev[n + 2, j + 2], a_prev[n + 3, j + 2]
+            a3 = a_prev[n, j + 3], a_prev[n + 1, j + 3], a_prev[n + 2, j + 3], a_prev[n + 3, j + 3]
+            rows = delta[n, k_start:k_stop], delta[n + 1, k_start:k_stop]
+            more_rows = delta[n + 2, k_start:k_stop], delta[n + 3, k_start:k_stop]
+            for u in range(S.shape[1]):
+                # loaded before the stores to S, which LLVM cannot tell apart from delta^l
+                d0, d1, d2, d3 = rows[0][u], rows[1][u], more_rows[0][u], more_rows[1][u]
+                S0[u] += d0 * a0[0] + d1 * a0[1] + d2 * a0[2] + d3 * a0[3]
+                S1[u] += d0 * a1[0] + d1 * a1[1] + d2 * a1[2] + d3 * a1[3]
+                S2[u] += d0 * a2[0] + d1 * a2[1] + d2 * a2[2] + d3 * a2[3]
+                S3[u] += d0 * a3[0] + d1 * a3[1] + d2 * a3[2] + d3 * a3[3]
+    # The inputs left over from the blocks, four samples at a time; then the samples left over.
+    for j in range(blocks_stop, n_inputs):
+        S_j = S[j]
+        for n in range(0, quads_stop, 4):
+            a0, a1, a2, a3 = a_prev[n, j], a_prev[n + 1, j], a_prev[n + 2, j], a_prev[n + 3, j]
+            d0, d1 = delta[n, k_start:k_stop], delta[n + 1, k_start:k_stop]
+            d2, d3 = delta[n + 2, k_start:k_stop], delta[n + 3, k_start:k_stop]
+            for u in range(S.shape[1]):
+                S_j[u] += d0[u] * a0 + d1[u] * a1 + d2[u] * a2 + d3[u] * a3
+    for j in range(n_inputs):
+        S_j = S[j]
+        for n in range(quads_stop, n_samples):
+            a_n, d_n = a_prev[n, j], delta[n, k_start:k_stop]
+            for u in range(S.shape[1]):
+                S_j[u] += d_n[u] * a_n
 
 
 @kernel

@@ -42,6 +42,13 @@ UNITS_TILE = 65536
 # 48 in chunks of 4; the rows' work is the same either way, since each block of
 # four rows reads the whole batch (benchmarks/README.md, "Deltas through small layers").
 GRADIENT_ROWS = 4
+# A layer of at most FEW_INPUTS inputs and at least as many units runs its input sums and gradients
+# with the units innermost (loops.input_sum_by_inputs, loops.gradients_by_inputs): with the inputs
+# innermost, a loop shorter than LLVM's vector loop (four vectors of j at a time) ran one value at
+# a time, and iris' first layer (4 inputs, 16 to 64 units) 1.3 to 4 times slower.  From about 30
+# inputs, or over fewer units (the threads' chunks of four rows of gradients), the inputs innermost
+# ran faster (benchmarks/README.md, "Layers of few inputs, units innermost").
+FEW_INPUTS = 16
 
 # A layer goes to the threads when its batch needs at least this many
 # multiply-adds (n_samples * n_l * n_{l-1}): below it, starting a parallel
@@ -134,6 +141,12 @@ def parallel_kernel(function):
 def units_tile(n_inputs):
     """How many rows of an ``(n_l, n_inputs)`` weight matrix make one tile: a multiple of four."""
     return max(4, UNITS_TILE // n_inputs // 4 * 4)
+
+
+@inlined_kernel
+def few_inputs(n_inputs, n_units):
+    """Whether sums over ``n_inputs`` inputs for ``n_units`` units run with the units innermost (:data:`FEW_INPUTS`)."""
+    return n_inputs <= FEW_INPUTS and n_units >= FEW_INPUTS
 
 
 @kernel
