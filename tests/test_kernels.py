@@ -113,7 +113,9 @@ def test_cost_and_gradient_of_one_sample_matches_oracle(backend, dtype, seed):
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
-@pytest.mark.parametrize("n_samples,n_inputs,n_units", [(150, 4, 64), (37, 13, 18), (9, 16, 16), (6, 3, 30)])
+@pytest.mark.parametrize(
+    "n_samples,n_inputs,n_units", [(150, 4, 64), (37, 13, 18), (9, 16, 16), (6, 3, 30), (23, 30, 33)]
+)
 def test_gradients_of_few_inputs_are_bitwise_those_of_the_chunks(n_samples, n_inputs, n_units, dtype):
     # A whole layer of few inputs sums its gradients with the units innermost (loops.gradients_by_inputs);
     # the threads' chunks of four rows keep the inputs innermost (loops.chunk_gradients).  Both must add

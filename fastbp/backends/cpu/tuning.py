@@ -42,13 +42,15 @@ UNITS_TILE = 65536
 # 48 in chunks of 4; the rows' work is the same either way, since each block of
 # four rows reads the whole batch (benchmarks/README.md, "Deltas through small layers").
 GRADIENT_ROWS = 4
-# A layer of at most FEW_INPUTS inputs and at least as many units runs its input sums and gradients
-# with the units innermost (loops.input_sum_by_inputs, loops.gradients_by_inputs): with the inputs
-# innermost, a loop shorter than LLVM's vector loop (four vectors of j at a time) ran one value at
-# a time, and iris' first layer (4 inputs, 16 to 64 units) 1.3 to 4 times slower.  From about 30
-# inputs, or over fewer units (the threads' chunks of four rows of gradients), the inputs innermost
-# ran faster (benchmarks/README.md, "Layers of few inputs, units innermost").
-FEW_INPUTS = 16
+# A layer of at most FEW_INPUTS inputs, and at least as many units (and 16), runs its input sums and
+# gradients with the units innermost (loops.input_sum_by_inputs, loops.gradients_by_inputs): with
+# the inputs innermost, a loop shorter than LLVM's vector loop (four vectors of j at a time) ran
+# one value at a time, iris' first layer (4 inputs, 16 to 64 units) 1.3 to 5 times slower, and the
+# breast cancer's (30 inputs, 32 or 64 units) 1.1 to 2.5 times.  With fewer units than inputs
+# (30 -> 16), from 48 inputs on, or over fewer rows (the threads' chunks of four rows of
+# gradients), the inputs innermost ran as fast or faster (benchmarks/README.md, "Layers of few
+# inputs, units innermost").
+FEW_INPUTS = 32
 
 # A layer goes to the threads when its batch needs at least this many
 # multiply-adds (n_samples * n_l * n_{l-1}): below it, starting a parallel
@@ -145,8 +147,11 @@ def units_tile(n_inputs):
 
 @inlined_kernel
 def few_inputs(n_inputs, n_units):
-    """Whether sums over ``n_inputs`` inputs for ``n_units`` units run with the units innermost (:data:`FEW_INPUTS`)."""
-    return n_inputs <= FEW_INPUTS and n_units >= FEW_INPUTS
+    """Whether sums over ``n_inputs`` inputs for ``n_units`` units run with the units innermost (:data:`FEW_INPUTS`).
+
+    Inlined where it is called: a kernel of its own would be a call for every layer and batch.
+    """
+    return n_inputs <= FEW_INPUTS and n_units >= max(16, n_inputs)
 
 
 @kernel
