@@ -139,6 +139,27 @@ def test_gradients_of_few_inputs_are_bitwise_those_of_the_chunks(n_samples, n_in
     assert squares == pytest.approx(float(np.sum(W.astype(np.float64) ** 2)), rel=TOLERANCE[dtype])
 
 
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("n_samples,n_inputs,n_units", [(150, 4, 64), (37, 13, 18), (6, 3, 30), (23, 30, 33)])
+def test_input_sums_of_few_inputs_are_the_same_in_every_share(n_samples, n_inputs, n_units, dtype):
+    # A layer of few inputs runs its blocks of samples with the units innermost (loops.input_sum_by_inputs),
+    # the samples left over with the inputs innermost.  The threads share units, or samples, in ranges that
+    # start at multiples of four: every share must compute each z^l_k as the whole layer does.
+    rng = np.random.default_rng(n_units)
+    W = rng.normal(size=(n_units, n_inputs)).astype(dtype)
+    b = rng.normal(size=n_units).astype(dtype)
+    a_prev = rng.normal(size=(n_samples, n_inputs)).astype(dtype)
+    assert few_inputs(n_inputs, n_units)
+    whole, by_units, by_samples = (np.empty((n_samples, n_units), dtype) for _ in range(3))
+    loops.input_sum(W, b, a_prev, whole, np.int64(0), np.int64(n_units))
+    for k in range(0, n_units, 8):
+        loops.input_sum(W, b, a_prev, by_units, np.int64(k), np.int64(min(k + 8, n_units)))
+    for n in range(0, n_samples, 8):
+        loops.input_sum(W, b, a_prev[n : n + 8], by_samples[n : n + 8], np.int64(0), np.int64(n_units))
+    assert whole.tobytes() == by_units.tobytes() == by_samples.tobytes()
+    np.testing.assert_allclose(whole, a_prev @ W.T + b, rtol=TOLERANCE[dtype] * 10, atol=TOLERANCE[dtype] * 10)
+
+
 @numba.njit
 def written_through_borrowed_views(a, b):
     a, b = borrowed(a, b)

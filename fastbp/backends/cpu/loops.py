@@ -81,7 +81,8 @@ def input_sum(W, b, a_prev, z, k_start, k_stop):
     units innermost instead (:func:`input_sum_by_inputs`).
     """
     n_samples, n_inputs = a_prev.shape
-    if few_inputs(n_inputs, W.shape[0]):
+    # A batch of fewer than four samples (online learning) has no block, and makes no call for it.
+    if n_samples >= 4 and few_inputs(n_inputs, W.shape[0]):
         input_sum_by_inputs(W, b, a_prev, z, k_start, k_stop)
     else:
         input_sum_by_units(W, b, a_prev, z, k_start, k_stop)
@@ -164,16 +165,12 @@ def input_sum_by_inputs(W, b, a_prev, z, k_start, k_stop):
     ``W^l_kj``, ``u = k - k_start``, a pass over a small matrix).  Four
     samples by four inputs at a time: each row of ``Wt`` loaded serves four
     samples, and each ``z^l_k`` is loaded and stored once per four inputs.
-    The rows are borrowed views indexed from 0 (see :func:`bias_sums`).  A
-    batch of fewer than four samples (online learning) has no block: nothing
-    to turn.  The figures: benchmarks/README.md, "Layers of few inputs, units
-    innermost".
+    The rows are borrowed views indexed from 0 (see :func:`bias_sums`).  The
+    figures: benchmarks/README.md, "Layers of few inputs, units innermost".
     """
     W, b, a_prev, z = borrowed(W, b, a_prev, z)
     n_samples, n_inputs = a_prev.shape
     quads_stop = n_samples // 4 * 4
-    if quads_stop == 0:
-        return
     Wt = np.empty((n_inputs, k_stop - k_start), dtype=W.dtype)
     for u in range(Wt.shape[1]):
         W_row = W[k_start + u]
