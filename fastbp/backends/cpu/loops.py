@@ -65,20 +65,13 @@ from fastbp.numerics.tanh import tanh
 def input_sum(W, b, a_prev, z, k_start, k_stop):
     """z^l_k = sum_j W^l_kj a^{l-1}_j + b^l_k, for k in [k_start, k_stop) and every sample n.
 
-    Register blocking: four samples by ``UNITS_PER_BLOCK`` units at a time,
-    running sums that stay in registers; each ``W[k, j]`` loaded serves four
-    samples and each ``a^{l-1}_j`` all the units of the block (with four
-    units, eight loads per sixteen multiply-adds; with two, six per eight).
-    Four units need the 32 vector registers of AVX-512; with AVX2's 16 their
-    sums spill (see :data:`fastbp.backends.cpu.tuning.UNITS_PER_BLOCK`).  The
-    blocks start at ``k_start``, which callers keep a multiple of four.  The
-    ``j`` loops start at 0, so that LLVM can drop Numba's negative-index checks
-    and vectorise them; and they index the 2-d arrays rather than row views,
-    whose reference counts (atomic operations) cost more than a small layer's
-    arithmetic.  The blocks of a layer of few inputs
-    (:func:`fastbp.backends.cpu.tuning.few_inputs` of the whole layer, so
-    that every share of units and samples goes the same way) run with the
-    units innermost instead (:func:`input_sum_by_inputs`).
+    The samples in blocks of four, then those left over one at a time.  The
+    blocks run with the inputs ``j`` innermost (:func:`input_sum_by_units`),
+    or, for a layer of few inputs, with the units ``k`` innermost
+    (:func:`input_sum_by_inputs`): the choice is made from the whole layer's
+    shape (:func:`fastbp.backends.cpu.tuning.few_inputs`), so that every
+    share of units or samples the threads take goes the same way.  The
+    blocks start at ``k_start``, which callers keep a multiple of four.
     """
     n_samples, n_inputs = a_prev.shape
     # A batch of fewer than four samples (online learning) has no block, and makes no call for it.
@@ -97,7 +90,19 @@ def input_sum(W, b, a_prev, z, k_start, k_stop):
 
 @inlined_kernel
 def input_sum_by_units(W, b, a_prev, z, k_start, k_stop):
-    """:func:`input_sum` of the blocks of four samples, the inputs ``j`` innermost (see :func:`input_sum`)."""
+    """:func:`input_sum` of the blocks of four samples, the inputs ``j`` innermost.
+
+    Register blocking: four samples by ``UNITS_PER_BLOCK`` units at a time,
+    running sums that stay in registers; each ``W[k, j]`` loaded serves four
+    samples and each ``a^{l-1}_j`` all the units of the block (with four
+    units, eight loads per sixteen multiply-adds; with two, six per eight).
+    Four units need the 32 vector registers of AVX-512; with AVX2's 16 their
+    sums spill (see :data:`fastbp.backends.cpu.tuning.UNITS_PER_BLOCK`).  The
+    ``j`` loops start at 0, so that LLVM can drop Numba's negative-index checks
+    and vectorise them; and they index the 2-d arrays rather than row views,
+    whose reference counts (atomic operations) cost more than a small layer's
+    arithmetic.
+    """
     n_samples, n_inputs = a_prev.shape
     blocks_stop = k_start + (k_stop - k_start) // UNITS_PER_BLOCK * UNITS_PER_BLOCK
     for n in range(0, n_samples - 3, 4):
