@@ -128,10 +128,8 @@ def test_gradients_of_few_inputs_are_bitwise_those_of_the_chunks(n_samples, n_in
     assert few_inputs(n_inputs, n_units) and not few_inputs(n_inputs, GRADIENT_ROWS)
     whole, chunks = [(np.empty_like(W), np.empty(n_units, dtype)) for _ in range(2)]
     squares = loops.layer_gradients(W, a_prev, delta, inv_n, decay, *whole, np.int64(0), np.int64(n_units))
-    chunk_squares = [
-        loops.layer_gradients(W, a_prev, delta, inv_n, decay, *chunks, np.int64(k), np.int64(min(k + 4, n_units)))
-        for k in range(0, n_units, GRADIENT_ROWS)
-    ]
+    chunk_ranges = [(np.int64(k), np.int64(min(k + GRADIENT_ROWS, n_units))) for k in range(0, n_units, GRADIENT_ROWS)]
+    chunk_squares = [loops.layer_gradients(W, a_prev, delta, inv_n, decay, *chunks, *rows) for rows in chunk_ranges]
     assert whole[0].tobytes() == chunks[0].tobytes() and whole[1].tobytes() == chunks[1].tobytes()
     assert squares == loops.chunks_total(np.array(chunk_squares))
     np.testing.assert_allclose(whole[0], delta.T @ a_prev * inv_n + decay * W, rtol=TOLERANCE[dtype] * 10)

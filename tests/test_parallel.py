@@ -48,12 +48,13 @@ ONLINE_SIZES = [520, 514, 3]
 # Twelve inputs to 1030 units in batches of 32: one thread sums layer 1's gradients with the units
 # innermost (few inputs), the threads in chunks of four rows (the last of two) with the inputs innermost.
 FEW_INPUTS_SIZES = [12, 1030, 10]
+FEW_INPUTS_BATCH = 32
 NETWORKS = {
     "small": (SIZES, BATCH),
     "tiled": (BIG_SIZES, BIG_BATCH),
     "tall": (TALL_SIZES, TALL_BATCH),
     "online": (ONLINE_SIZES, 1),
-    "few inputs": (FEW_INPUTS_SIZES, 32),
+    "few inputs": (FEW_INPUTS_SIZES, FEW_INPUTS_BATCH),
 }
 
 needs_two_threads = pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="needs NUMBA_NUM_THREADS >= 2")
@@ -77,7 +78,8 @@ def test_the_layers_and_the_update_really_go_to_the_threads():
     for l in (1, 2):
         assert TALL_BATCH * TALL_SIZES[l] * TALL_SIZES[l - 1] >= PARALLEL_MIN_WORK and TALL_BATCH > TALL_SIZES[l]
     assert ONLINE_SIZES[1] * ONLINE_SIZES[0] >= PARALLEL_MIN_WORK and ONLINE_SIZES[1] % 4 == 2
-    assert 32 * FEW_INPUTS_SIZES[1] * FEW_INPUTS_SIZES[0] >= PARALLEL_MIN_WORK and FEW_INPUTS_SIZES[1] % 4 == 2
+    assert FEW_INPUTS_BATCH * FEW_INPUTS_SIZES[1] * FEW_INPUTS_SIZES[0] >= PARALLEL_MIN_WORK
+    assert FEW_INPUTS_SIZES[1] % 4 == 2
     assert few_inputs(FEW_INPUTS_SIZES[0], FEW_INPUTS_SIZES[1]) and not few_inputs(FEW_INPUTS_SIZES[0], 4)
     # The tall network's forward pass and deltas go to the threads in one region, shared by samples;
     # the others' layer by layer: fewer samples than units (small, tiled), or, with more samples than

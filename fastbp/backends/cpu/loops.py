@@ -82,10 +82,16 @@ def input_sum(W, b, a_prev, z, k_start, k_stop):
     # The samples left over from the blocks of four, one at a time.
     for n in range(n_samples - n_samples % 4, n_samples):
         for k in range(k_start, k_stop):
-            total = b[k]
-            for j in range(n_inputs):
-                total += W[k, j] * a_prev[n, j]
-            z[n, k] = total
+            z[n, k] = one_input_sum(W, b, a_prev, n, k)
+
+
+@inlined_kernel
+def one_input_sum(W, b, a_prev, n, k):
+    """z^l_k of sample ``n`` alone: b^l_k + sum_j W^l_kj a^{l-1}_j, the samples and units left over from the blocks."""
+    total = b[k]
+    for j in range(W.shape[1]):
+        total += W[k, j] * a_prev[n, j]
+    return total
 
 
 @inlined_kernel
@@ -153,10 +159,7 @@ def input_sum_by_units(W, b, a_prev, z, k_start, k_stop):
                 z[n, k + 1], z[n + 1, k + 1], z[n + 2, k + 1], z[n + 3, k + 1] = z0v, z1v, z2v, z3v
         for k in range(blocks_stop, k_stop):
             for m in range(n, n + 4):
-                total = b[k]
-                for j in range(n_inputs):
-                    total += W[k, j] * a_prev[m, j]
-                z[m, k] = total
+                z[m, k] = one_input_sum(W, b, a_prev, m, k)
 
 
 @kernel
