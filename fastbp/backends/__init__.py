@@ -142,7 +142,10 @@ def tiles_for(name: str, sizes, batch_size: int, sparse: bool = False) -> bool |
 
 @contextmanager
 def numba_threads(n_threads: int | None):
-    """Run the block with Numba's thread count set to ``n_threads`` (``None``: one), then restore it.
+    """Run the block with Numba's thread count set to ``n_threads``, then restore it (``None``: left as it is).
+
+    ``None`` is :func:`kernel_plan`'s one thread, whose kernels are compiled
+    without the threads' code.
 
     Numba's thread count is thread-local: this changes it for the calling
     thread only, so fits running at the same time in several Python threads
@@ -152,8 +155,14 @@ def numba_threads(n_threads: int | None):
     The compiled kernels hold the GIL, so such fits take turns; each gives
     bitwise the results it gives alone.
     """
+    if n_threads is None:
+        # A kernel compiled for one thread holds no parallel code: nothing reads the count.  Three calls
+        # into Numba's threading layer, each taking its locks, cost a one-epoch fit of a small network more
+        # than its epoch (benchmarks/README.md, "Network.fit's Python per call, again").
+        yield
+        return
     previous = numba.get_num_threads()
-    numba.set_num_threads(n_threads or 1)
+    numba.set_num_threads(n_threads)
     try:
         yield
     finally:

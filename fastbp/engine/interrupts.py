@@ -24,6 +24,11 @@ Numba's state half built and Python reporting the interrupt as unraisable.
 A held press lets the compilation finish and stops after the first epoch.
 """
 
+# The C module behind the signal module, whose getsignal and signal convert every handler they
+# return into an enum member: for a function handler that means raising and catching a
+# ValueError, several microseconds a call, three calls per fit, more than any other step of the
+# Python around a short fit (benchmarks/README.md, "Network.fit's Python per call").
+import _signal  # type: ignore[import-not-found]  # no stubs: typeshed covers the signal module only
 import signal
 import threading
 from contextlib import contextmanager
@@ -82,18 +87,18 @@ def held_interrupts():
     owner = (
         _installed is None
         and threading.current_thread() is threading.main_thread()
-        and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        and _signal.getsignal(signal.SIGINT) is signal.default_int_handler
     )
     held = HeldInterrupts(owner)
     if not owner:
         yield held
         return
-    signal.signal(signal.SIGINT, held.handle)
+    _signal.signal(signal.SIGINT, held.handle)
     _installed = held
     try:
         yield held
     finally:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+        _signal.signal(signal.SIGINT, signal.default_int_handler)
         _installed = None
     if held.pending():
         raise KeyboardInterrupt

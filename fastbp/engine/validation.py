@@ -97,7 +97,7 @@ def check_array(array, name: str, dtype, ndim: int = 2) -> np.ndarray:
         raise ValueError(f"{name} is empty (shape {values.shape}); it needs at least one sample and one column")
     with np.errstate(over="ignore", invalid="ignore"):
         converted = kernel_array(values, dtype)
-    if not np.all(np.isfinite(converted)):
+    if not np.isfinite(converted).all():
         raise ValueError(f"{name} contains NaN or infinite values (after conversion to {dtype})")
     return converted
 

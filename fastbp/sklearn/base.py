@@ -67,7 +67,7 @@ from fastbp.engine.initialization import glorot_uniform
 from fastbp.engine.interrupts import TrainingInterrupted, held_interrupts
 from fastbp.engine.lbfgs import minimize_cost
 from fastbp.engine.network import Network
-from fastbp.engine.training import DivergenceWarning, StoppingRules, Trainer
+from fastbp.engine.training import DivergenceWarning, StoppingRules, Trainer, all_finite
 from fastbp.engine.validation import check_backend_reads, check_dtype, check_sizes, is_sparse, kernel_array
 from fastbp.numerics import layout, optim, stopping
 from fastbp.numerics.stopping import stopping_state
@@ -277,7 +277,7 @@ class BaseMLP(BaseEstimator):
             self._fit_stochastic(network, X, Y, S, random_state, incremental)
         else:
             self._fit_lbfgs(network, X, Y, S)
-        if not np.all(np.isfinite(network.theta)):
+        if not all_finite(network.theta):
             raise ValueError(
                 "Solver produced non-finite parameter weights. The input data may contain large values "
                 "and need to be preprocessed."
