@@ -35,6 +35,53 @@ COMPILED_BACKENDS = ["serial", "parallel"]
 TOLERANCE = {"float64": 1e-10, "float32": 1e-4}
 
 
+# The kernels that most test files run: a worker that starts on a test file with an empty cache
+# compiles them, and pytest-xdist's workers start together, so each compiled them again (about half
+# the time of the test files that use them: benchmarks/README.md, "The test suite's first
+# compiles").  Compiled once before the workers start, each configuration in a process of its
+# own, they are loaded from Numba's cache by every worker.
+SHARED_KERNELS = (
+    ("network", "serial", "float64"),
+    ("network", "parallel", "float32"),
+    ("network", "serial", "float32"),
+    ("network", "parallel", "float64"),
+    ("estimators", "serial", "float64"),
+    ("estimators", "serial", "float32"),
+)
+COMPILE_SHARED_KERNELS = """
+import json, sys
+from fastbp.cli.compiling import estimator_warm_up
+from fastbp.engine.network import warm_up
+for kind, backend, dtype in json.loads(sys.argv[1]):
+    (warm_up if kind == "network" else estimator_warm_up)(backend, dtype, False)
+"""
+
+
+def pytest_configure(config):
+    """Before pytest-xdist starts the workers of a whole-suite run: :data:`SHARED_KERNELS` compiled, shared out.
+
+    Only for the suite as the README runs it (the test paths of the project's
+    settings, two workers or more): a run of chosen files compiles what they run.
+    """
+    workers = len(getattr(config.option, "tx", None) or ())  # pytest-xdist's workers, --maxprocesses applied
+    if hasattr(config, "workerinput") or workers < 2:
+        return
+    if config.args_source != pytest.Config.ArgsSource.TESTPATHS:
+        return
+    shares = [SHARED_KERNELS[i::workers] for i in range(min(workers, len(SHARED_KERNELS)))]
+    compiles = [
+        subprocess.Popen(
+            [sys.executable, "-c", COMPILE_SHARED_KERNELS, json.dumps(share)],
+            cwd=config.rootpath,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for share in shares
+    ]
+    for process in compiles:
+        process.wait()  # a failure shows again, and fails, in the tests that compile the same kernels
+
+
 @pytest.fixture(autouse=True)
 def loops_by_address(request):
     """Every CPU loop that kernels call by address, ready in both dtypes, as fastbp's entry points make them.
