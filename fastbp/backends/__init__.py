@@ -89,12 +89,13 @@ def thread_count(name: str, sizes, batch_size: int, n_jobs=None) -> int:
 
     if check_backend(name) in ("serial", "numpy", "reference", "cuda"):
         return 1
-    n_threads = check_n_jobs(n_jobs)
     if name == "auto":
         largest = max(int(sizes[l]) * int(sizes[l - 1]) for l in range(1, len(sizes)))
         if batch_size * largest < PARALLEL_MIN_WORK:
+            if n_jobs is not None:
+                check_n_jobs(n_jobs)  # refused as for the networks that use it
             return 1
-    return n_threads
+    return check_n_jobs(n_jobs)
 
 
 def kernel_plan(
