@@ -93,7 +93,7 @@ def thread_count(name: str, sizes, batch_size: int, n_jobs=None) -> int:
         largest = max(int(sizes[l]) * int(sizes[l - 1]) for l in range(1, len(sizes)))
         if batch_size * largest < PARALLEL_MIN_WORK:
             if n_jobs is not None:
-                check_n_jobs(n_jobs)  # refused as for the networks that use it
+                check_n_jobs(n_jobs)  # a bad n_jobs is refused for small networks too
             return 1
     return check_n_jobs(n_jobs)
 

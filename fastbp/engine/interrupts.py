@@ -27,7 +27,7 @@ A held press lets the compilation finish and stops after the first epoch.
 # The C module behind the signal module, whose getsignal and signal convert every handler they
 # return into an enum member: for a function handler that means raising and catching a
 # ValueError, several microseconds a call, three calls per fit, more than any other step of the
-# Python around a short fit (benchmarks/README.md, "Network.fit's Python per call").
+# Python around a short fit (benchmarks/README.md, "Network.fit's Python per call, again").
 import _signal  # type: ignore[import-not-found]  # no stubs: typeshed covers the signal module only
 import signal
 import threading
