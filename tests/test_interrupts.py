@@ -218,6 +218,20 @@ def test_lbfgs_interrupted_keeps_the_last_iterate(monkeypatch):
     assert cut._network.theta.tobytes() == clean._network.theta.tobytes()
 
 
+def test_a_handler_of_the_application_stays_in_place_through_a_fit():
+    def application_handler(signum, frame):
+        pass
+
+    seen = []
+    signal.signal(signal.SIGINT, application_handler)
+    try:
+        network().fit(X, Y, epochs=2, callback=lambda net, epoch, loss: seen.append(signal.getsignal(signal.SIGINT)))
+        assert seen == [application_handler, application_handler]
+        assert signal.getsignal(signal.SIGINT) is application_handler
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def test_fits_in_other_threads_leave_the_handler_alone():
     seen = []
 

@@ -240,6 +240,21 @@ def test_thread_count_follows_n_jobs_and_is_restored():
 def test_bad_n_jobs(n_jobs, error):
     with pytest.raises(error, match="n_jobs"):
         check_n_jobs(n_jobs)
+    # also where the auto backend keeps a small network on one thread
+    with pytest.raises(error, match="n_jobs"):
+        thread_count("auto", [2, 4, 1], 4, n_jobs=n_jobs)
+
+
+def test_a_one_thread_plan_leaves_numbas_thread_count_alone():
+    """``numba_threads(None)``, a kernel compiled without the threads' code: the count is not set, or reset."""
+    before = numba.get_num_threads()
+    with numba_threads(1):
+        with numba_threads(None):
+            assert numba.get_num_threads() == 1
+        assert numba.get_num_threads() == 1
+    with numba_threads(None):
+        assert numba.get_num_threads() == before
+    assert numba.get_num_threads() == before
 
 
 # Three fresh processes sharing an empty Numba cache: the first compiles a parallel kernel alone,
