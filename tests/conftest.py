@@ -5,6 +5,7 @@ import os
 import re
 import subprocess
 import sys
+from functools import partial
 
 import numpy as np
 import pytest
@@ -48,38 +49,32 @@ SHARED_KERNELS = (
     ("estimators", "serial", "float64"),
     ("estimators", "serial", "float32"),
 )
-COMPILE_SHARED_KERNELS = """
-import json, sys
-from fastbp.cli.compiling import estimator_warm_up
-from fastbp.engine.network import warm_up
-for kind, backend, dtype in json.loads(sys.argv[1]):
-    (warm_up if kind == "network" else estimator_warm_up)(backend, dtype, False)
-"""
 
 
 def pytest_configure(config):
-    """Before pytest-xdist starts the workers of a whole-suite run: :data:`SHARED_KERNELS` compiled, shared out.
+    """Before pytest-xdist starts the workers of a whole-suite run: :data:`SHARED_KERNELS` compiled.
 
+    By ``fastbp compile``'s :func:`fastbp.engine.compiling.compile_ahead`, one process per worker.
     Only for the suite as the README runs it (the test paths of the project's
-    settings, two workers or more): a run of chosen files compiles what they run.
+    settings, two workers or more): a run of chosen files compiles what it runs.
     """
     workers = len(getattr(config.option, "tx", None) or ())  # pytest-xdist's workers, --maxprocesses applied
     if hasattr(config, "workerinput") or workers < 2:
         return
     if config.args_source != pytest.Config.ArgsSource.TESTPATHS:
         return
-    shares = [SHARED_KERNELS[i::workers] for i in range(min(workers, len(SHARED_KERNELS)))]
-    compiles = [
-        subprocess.Popen(
-            [sys.executable, "-c", COMPILE_SHARED_KERNELS, json.dumps(share)],
-            cwd=config.rootpath,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+    from fastbp.cli.compiling import estimator_warm_up
+    from fastbp.engine.compiling import compile_ahead
+    from fastbp.engine.network import warm_up
+
+    jobs = [
+        (
+            f"{kind}, {backend}, {dtype}",
+            partial(warm_up if kind == "network" else estimator_warm_up, backend, dtype, False),
         )
-        for share in shares
+        for kind, backend, dtype in SHARED_KERNELS
     ]
-    for process in compiles:
-        process.wait()  # a failure shows again, and fails, in the tests that compile the same kernels
+    compile_ahead(jobs, lambda name, seconds: None, processes=workers)
 
 
 @pytest.fixture(autouse=True)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from fastbp import DivergenceWarning, MLPClassifier, MLPRegressor, Network
-from fastbp.engine.training import all_finite
+from fastbp.engine.validation import all_finite
 
 BACKENDS = ["serial", "parallel", "numpy", "reference"]
 RNG = np.random.default_rng(7)

@@ -19,8 +19,7 @@ from scipy.optimize import OptimizeResult, minimize
 from fastbp.backends import get_backend, kernel_plan, numba_threads
 from fastbp.engine.compiling import NOTICE
 from fastbp.engine.interrupts import cancellable
-from fastbp.engine.training import all_finite
-from fastbp.engine.validation import check_backend_reads, check_buffers_fit
+from fastbp.engine.validation import all_finite, check_backend_reads, check_buffers_fit
 from fastbp.numerics import layout
 from fastbp.numerics.sparse import CSRRows, activations_of
 

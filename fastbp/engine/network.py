@@ -15,6 +15,7 @@ from fastbp.engine.initialization import glorot_uniform
 from fastbp.engine.io import FORMAT, format_version, load_arrays, save_arrays
 from fastbp.engine.training import NO_SCRATCH, Trainer
 from fastbp.engine.validation import (
+    all_finite,
     check_backend_reads,
     check_buffers_fit,
     check_cost,
@@ -370,7 +371,7 @@ class Network:
             If the parameters hold NaN or infinite values (set by hand: training never leaves them),
             which :meth:`load` would refuse.
         """
-        if not np.all(np.isfinite(self.theta)):
+        if not all_finite(self.theta):
             raise ValueError("the network's parameters contain NaN or infinite values; refusing to save them")
         save_arrays(path, self.to_arrays())
 
@@ -407,7 +408,7 @@ class Network:
                 f"{path}: theta has {theta.shape[0]} values but layer sizes {arrays['sizes'].tolist()} "
                 f"need {network.theta.shape[0]}"
             )
-        if not np.all(np.isfinite(theta)):
+        if not all_finite(theta):
             raise ValueError(f"{path}: theta contains NaN or infinite values")
         if arrays["rng_state"].shape != (1,):
             raise ValueError(f"{path}: rng_state must hold exactly one value")

@@ -9,7 +9,7 @@ import numpy as np
 from fastbp.backends import BACKENDS, get_backend, kernel_plan, numba_threads
 from fastbp.engine.compiling import NOTICE
 from fastbp.engine.interrupts import cancellable, held_interrupts
-from fastbp.engine.validation import check_backend_reads, check_memory
+from fastbp.engine.validation import all_finite, check_backend_reads, check_memory
 from fastbp.numerics import layout, optim
 from fastbp.numerics.shuffling import LIKE_RANDOM_STATE, NO_SHUFFLE, SHUFFLE
 from fastbp.numerics.sparse import CSRRows, SparseActivations, activation_buffers
@@ -350,14 +350,3 @@ class StoppingRules:
     def off(cls, network) -> "StoppingRules":
         """No rule: every epoch asked for runs (what :meth:`fastbp.Network.fit` trains with)."""
         return cls(stopping_state(), np.empty_like(network.theta))
-
-
-def all_finite(values: np.ndarray) -> bool:
-    """Whether every value is finite.
-
-    One pass of ``np.isfinite`` and ``all``: no slower than summing first (a
-    NaN or infinity makes the sum non-finite) at any size measured, faster
-    on small arrays and on float32, and it needs no guard against the sum's
-    overflow (benchmarks/README.md, "Network.fit's Python per call, again").
-    """
-    return bool(np.isfinite(values).all())

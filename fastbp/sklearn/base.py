@@ -67,8 +67,15 @@ from fastbp.engine.initialization import glorot_uniform
 from fastbp.engine.interrupts import TrainingInterrupted, held_interrupts
 from fastbp.engine.lbfgs import minimize_cost
 from fastbp.engine.network import Network
-from fastbp.engine.training import DivergenceWarning, StoppingRules, Trainer, all_finite
-from fastbp.engine.validation import check_backend_reads, check_dtype, check_sizes, is_sparse, kernel_array
+from fastbp.engine.training import DivergenceWarning, StoppingRules, Trainer
+from fastbp.engine.validation import (
+    all_finite,
+    check_backend_reads,
+    check_dtype,
+    check_sizes,
+    is_sparse,
+    kernel_array,
+)
 from fastbp.numerics import layout, optim, stopping
 from fastbp.numerics.stopping import stopping_state
 from fastbp.sklearn.interchange import (
